@@ -1,0 +1,37 @@
+/* The outbox (DESIGN §4.1): a service writes each event into <schema>.outbox in the same
+ * transaction as the state change it announces. A relay thread gives committed rows their
+ * gap-free per-producer seq (one relay at a time across instances, under an advisory lock),
+ * publishes them in seq order, and publishes a heartbeat with the latest seq every second.
+ * events.replay serves consumers that missed something. */
+#ifndef CRM_OUTBOX_H
+#define CRM_OUTBOX_H
+
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+#include "crm/err.h"
+#include "crm/db.h"
+#include "crm/metrics.h"
+#include "crm/rpc.h"
+
+typedef struct crm_outbox_t crm_outbox_t;
+
+/* producer: the service name written into every Envelope. The relay opens its own database
+ * connection with db_params and its own PUB socket to pub_endpoint. */
+crm_outbox_t *crm_outbox_new(const char *producer, void *zctx, const char *pub_endpoint,
+                             const crm_db_params_t *db_params, crm_metrics_t *metrics, crm_err_t *err);
+/* Appends an event inside the caller's open transaction tx. The event becomes visible to the
+ * relay only when tx commits; call crm_outbox_kick after the commit to publish it at once. */
+int crm_outbox_append(crm_outbox_t *self, crm_db_t *tx, const char *type, const char *correlation_id,
+                      const ProtobufCMessage *payload, crm_err_t *err);
+void crm_outbox_kick(crm_outbox_t *self);
+int crm_outbox_start(crm_outbox_t *self, crm_err_t *err);
+/* Sequences and publishes what is committed, then stops the relay. */
+void crm_outbox_stop(crm_outbox_t *self);
+void crm_outbox_destroy(crm_outbox_t **self_p);
+/* Registers "events.replay" (crm.ReplayRequest → crm.ReplayReply) on an RPC server whose
+ * workers connect to this producer's schema. */
+void crm_outbox_serve_replay(crm_outbox_t *self, crm_rpc_server_t *rpc);
+/* Rows appended but not yet published (for /metrics and tests). */
+int64_t crm_outbox_backlog(crm_outbox_t *self);
+
+#endif

@@ -1,0 +1,1 @@
+/* pbjson: being written */

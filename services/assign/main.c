@@ -1,0 +1,2 @@
+/* crm-assign: being written */
+int main(void) { return 1; }

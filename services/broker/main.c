@@ -1,0 +1,2 @@
+/* crm-broker: being written */
+int main(void) { return 1; }

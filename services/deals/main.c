@@ -1,0 +1,2 @@
+/* crm-deals: being written */
+int main(void) { return 1; }

@@ -1,0 +1,2 @@
+/* crm-gateway: being written */
+int main(void) { return 1; }

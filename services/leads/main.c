@@ -1,0 +1,2 @@
+/* crm-leads: being written */
+int main(void) { return 1; }

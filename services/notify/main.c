@@ -1,0 +1,2 @@
+/* crm-notify: being written */
+int main(void) { return 1; }

@@ -1,0 +1,1 @@
+/* pgtest: being written */

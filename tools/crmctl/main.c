@@ -1,0 +1,2 @@
+/* crmctl: being written */
+int main(void) { return 1; }
