@@ -1,5 +1,5 @@
 # Script mode helper for crm_embed_migrations: writes OUT with each file of FILES as bytes.
-set(body "/* generated from migrations/*.sql: do not edit */\n#include \"crm/db.h\"\n")
+set(body "/* generated from the migrations folder: do not edit */\n#include \"crm/db.h\"\n")
 set(table "")
 set(i 0)
 foreach(f ${FILES})

@@ -1,2 +1,35 @@
-/* crm-leads: being written */
-int main(void) { return 1; }
+/* crm-leads: owner of leads and contacts (DESIGN §2). Wiring only. */
+#include <stdio.h>
+
+#include "leads.h"
+
+extern const crm_migration_t leads_migrations[];
+extern const unsigned leads_migrations_count;
+
+int main(int argc, char **argv)
+{
+    const crm_daemon_spec_t spec = {
+        .name = "leads",
+        .summary = "crm-leads: leads, contacts, lead sources, statuses, dedup and the activity timeline.",
+        .migrations = leads_migrations,
+        .database = true,
+        .rpc = true,
+        .outbox = true,
+        .inbox = true,
+        .migration_count = leads_migrations_count,
+    };
+    crm_err_t err;
+    crm_daemon_t *d = crm_daemon_new(&spec, argc, argv, &err);
+    if (!d)
+        return err.code == CRM_OK ? 0 : 1;
+    leads_t self = {.daemon = d};
+    leads_rpc_register(&self);
+    if (leads_consume_register(&self, &err) != CRM_OK) {
+        fprintf(stderr, "crm-leads: %s\n", err.message);
+        crm_daemon_destroy(&d);
+        return 1;
+    }
+    int rc = crm_daemon_run(d);
+    crm_daemon_destroy(&d);
+    return rc;
+}
