@@ -1,2 +1,27 @@
-/* crm-deals: being written */
-int main(void) { return 1; }
+/* crm-deals: owner of pipelines, stages and deals (DESIGN §2). Wiring only. */
+#include "deals.h"
+
+extern const crm_migration_t deals_migrations[];
+extern const unsigned deals_migrations_count;
+
+int main(int argc, char **argv)
+{
+    const crm_daemon_spec_t spec = {
+        .name = "deals",
+        .summary = "crm-deals: pipelines, stages, deals, stage history and pipeline reports.",
+        .migrations = deals_migrations,
+        .migration_count = deals_migrations_count,
+        .database = true,
+        .rpc = true,
+        .outbox = true,
+    };
+    crm_err_t err;
+    crm_daemon_t *d = crm_daemon_new(&spec, argc, argv, &err);
+    if (!d)
+        return err.code == CRM_OK ? 0 : 1;
+    deals_t self = {.daemon = d};
+    deals_rpc_register(&self);
+    int rc = crm_daemon_run(d);
+    crm_daemon_destroy(&d);
+    return rc;
+}

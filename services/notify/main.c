@@ -1,2 +1,35 @@
-/* crm-notify: being written */
-int main(void) { return 1; }
+/* crm-notify: tells people and systems what happened (DESIGN §2). Wiring only. */
+#include <stdio.h>
+
+#include "notify.h"
+
+extern const crm_migration_t notify_migrations[];
+extern const unsigned notify_migrations_count;
+
+int main(int argc, char **argv)
+{
+    const crm_daemon_spec_t spec = {
+        .name = "notify",
+        .summary = "crm-notify: notification settings, the in-app inbox, e-mail and outbound webhooks.",
+        .migrations = notify_migrations,
+        .database = true,
+        .rpc = true,
+        .outbox = false,
+        .inbox = true,
+        .migration_count = notify_migrations_count,
+    };
+    crm_err_t err;
+    crm_daemon_t *d = crm_daemon_new(&spec, argc, argv, &err);
+    if (!d)
+        return err.code == CRM_OK ? 0 : 1;
+    notify_t self = {.daemon = d};
+    notify_rpc_register(&self);
+    if (notify_consume_register(&self, &err) != CRM_OK) {
+        fprintf(stderr, "crm-notify: %s\n", err.message);
+        crm_daemon_destroy(&d);
+        return 1;
+    }
+    int rc = crm_daemon_run(d);
+    crm_daemon_destroy(&d);
+    return rc;
+}
