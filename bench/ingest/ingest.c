@@ -1,0 +1,134 @@
+/* bench-ingest: N form posts at concurrency C against a running stack; prints accepted/s, the
+ * accept latency p50/p99, and the end-to-end rate until every lead is assigned and notified
+ * (read from the database with the owner login). Run by hand through bench/ingest/run.sh. */
+#include <curl/curl.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crm/util.h"
+
+typedef struct {
+    const char *url;
+    long total;
+    atomic_long next;
+    atomic_long accepted;
+    atomic_long failed;
+    double *latency_ms; /* one slot per post */
+    char run_id[16];
+} bench_t;
+
+static size_t discard(char *p, size_t s, size_t n, void *u)
+{
+    (void)p;
+    (void)u;
+    return s * n;
+}
+
+static void *poster(void *arg)
+{
+    bench_t *b = arg;
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+    curl_easy_setopt(c, CURLOPT_URL, b->url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    char body[256];
+    for (long i; (i = atomic_fetch_add(&b->next, 1)) < b->total;) {
+        snprintf(body, sizeof body, "first_name=Bench&last_name=Lead%ld&email=bench-%s-%ld%%40example.com&company=Acme",
+                 i, b->run_id, i);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        int64_t t0 = crm_mono_us();
+        CURLcode rc = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        b->latency_ms[i] = (double)(crm_mono_us() - t0) / 1000.0;
+        if (rc == CURLE_OK && status == 202)
+            atomic_fetch_add(&b->accepted, 1);
+        else
+            atomic_fetch_add(&b->failed, 1);
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static long count(PGconn *pg, const char *sql, const char *run_like)
+{
+    const char *p[] = {run_like};
+    PGresult *r = PQexecParams(pg, sql, 1, NULL, p, NULL, NULL, 0);
+    long n = PQresultStatus(r) == PGRES_TUPLES_OK ? atol(PQgetvalue(r, 0, 0)) : -1;
+    if (n < 0)
+        fprintf(stderr, "bench-ingest: %s", PQerrorMessage(pg));
+    PQclear(r);
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: bench-ingest BASE_URL DATABASE_URL N CONCURRENCY\n"
+                        "  e.g. bench-ingest http://127.0.0.1:8080 postgresql://postgres@127.0.0.1:5433/crm 10000 16\n");
+        return 2;
+    }
+    char url[512];
+    snprintf(url, sizeof url, "%s/webhooks/forms/website", argv[1]);
+    bench_t b = {.url = url, .total = atol(argv[3])};
+    int conc = atoi(argv[4]);
+    if (b.total <= 0 || conc <= 0 || conc > 1024)
+        return 2;
+    unsigned char rnd[4];
+    crm_random_bytes(rnd, sizeof rnd);
+    crm_hex_encode(rnd, sizeof rnd, b.run_id);
+    b.latency_ms = calloc((size_t)b.total, sizeof *b.latency_ms);
+    PGconn *pg = PQconnectdb(argv[2]);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        fprintf(stderr, "bench-ingest: %s", PQerrorMessage(pg));
+        return 1;
+    }
+    curl_global_init(CURL_GLOBAL_ALL);
+    pthread_t *th = calloc((size_t)conc, sizeof *th);
+    int64_t t0 = crm_mono_us();
+    for (int i = 0; i < conc; i++)
+        pthread_create(&th[i], NULL, poster, &b);
+    for (int i = 0; i < conc; i++)
+        pthread_join(th[i], NULL);
+    double accept_s = (double)(crm_mono_us() - t0) / 1e6;
+
+    char like[64];
+    snprintf(like, sizeof like, "bench-%s-%%", b.run_id);
+    long assigned = 0, notified = 0;
+    int64_t deadline = crm_mono_us() + 600 * 1000000LL;
+    while (crm_mono_us() < deadline) {
+        assigned = count(pg, "SELECT count(*) FROM leads.leads WHERE email LIKE $1 AND owner_id IS NOT NULL", like);
+        notified = count(pg,
+                         "SELECT count(*) FROM notify.notifications n WHERE n.kind = 'assigned' AND n.resource_id IN "
+                         "(SELECT id FROM leads.leads WHERE email LIKE $1)",
+                         like);
+        if (assigned >= b.accepted && notified >= b.accepted)
+            break;
+        crm_sleep_ms(100);
+    }
+    double e2e_s = (double)(crm_mono_us() - t0) / 1e6;
+    qsort(b.latency_ms, (size_t)b.total, sizeof *b.latency_ms, cmp_double);
+    printf("posts=%ld concurrency=%d accepted=%ld failed=%ld\n", b.total, conc, (long)b.accepted, (long)b.failed);
+    printf("accept: %.0f posts/s over %.2f s, latency p50=%.2f ms p99=%.2f ms\n", (double)b.accepted / accept_s,
+           accept_s, b.latency_ms[b.total / 2], b.latency_ms[(long)((double)b.total * 0.99)]);
+    printf("end-to-end: %ld assigned, %ld notified in %.2f s = %.0f leads/s\n", assigned, notified, e2e_s,
+           (double)(assigned < notified ? assigned : notified) / e2e_s);
+    PQfinish(pg);
+    curl_global_cleanup();
+    free(th);
+    free(b.latency_ms);
+    return assigned >= b.accepted && notified >= b.accepted ? 0 : 1;
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# bench/ingest/run.sh [POSTS] [CONCURRENCY]: the ingest benchmark, run by hand (not in CI).
+# Starts a private stack under var/bench (own ports), makes 3 users and a default lead pool,
+# sends POSTS form posts at CONCURRENCY, waits until every lead is assigned and notified, then
+# measures pgbench's single-row insert rate at the same concurrency on the same cluster as the
+# baseline, and prints the ratio.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+posts=${1:-20000}
+conc=${2:-16}
+export CRM_DATA_DIR=${CRM_DATA_DIR:-$PWD/var/bench}
+export CRM_HTTP_PORT=${CRM_HTTP_PORT:-18080}
+export CRM_PG_PORT=${CRM_PG_PORT:-15433}
+db="postgresql://postgres@127.0.0.1:${CRM_PG_PORT}/crm"
+base="http://127.0.0.1:${CRM_HTTP_PORT}"
+
+./run.sh start >/dev/null
+token=$(cat "$CRM_DATA_DIR/admin.token")
+api() { curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"; }
+ids=()
+for i in 1 2 3; do
+  email="rep$i-$RANDOM$RANDOM@bench.example"
+  id=$(api -X POST "$base/v2/users" -d "{\"data\":{\"name\":\"Rep $i\",\"email\":\"$email\",\"role\":\"sales\"}}" |
+       sed -E 's/.*"id": ?([0-9]+).*/\1/')
+  ids+=("$id")
+done
+api -X POST "$base/v2/distribution_pools" \
+  -d "{\"data\":{\"name\":\"Bench $RANDOM\",\"resource_type\":\"lead\",\"user_ids\":[${ids[0]},${ids[1]},${ids[2]}],\"default\":true}}" >/dev/null
+
+echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)"
+echo "== crm ingest: $posts posts, concurrency $conc"
+build/bench/bench-ingest "$base" "$db" "$posts" "$conc" | tee /tmp/bench-ingest.out
+
+echo "== baseline: pgbench single-row insert, $posts rows, concurrency $conc, same cluster"
+psql -q "$db" -c "CREATE TABLE IF NOT EXISTS public.bench_baseline (id bigserial PRIMARY KEY, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+sql=$(mktemp)
+echo "INSERT INTO public.bench_baseline (body) VALUES ('first_name=Bench&last_name=Lead&email=bench%40example.com');" > "$sql"
+pgbench -n -c "$conc" -j 2 -t $(( (posts + conc - 1) / conc )) -f "$sql" "$db" | tee /tmp/bench-pgbench.out | grep -E '^tps'
+rm -f "$sql"
+crm=$(sed -nE 's/^end-to-end: .* = ([0-9]+) leads\/s/\1/p' /tmp/bench-ingest.out)
+pg=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' /tmp/bench-pgbench.out | head -1)
+awk -v a="$crm" -v b="$pg" 'BEGIN { printf "== ratio: end-to-end %d leads/s vs pgbench %.0f inserts/s = %.2f\n", a, b, a / b }'
