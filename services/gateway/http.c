@@ -1,0 +1,403 @@
+/* The public HTTP server of crm-gateway (libmicrohttpd with a thread pool). Per request: a
+ * request id (echoed, used as correlation id and error logref), the body size limit (413
+ * before reading when Content-Length says so, or as soon as a chunked body crosses it), one
+ * structured log line and metrics, and dispatch to the admin paths, /v2 or /webhooks. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "auth.h"
+#include "crm/log.h"
+#include "crm/util.h"
+#include "routes.h"
+#include "sell.h"
+#include "webhooks.h"
+
+struct gw_http_t {
+    gw_t *gw;
+    struct MHD_Daemon *mhd;
+    int port;
+    pthread_mutex_t lock;
+};
+
+/* What we keep about one request between libmicrohttpd's calls. */
+typedef struct {
+    int64_t start_us;
+    char corr[65];
+    char method[16];
+    char *path;
+    char *body;
+    size_t len, cap;
+    bool too_large;
+    bool answered;
+    int status;
+    const char *route; /* static pattern for metrics */
+} req_ctx_t;
+
+static const char *mhd_header(void *arg, const char *name)
+{
+    return MHD_lookup_connection_value((struct MHD_Connection *)arg, MHD_HEADER_KIND, name);
+}
+
+const char *gw_request_header(const gw_request_t *req, const char *name)
+{
+    return req->header ? req->header(req->header_arg, name) : NULL;
+}
+
+static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    gw_request_t *req = cls;
+    if (req->nparams >= GW_MAX_PARAMS) {
+        req->too_many_params = true;
+        return MHD_NO;
+    }
+    req->params[req->nparams].key = key ? key : "";
+    req->params[req->nparams].value = value ? value : "";
+    req->nparams++;
+    return MHD_YES;
+}
+
+static bool host_ok(const char *h)
+{
+    if (!h || !h[0] || strlen(h) > 255)
+        return false;
+    for (const char *p = h; *p; p++) {
+        char c = *p;
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+              c == ':' || c == '[' || c == ']'))
+            return false;
+    }
+    return true;
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, req_ctx_t *ctx, gw_response_t *resp)
+{
+    struct MHD_Response *r;
+    if (resp->body && resp->len > 0) {
+        r = MHD_create_response_from_buffer(resp->len, resp->body, MHD_RESPMEM_MUST_FREE);
+        if (r)
+            resp->body = NULL; /* now owned by libmicrohttpd */
+    } else {
+        r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    }
+    gw_response_clear(resp);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "X-Request-Id", ctx->corr);
+    if (resp->status != 204 && resp->ctype)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->ctype);
+    if (resp->allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
+    if (resp->status == 401)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (resp->status == 503)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (resp->status == 413)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    ctx->status = resp->status;
+    if (resp->route)
+        ctx->route = resp->route;
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    ctx->answered = ret == MHD_YES;
+    return ret;
+}
+
+/* The public readiness: the daemon's own state, then the gateway's bootstrap. */
+static bool public_ready(void *arg, char *reason, unsigned long reason_len)
+{
+    gw_t *gw = arg;
+    if (!gw->d->ready) {
+        snprintf(reason, reason_len, "%s", gw->d->stopping ? "draining" : "starting");
+        return false;
+    }
+    return gw_ready(gw, reason, reason_len);
+}
+
+static bool admin_path(const char *path)
+{
+    return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0;
+}
+
+void gw_dispatch(gw_t *gw, gw_request_t *req, gw_response_t *resp)
+{
+    if (admin_path(req->path)) {
+        char *body = NULL;
+        bool body_free = false;
+        const char *ctype = NULL;
+        int status = crm_admin_answer(req->path, gw->metrics, public_ready, gw, &body, &body_free, &ctype);
+        if (status > 0) {
+            gw_response_clear(resp);
+            resp->status = status;
+            resp->body = body_free ? body : (body ? strdup(body) : NULL);
+            resp->len = resp->body ? strlen(resp->body) : 0;
+            resp->ctype = ctype;
+            resp->route = "admin";
+            return;
+        }
+    }
+    if (strncmp(req->path, "/v2/", 4) == 0 || strcmp(req->path, "/v2") == 0) {
+        resp->route = "/v2";
+        if (gw_auth_check(gw, req, resp) != 0)
+            return;
+        gw_routes_handle(gw, req, resp);
+        return;
+    }
+    if (strncmp(req->path, GW_WEBHOOK_PREFIX, strlen(GW_WEBHOOK_PREFIX)) == 0) {
+        resp->route = "/webhooks/forms/{source}";
+        if (!gw_webhook_precheck(gw, req, resp))
+            gw_webhook_handle(gw, req, resp);
+        return;
+    }
+    gw_respond_error(resp, 404, "incorrect_path", "Requested path was not found.", NULL, NULL, req->corr);
+}
+
+static void fill_request(struct MHD_Connection *conn, req_ctx_t *ctx, gw_request_t *req, char *base, size_t baselen)
+{
+    memset(req, 0, sizeof *req);
+    req->method = ctx->method;
+    req->path = ctx->path;
+    req->corr = ctx->corr;
+    req->header = mhd_header;
+    req->header_arg = conn;
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (host_ok(host))
+        snprintf(base, baselen, "http://%s", host);
+    else
+        base[0] = '\0';
+    req->base = base;
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, req);
+    req->body = ctx->body;
+    req->body_len = ctx->len;
+}
+
+static bool is_webhook_path(const char *path)
+{
+    return strncmp(path, GW_WEBHOOK_PREFIX, strlen(GW_WEBHOOK_PREFIX)) == 0;
+}
+
+static enum MHD_Result answer_too_large(gw_http_t *self, struct MHD_Connection *conn, req_ctx_t *ctx)
+{
+    gw_response_t resp = {0};
+    char details[128];
+    snprintf(details, sizeof details, "the request body exceeds the limit of %zu bytes", self->gw->max_body);
+    gw_respond_error(&resp, 413, "request_too_large", details, NULL, NULL, ctx->corr);
+    if (is_webhook_path(ctx->path)) {
+        const gw_source_t *src = gw_source_find(self->gw, ctx->path + strlen(GW_WEBHOOK_PREFIX));
+        gw_webhook_count(self->gw, src ? src->name : "unknown", "refused", "too_large");
+    }
+    return send_response(conn, ctx, &resp);
+}
+
+/* First call for a request: headers only. Answers at once what needs no body. */
+static enum MHD_Result on_headers(gw_http_t *self, struct MHD_Connection *conn, req_ctx_t *ctx)
+{
+    gw_request_t req;
+    char base[300];
+    fill_request(conn, ctx, &req, base, sizeof base);
+    gw_response_t resp = {0};
+    if (is_webhook_path(ctx->path) && gw_webhook_precheck(self->gw, &req, &resp))
+        return send_response(conn, ctx, &resp);
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    int64_t n = 0;
+    if (cl && crm_parse_i64(cl, &n) && n > (int64_t)self->gw->max_body)
+        return answer_too_large(self, conn, ctx);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    gw_http_t *self = cls;
+    req_ctx_t *ctx = *con_cls;
+    if (!ctx) {
+        ctx = calloc(1, sizeof *ctx);
+        if (!ctx)
+            return MHD_NO;
+        ctx->start_us = crm_mono_us();
+        snprintf(ctx->method, sizeof ctx->method, "%s", method ? method : "");
+        ctx->path = strdup(url ? url : "/");
+        const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+        if (gw_request_id_ok(rid))
+            snprintf(ctx->corr, sizeof ctx->corr, "%s", rid);
+        else
+            crm_uuid7(ctx->corr);
+        *con_cls = ctx;
+        if (!ctx->path)
+            return MHD_NO;
+        return on_headers(self, conn, ctx);
+    }
+    if (ctx->answered) {
+        *upload_data_size = 0; /* answered early: discard whatever the client still sends */
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (ctx->too_large)
+            return MHD_YES;
+        if (ctx->len + n > self->gw->max_body) {
+            /* A chunked (or lying) body crossed the limit: stop keeping it and answer 413. */
+            ctx->too_large = true;
+            free(ctx->body);
+            ctx->body = NULL;
+            ctx->len = ctx->cap = 0;
+            /* libmicrohttpd may refuse a response in the middle of an upload: then the rest is
+             * discarded and the 413 goes out when the body ends (or the timeout closes it). */
+            (void)answer_too_large(self, conn, ctx);
+            return MHD_YES;
+        }
+        if (ctx->len + n + 1 > ctx->cap) {
+            size_t cap = ctx->cap ? ctx->cap : 4096;
+            while (cap < ctx->len + n + 1)
+                cap *= 2;
+            char *b = realloc(ctx->body, cap);
+            if (!b)
+                return MHD_NO;
+            ctx->body = b;
+            ctx->cap = cap;
+        }
+        memcpy(ctx->body + ctx->len, upload_data, n);
+        ctx->len += n;
+        ctx->body[ctx->len] = '\0';
+        return MHD_YES;
+    }
+    if (ctx->too_large)
+        return answer_too_large(self, conn, ctx);
+    gw_request_t req;
+    char base[300];
+    fill_request(conn, ctx, &req, base, sizeof base);
+    gw_response_t resp = {0};
+    gw_dispatch(self->gw, &req, &resp);
+    if (resp.status == 0)
+        gw_respond_error(&resp, 500, "server_error", "no answer", NULL, NULL, ctx->corr);
+    return send_response(conn, ctx, &resp);
+}
+
+static const char *method_label(const char *m)
+{
+    static const char *const known[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(m, known[i]) == 0)
+            return known[i];
+    return "other";
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    gw_http_t *self = cls;
+    req_ctx_t *ctx = *con_cls;
+    if (!ctx)
+        return;
+    double secs = (double)(crm_mono_us() - ctx->start_us) / 1e6;
+    char qpath[300];
+    crm_log_quote(ctx->path ? ctx->path : "", qpath, sizeof qpath);
+    crm_log_info(ctx->corr, "http.request", "method=%s path=%s status=%d duration_ms=%.3f bytes_in=%zu%s",
+                 method_label(ctx->method), qpath, ctx->status, secs * 1000.0, ctx->len,
+                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=true");
+    char labels[256];
+    const char *route = ctx->route ? ctx->route : "other";
+    snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\",status=\"%d\"", method_label(ctx->method), route,
+             ctx->status);
+    crm_metrics_inc(self->gw->metrics, "crm_http_requests_total", labels, 1);
+    snprintf(labels, sizeof labels, "route=\"%s\"", route);
+    crm_metrics_observe(self->gw->metrics, "crm_http_request_duration_seconds", labels, secs);
+    free(ctx->path);
+    free(ctx->body);
+    free(ctx);
+    *con_cls = NULL;
+}
+
+gw_http_t *gw_http_new(gw_t *gw, crm_err_t *err)
+{
+    const char *bind = crm_config_str(gw->config, "gateway.http_bind", "127.0.0.1");
+    long port = crm_config_int(gw->config, "gateway.http_port", 8080);
+    long threads = crm_config_int(gw->config, "gateway.http_threads", 8);
+    long timeout_s = crm_config_int(gw->config, "gateway.request_timeout_seconds", 30);
+    if (port < 0 || port > 65535) {
+        crm_err_set(err, CRM_EINVALID, "gateway.http_port", "incorrect_value", "bad gateway.http_port %ld", port);
+        return NULL;
+    }
+    threads = threads < 1 ? 1 : (threads > 256 ? 256 : threads);
+    struct sockaddr_in sin = {0};
+    struct sockaddr_in6 sin6 = {0};
+    struct sockaddr *sa;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (inet_pton(AF_INET, bind, &sin.sin_addr) == 1) {
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons((uint16_t)port);
+        sa = (struct sockaddr *)&sin;
+    } else if (inet_pton(AF_INET6, bind, &sin6.sin6_addr) == 1) {
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_port = htons((uint16_t)port);
+        sa = (struct sockaddr *)&sin6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        crm_err_set(err, CRM_EINVALID, "gateway.http_bind", "incorrect_value",
+                    "gateway.http_bind must be an IP address, given: %s", bind);
+        return NULL;
+    }
+    gw_http_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
+        return NULL;
+    }
+    self->gw = gw;
+    pthread_mutex_init(&self->lock, NULL);
+    self->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, self, MHD_OPTION_SOCK_ADDR, sa,
+                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_TIMEOUT,
+                                 (unsigned)(timeout_s > 0 ? timeout_s : 30), MHD_OPTION_NOTIFY_COMPLETED,
+                                 on_completed, self, MHD_OPTION_END);
+    if (!self->mhd) {
+        crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "cannot listen on %s:%ld", bind, port);
+        pthread_mutex_destroy(&self->lock);
+        free(self);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(self->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    self->port = info ? info->port : (int)port;
+    crm_log_info(NULL, "http.listening", "bind=%s port=%d threads=%ld max_body=%zu", bind, self->port, threads,
+                 gw->max_body);
+    return self;
+}
+
+int gw_http_port(const gw_http_t *self)
+{
+    return self ? self->port : 0;
+}
+
+void gw_http_stop(gw_http_t *self)
+{
+    if (!self)
+        return;
+    pthread_mutex_lock(&self->lock);
+    if (self->mhd) {
+        /* Stop accepting first (the listen socket closes), then wait for in-flight requests. */
+        MHD_socket fd = MHD_quiesce_daemon(self->mhd);
+        MHD_stop_daemon(self->mhd);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd); /* quiesce hands the listen socket to us; close it only after stop */
+        self->mhd = NULL;
+        crm_log_info(NULL, "http.stopped", "port=%d", self->port);
+    }
+    pthread_mutex_unlock(&self->lock);
+}
+
+void gw_http_destroy(gw_http_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    gw_http_stop(*self_p);
+    pthread_mutex_destroy(&(*self_p)->lock);
+    free(*self_p);
+    *self_p = NULL;
+}

@@ -1,0 +1,381 @@
+/* The /v2 REST table and the one generic handler behind it (DESIGN §5): query, path and body
+ * become the request message through pbjson, the owning service answers over RPC, and the
+ * reply is rendered in the Sell envelope. No per-resource code besides the table. */
+#include "routes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "assign.pb-c.h"
+#include "auth.h"
+#include "crm/log.h"
+#include "crm/pbjson.h"
+#include "crm/rpc.h"
+#include "crm/util.h"
+#include "deals.pb-c.h"
+#include "leads.pb-c.h"
+#include "notify.pb-c.h"
+#include "rpc.pb-c.h"
+
+#define D(x) (&x##__descriptor)
+
+static const gw_route_t routes[] = {
+    /* users (assign) */
+    {"GET", "/v2/users/self", "assign", "users.get", D(crm__user_get_request), D(crm__user), "user", GW_ONE,
+     "sales", true, NULL},
+    {"GET", "/v2/users", "assign", "users.list", D(crm__user_list_request), D(crm__user_list), "user", GW_LIST,
+     "sales", false, NULL},
+    {"POST", "/v2/users", "assign", "users.create", D(crm__user), D(crm__user), "user", GW_CREATE, "admin", false,
+     NULL},
+    {"GET", "/v2/users/{id}", "assign", "users.get", D(crm__user_get_request), D(crm__user), "user", GW_ONE,
+     "sales", false, NULL},
+    /* distribution pools (assign) */
+    {"GET", "/v2/distribution_pools", "assign", "pools.list", D(crm__pool_list_request), D(crm__pool_list),
+     "distribution_pool", GW_LIST, "sales", false, NULL},
+    {"POST", "/v2/distribution_pools", "assign", "pools.create", D(crm__distribution_pool),
+     D(crm__distribution_pool), "distribution_pool", GW_CREATE, "admin", false, NULL},
+    {"GET", "/v2/distribution_pools/{id}", "assign", "pools.get", D(crm__pool_get_request),
+     D(crm__distribution_pool), "distribution_pool", GW_ONE, "sales", false, NULL},
+    /* leads */
+    {"GET", "/v2/leads", "leads", "leads.list", D(crm__lead_list_request), D(crm__lead_list), "lead", GW_LIST,
+     "sales", false, NULL},
+    {"GET", "/v2/leads/{id}", "leads", "leads.get", D(crm__lead_get_request), D(crm__lead), "lead", GW_ONE, "sales",
+     false, NULL},
+    /* notifications (notify) */
+    {"GET", "/v2/notifications", "notify", "notifications.list", D(crm__notification_list_request),
+     D(crm__notification_list), "notification", GW_LIST, "sales", false, NULL},
+    /* pipelines and stages (deals) */
+    {"GET", "/v2/pipelines", "deals", "pipelines.list", D(crm__pipeline_list_request), D(crm__pipeline_list),
+     "pipeline", GW_LIST, "sales", false, NULL},
+    {"GET", "/v2/stages", "deals", "stages.list", D(crm__stage_list_request), D(crm__stage_list), "stage", GW_LIST,
+     "sales", false, NULL},
+    /* API tokens (the gateway's own) */
+    {"POST", "/v2/api_tokens", NULL, NULL, NULL, NULL, "api_token", GW_CUSTOM, "admin", false,
+     gw_auth_create_token},
+};
+
+const gw_route_t *gw_routes_all(size_t *n)
+{
+    *n = sizeof routes / sizeof routes[0];
+    return routes;
+}
+
+/* Matches path against pattern; a "{id}" segment takes a positive decimal integer. */
+static bool pattern_match(const char *pattern, const char *path, char id[32])
+{
+    id[0] = '\0';
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (strncmp(p, "{id}", 4) == 0) {
+            size_t n = strspn(s, "0123456789");
+            if (n == 0 || n >= 20 || (s[n] != '\0' && s[n] != '/') || s[0] == '0')
+                return false;
+            memcpy(id, s, n);
+            id[n] = '\0';
+            s += n;
+            p += 4;
+            continue;
+        }
+        if (*p != *s)
+            return false;
+        p++;
+        s++;
+    }
+    /* One trailing slash is tolerated ("/v2/leads/"). */
+    if (*p == '\0' && s[0] == '/' && s[1] == '\0')
+        return true;
+    return *p == '\0' && *s == '\0';
+}
+
+const gw_route_t *gw_route_match(const char *method, const char *path, char id[32])
+{
+    id[0] = '\0';
+    if (!method || !path)
+        return NULL;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp(routes[i].method, method) != 0)
+            continue;
+        if (pattern_match(routes[i].pattern, path, id))
+            return &routes[i];
+    }
+    id[0] = '\0';
+    return NULL;
+}
+
+static int role_rank(const char *role)
+{
+    if (!role)
+        return 0;
+    if (strcmp(role, "sales") == 0)
+        return 1;
+    if (strcmp(role, "manager") == 0)
+        return 2;
+    if (strcmp(role, "admin") == 0)
+        return 3;
+    return 0;
+}
+
+bool gw_role_allows(const char *role, const char *min_role)
+{
+    int have = role_rank(role);
+    return have > 0 && have >= role_rank(min_role);
+}
+
+static int parse_paging_value(const char *name, const char *text, long lo, long hi, long *out, crm_err_t *err)
+{
+    int64_t v = 0;
+    if (!crm_parse_i64(text, &v))
+        return crm_err_set(err, CRM_EBADREQUEST, name, "invalid_param", "%s must be an integer, given: %.64s", name,
+                           text);
+    if (v < lo || v > hi) {
+        if (hi == GW_MAX_PER_PAGE)
+            return crm_err_set(err, CRM_EBADREQUEST, name, "invalid_param",
+                               "%s must be between %ld and %ld, given: %lld", name, lo, hi, (long long)v);
+        return crm_err_set(err, CRM_EBADREQUEST, name, "invalid_param",
+                           "%s must be greater than or equal to %ld, given: %lld", name, lo, (long long)v);
+    }
+    *out = (long)v;
+    return CRM_OK;
+}
+
+int gw_paging(const gw_param_t *params, size_t n, long *page, long *per_page, crm_err_t *err)
+{
+    *page = GW_DEFAULT_PAGE;
+    *per_page = GW_DEFAULT_PER_PAGE;
+    for (size_t i = 0; i < n; i++) {
+        int rc = CRM_OK;
+        if (strcmp(params[i].key, "page") == 0)
+            rc = parse_paging_value("page", params[i].value, 1, 1000000000L, page, err);
+        else if (strcmp(params[i].key, "per_page") == 0)
+            rc = parse_paging_value("per_page", params[i].value, 1, GW_MAX_PER_PAGE, per_page, err);
+        if (rc != CRM_OK)
+            return rc;
+    }
+    return CRM_OK;
+}
+
+static void grow(char **buf, size_t len, size_t *cap, size_t need)
+{
+    if (len + need + 1 <= *cap)
+        return;
+    *cap = (*cap + need) * 2 + 64;
+    *buf = realloc(*buf, *cap);
+    if (!*buf)
+        abort(); /* out of memory: nothing sensible to answer */
+}
+
+/* Appends s to buf; percent-encoded (RFC 3986 unreserved characters kept) when encode. */
+static void append(char **buf, size_t *len, size_t *cap, const char *s, bool encode)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        grow(buf, *len, cap, 3);
+        bool keep = !encode || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.' || c == '~';
+        if (keep) {
+            (*buf)[(*len)++] = (char)c;
+        } else {
+            (*buf)[(*len)++] = '%';
+            (*buf)[(*len)++] = hex[c >> 4];
+            (*buf)[(*len)++] = hex[c & 15];
+        }
+    }
+    (*buf)[*len] = '\0';
+}
+
+static char *page_link(const char *base, const char *path, const gw_param_t *params, size_t n, long page,
+                       long per_page)
+{
+    size_t cap = 0, len = 0;
+    char *buf = NULL;
+    char paging[64];
+    snprintf(paging, sizeof paging, "?page=%ld&per_page=%ld", page, per_page);
+    grow(&buf, len, &cap, 0);
+    buf[0] = '\0';
+    append(&buf, &len, &cap, base, false);
+    append(&buf, &len, &cap, path, false);
+    append(&buf, &len, &cap, paging, false);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(params[i].key, "page") == 0 || strcmp(params[i].key, "per_page") == 0)
+            continue;
+        append(&buf, &len, &cap, "&", false);
+        append(&buf, &len, &cap, params[i].key, true);
+        append(&buf, &len, &cap, "=", false);
+        append(&buf, &len, &cap, params[i].value, true);
+    }
+    return buf;
+}
+
+void gw_links_build(const char *base, const char *path, const gw_param_t *params, size_t n, long page,
+                    long per_page, bool has_more, gw_links_t *out)
+{
+    memset(out, 0, sizeof *out);
+    base = base ? base : "";
+    out->self = page_link(base, path, params, n, page, per_page);
+    out->first_page = page_link(base, path, params, n, 1, per_page);
+    if (page > 1)
+        out->prev_page = page_link(base, path, params, n, page - 1, per_page);
+    if (has_more)
+        out->next_page = page_link(base, path, params, n, page + 1, per_page);
+}
+
+int gw_apply_params(ProtobufCMessage *msg, const gw_param_t *params, size_t n, crm_err_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *key = params[i].key;
+        /* "id" comes from the path only; a query "id" would silently override it. */
+        if (strcmp(key, "id") == 0 || !crm_pbjson_field(msg->descriptor, key))
+            return crm_err_set(err, CRM_EBADREQUEST, key, "invalid_param", "unknown query parameter: %.100s", key);
+        crm_err_t e;
+        crm_err_clear(&e);
+        if (crm_pbjson_set_field_text(msg, key, params[i].value, &e) != CRM_OK)
+            return crm_err_set(err, CRM_EBADREQUEST, key, "invalid_param", "invalid value for query parameter %.100s: %.300s",
+                               key, e.message[0] ? e.message : "unparsable");
+    }
+    return CRM_OK;
+}
+
+json_t *gw_body_data(const char *body, size_t len, crm_err_t *err)
+{
+    if (!body || len == 0) {
+        crm_err_set(err, CRM_EBADREQUEST, NULL, "invalid_payload", "the request body is empty; expected {\"data\": {...}}");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        crm_err_set(err, CRM_EBADREQUEST, NULL, "invalid_payload", "the request body is not valid JSON: %.200s",
+                    jerr.text);
+        return NULL;
+    }
+    json_t *data = json_is_object(root) ? json_object_get(root, "data") : NULL;
+    if (!json_is_object(data)) {
+        json_decref(root);
+        crm_err_set(err, CRM_EBADREQUEST, NULL, "invalid_payload",
+                    "the request body must be a JSON object {\"data\": {...}}");
+        return NULL;
+    }
+    json_incref(data);
+    json_decref(root);
+    return data;
+}
+
+static ProtobufCMessage *build_request(const gw_route_t *r, gw_request_t *req, const char *id, crm_err_t *err)
+{
+    ProtobufCMessage *in = NULL;
+    if (r->kind == GW_CREATE || r->kind == GW_UPDATE) {
+        if (req->nparams > 0) {
+            crm_err_set(err, CRM_EBADREQUEST, req->params[0].key, "invalid_param", "unknown query parameter: %.100s",
+                        req->params[0].key);
+            return NULL;
+        }
+        json_t *data = gw_body_data(req->body, req->body_len, err);
+        if (!data)
+            return NULL;
+        in = crm_pbjson_to_message(r->req_desc, data, "", err);
+        json_decref(data);
+        if (!in)
+            return NULL;
+    } else {
+        in = crm_pb_new(r->req_desc);
+        if (!in) {
+            crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
+            return NULL;
+        }
+        if (gw_apply_params(in, req->params, req->nparams, err) != CRM_OK) {
+            protobuf_c_message_free_unpacked(in, NULL);
+            return NULL;
+        }
+    }
+    char self_id[32];
+    if (r->self_id) {
+        snprintf(self_id, sizeof self_id, "%lld", (long long)req->user_id);
+        id = self_id;
+    }
+    if (id && id[0] && crm_pbjson_field(r->req_desc, "id")) {
+        if (crm_pbjson_set_field_text(in, "id", id, err) != CRM_OK) {
+            protobuf_c_message_free_unpacked(in, NULL);
+            crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "no such %s", r->meta_type);
+            return NULL;
+        }
+    }
+    return in;
+}
+
+static void render_reply(const gw_route_t *r, gw_request_t *req, const ProtobufCMessage *out, long page,
+                         long per_page, gw_response_t *resp)
+{
+    if (r->kind == GW_DELETE) {
+        gw_respond_no_content(resp);
+        return;
+    }
+    json_t *j = out ? crm_pbjson_from_message(out) : json_object();
+    if (!j) {
+        gw_respond_error(resp, 500, "server_error", "could not render the reply", NULL, NULL, req->corr);
+        return;
+    }
+    if (r->kind != GW_LIST) {
+        gw_respond_json(resp, 200, gw_sell_single(j, r->meta_type));
+        return;
+    }
+    json_t *items = json_object_get(j, "items");
+    items = json_is_array(items) ? json_incref(items) : json_array();
+    bool has_more = json_is_true(json_object_get(j, "has_more"));
+    json_decref(j);
+    gw_links_t links;
+    gw_links_build(req->base, req->path, req->params, req->nparams, page, per_page, has_more, &links);
+    gw_respond_json(resp, 200, gw_sell_collection(items, r->meta_type, &links));
+    gw_links_clear(&links);
+}
+
+void gw_routes_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
+{
+    char id[32];
+    const gw_route_t *r = gw_route_match(req->method, req->path, id);
+    if (!r) {
+        gw_respond_error(resp, 404, "incorrect_path", "Requested path was not found.", NULL, NULL, req->corr);
+        return;
+    }
+    resp->route = r->pattern;
+    if (!gw_role_allows(req->role, r->min_role)) {
+        gw_respond_error(resp, 403, "forbidden", "this action needs the admin role", NULL, NULL, req->corr);
+        return;
+    }
+    if (req->too_many_params) {
+        gw_respond_error(resp, 400, "invalid_param", "too many query parameters", NULL, NULL, req->corr);
+        return;
+    }
+    if (r->kind == GW_CUSTOM) {
+        r->custom(gw, r, req, resp);
+        return;
+    }
+    crm_err_t err;
+    crm_err_clear(&err);
+    long page = GW_DEFAULT_PAGE, per_page = GW_DEFAULT_PER_PAGE;
+    if (r->kind == GW_LIST && gw_paging(req->params, req->nparams, &page, &per_page, &err) != CRM_OK) {
+        gw_respond_err(resp, &err, r->meta_type, req->corr);
+        return;
+    }
+    ProtobufCMessage *in = build_request(r, req, id, &err);
+    if (!in) {
+        gw_respond_err(resp, &err, r->meta_type, req->corr);
+        return;
+    }
+    crm_rpc_client_t *client = gw_client(gw, r->service);
+    ProtobufCMessage *out = NULL;
+    crm_rpc_caller_t caller = {.user_id = req->user_id, .role = req->role, .correlation_id = req->corr};
+    int rc = client ? crm_rpc_call(client, r->rpc_method, &caller, in, r->reply_desc,
+                                   gw_rpc_timeout_ms(gw, r->service), &out, &err)
+                    : crm_err_set(&err, CRM_EUNAVAILABLE, NULL, NULL, "no client for service %s", r->service);
+    protobuf_c_message_free_unpacked(in, NULL);
+    if (rc != CRM_OK) {
+        if (rc == CRM_EUNAVAILABLE || rc == CRM_EINTERNAL)
+            crm_log_warn(req->corr, "rpc.failed", "method=%s code=%s", r->rpc_method, crm_code_name(rc));
+        gw_respond_err(resp, &err, r->meta_type, req->corr);
+        return;
+    }
+    render_reply(r, req, out, page, per_page, resp);
+    if (out)
+        protobuf_c_message_free_unpacked(out, NULL);
+}

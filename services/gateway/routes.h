@@ -1,0 +1,65 @@
+/* The /v2 REST table and its generic handler: a route names the service, the RPC method, the
+ * request and reply protobuf types and the Sell meta type; the handler converts query, path
+ * and body to the request message (pbjson), calls the service and renders the reply. */
+#ifndef GW_ROUTES_H
+#define GW_ROUTES_H
+
+#include <stdbool.h>
+#include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
+#include "crm/err.h"
+#include "gateway.h"
+#include "sell.h"
+
+typedef enum { GW_ONE, GW_LIST, GW_CREATE, GW_UPDATE, GW_DELETE, GW_CUSTOM } gw_kind_t;
+
+typedef struct gw_route_t gw_route_t;
+typedef void (*gw_custom_fn)(gw_t *gw, const gw_route_t *route, gw_request_t *req, gw_response_t *resp);
+
+struct gw_route_t {
+    const char *method;
+    const char *pattern;    /* "/v2/users/{id}" */
+    const char *service;    /* "assign" */
+    const char *rpc_method; /* "users.get" */
+    const ProtobufCMessageDescriptor *req_desc;
+    const ProtobufCMessageDescriptor *reply_desc;
+    const char *meta_type;  /* "user" */
+    gw_kind_t kind;
+    const char *min_role;   /* "sales" | "manager" | "admin" */
+    bool self_id;           /* field "id" := the caller's user id (/users/self) */
+    gw_custom_fn custom;    /* GW_CUSTOM: handled here instead of the generic path */
+};
+
+#define GW_DEFAULT_PAGE 1
+#define GW_DEFAULT_PER_PAGE 25
+#define GW_MAX_PER_PAGE 100
+
+/* The route for method and path, or NULL. id (size 32) gets the {id} segment ("" when none).
+ * {id} matches only a positive decimal integer. */
+const gw_route_t *gw_route_match(const char *method, const char *path, char id[32]);
+/* All routes (for tests), *n set to their number. */
+const gw_route_t *gw_routes_all(size_t *n);
+
+/* True when role is at least min_role (sales < manager < admin). */
+bool gw_role_allows(const char *role, const char *min_role);
+
+/* Reads and checks page (≥ 1) and per_page (1..100) from the query; defaults 1 and 25.
+ * CRM_EBADREQUEST naming the parameter otherwise. */
+int gw_paging(const gw_param_t *params, size_t n, long *page, long *per_page, crm_err_t *err);
+
+/* Links of a list page: base + path + "?page=P&per_page=N" + the other query parameters
+ * (percent-encoded, in order). prev_page only after page 1, next_page only when has_more. */
+void gw_links_build(const char *base, const char *path, const gw_param_t *params, size_t n, long page,
+                    long per_page, bool has_more, gw_links_t *out);
+
+/* Sets every query parameter on msg; a failure names the parameter (400 invalid_param). */
+int gw_apply_params(ProtobufCMessage *msg, const gw_param_t *params, size_t n, crm_err_t *err);
+
+/* Parses a request body that must be {"data": {...}}; returns a new reference to data or NULL
+ * with a 400 invalid_payload explanation in err. */
+json_t *gw_body_data(const char *body, size_t len, crm_err_t *err);
+
+/* Handles one authenticated /v2 request (req->user_id and req->role set). */
+void gw_routes_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp);
+
+#endif
