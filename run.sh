@@ -69,8 +69,11 @@ daemon_pid() {
     [ -f "$f" ] || return 0
     pid=$(cat "$f" 2>/dev/null || true)
     [ -n "$pid" ] || return 0
-    if kill -0 "$pid" 2>/dev/null && [ "$(ps -p "$pid" -o comm= 2>/dev/null)" = "$1" ]; then
-        printf '%s\n' "$pid"
+    # The command line must still name the daemon: a stale pid file may hold a reused pid.
+    if kill -0 "$pid" 2>/dev/null; then
+        case "$(ps -p "$pid" -o args= 2>/dev/null)" in
+            *"$1"*) printf '%s\n' "$pid" ;;
+        esac
     fi
 }
 
