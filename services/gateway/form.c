@@ -4,7 +4,6 @@
 #include "form.h"
 
 #include <jansson.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,8 +320,8 @@ static void number_text(const json_t *v, char out[40])
         return;
     }
     double d = json_real_value(v);
-    if (d == floor(d) && fabs(d) < 9007199254740992.0) {
-        snprintf(out, 40, "%.0f", d);
+    if (d > -9007199254740992.0 && d < 9007199254740992.0 && d == (double)(long long)d) {
+        snprintf(out, 40, "%lld", (long long)d);
         return;
     }
     for (int prec = 1; prec <= 17; prec++) {
