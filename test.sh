@@ -64,6 +64,17 @@ stage() {
     fi
 }
 
+# The fuzz targets only (tests/fuzz/fuzz_*.c), built with clang and -fsanitize=fuzzer.
+build_fuzz() {
+    local targets=() f
+    for f in tests/fuzz/fuzz_*.c; do
+        [ -e "$f" ] && targets+=(--target "$(basename "$f" .c)")
+    done
+    [ ${#targets[@]} -gt 0 ] || { echo "test.sh: no tests/fuzz/fuzz_*.c"; return 0; }
+    CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCRM_FUZZ=ON -DCRM_TESTS=ON >/dev/null &&
+        cmake --build build-fuzz -j"${CRM_JOBS:-2}" "${targets[@]}"
+}
+
 crm_install_deps
 
 if stage "build (Debug) ./build" crm_build build Debug -DCRM_TESTS=ON; then
@@ -84,8 +95,7 @@ if [ "${CRM_SKIP_ASAN:-0}" != 1 ]; then
 fi
 
 if [ "${CRM_SKIP_FUZZ:-0}" != 1 ] && [ -f tests/fuzz/run.sh ]; then
-    if stage "build (clang, fuzz) ./build-fuzz" env CC=clang bash -c \
-        '. deploy/lib.sh; CRM_ROOT=$PWD; crm_build build-fuzz Debug -DCRM_FUZZ=ON -DCRM_TESTS=ON'; then
+    if stage "build (clang, fuzz) ./build-fuzz" build_fuzz; then
         if stage "fuzz ${CRM_FUZZ_SECONDS:-20}s per target" bash tests/fuzz/run.sh build-fuzz "${CRM_FUZZ_SECONDS:-20}"; then
             PASSED=$((PASSED + 1))
         fi
