@@ -1,1 +1,495 @@
-/* outbox: being written */
+/* outbox: appends events in the caller's transaction, and a relay thread that gives committed
+ * rows their gap-free per-producer seq, publishes them in seq order with a heartbeat every
+ * second, and serves events.replay from the table (DESIGN §4). */
+#include "crm/outbox.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crm/bus.h"
+#include "crm/log.h"
+#include "crm/util.h"
+#include "rpc.pb-c.h"
+
+#define RELAY_BATCH 1000
+#define RELAY_IDLE_MS 50
+#define HEARTBEAT_US 1000000
+#define REPLAY_DEFAULT_LIMIT 1000
+#define REPLAY_MAX_LIMIT 5000
+
+struct crm_outbox_t {
+    char *producer;
+    void *zctx;
+    char *pub_endpoint;
+    crm_db_params_t params; /* strings owned */
+    crm_metrics_t *metrics;
+
+    crm_db_t *db;           /* the relay's own connection */
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool kicked;
+    bool stopping;
+    bool ready;             /* start-up handshake with crm_outbox_start */
+    int start_rc;
+    crm_err_t start_err;
+    atomic_llong backlog;
+};
+
+static const char SQL_APPEND[] =
+    "INSERT INTO outbox (event_id, type, correlation_id, payload) VALUES ($1::uuid, $2, $3, $4::bytea)";
+
+/* Only one relay of a producer sequences at a time, across every instance: this lock plus the
+ * outbox_state row lock keep seq gap-free and in commit order. */
+static const char SQL_TRY_LOCK[] = "SELECT pg_try_advisory_xact_lock(hashtext('crm.outbox.' || current_schema()))";
+static const char SQL_STATE_LOCK[] = "SELECT last_seq FROM outbox_state WHERE id = 1 FOR UPDATE";
+static const char SQL_STATE_GET[] = "SELECT last_seq FROM outbox_state WHERE id = 1";
+static const char SQL_STATE_SET[] = "UPDATE outbox_state SET last_seq = $1::bigint WHERE id = 1";
+static const char SQL_BACKLOG[] = "SELECT count(*) FROM outbox WHERE seq IS NULL";
+
+#define ROW_COLUMNS                                                                                               \
+    "seq, event_id::text, type, (extract(epoch FROM occurred_at) * 1000000)::bigint, correlation_id, "          \
+    "schema_version, payload"
+
+/* Committed rows without a seq, in id order, get last_seq+1, +2, ... in one statement. A row
+ * whose transaction committed after a higher id's simply gets a later seq: seq is relay order. */
+static const char SQL_SEQUENCE[] =
+    "WITH batch AS ("
+    "  SELECT id, row_number() OVER (ORDER BY id) AS rn"
+    "  FROM (SELECT id FROM outbox WHERE seq IS NULL ORDER BY id LIMIT 1000) s"
+    "), upd AS ("
+    "  UPDATE outbox o SET seq = $1::bigint + b.rn FROM batch b WHERE o.id = b.id"
+    "  RETURNING o.seq, o.event_id, o.type, o.occurred_at, o.correlation_id, o.schema_version, o.payload"
+    ") SELECT " ROW_COLUMNS " FROM upd ORDER BY seq";
+
+static const char SQL_REPLAY[] =
+    "SELECT " ROW_COLUMNS " FROM outbox WHERE seq >= $1::bigint AND seq <= $2::bigint"
+    " AND (cardinality($3::text[]) = 0 OR type = ANY ($3::text[])) ORDER BY seq";
+
+static char *dup_or_null(const char *s) { return s ? crm_strdup(s) : NULL; }
+
+crm_outbox_t *crm_outbox_new(const char *producer, void *zctx, const char *pub_endpoint,
+                             const crm_db_params_t *db_params, crm_metrics_t *metrics, crm_err_t *err) {
+    if (!producer || !*producer || !db_params) {
+        crm_err_set(err, CRM_EINVALID, NULL, NULL, "outbox: producer and database parameters are required");
+        return NULL;
+    }
+    crm_outbox_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "outbox: out of memory");
+        return NULL;
+    }
+    self->producer = crm_strdup(producer);
+    self->zctx = zctx;
+    self->pub_endpoint = dup_or_null(pub_endpoint);
+    self->params.conninfo = dup_or_null(db_params->conninfo);
+    self->params.user = dup_or_null(db_params->user);
+    self->params.password = dup_or_null(db_params->password);
+    self->params.schema = dup_or_null(db_params->schema);
+    self->params.retry_seconds = db_params->retry_seconds;
+    self->metrics = metrics;
+    pthread_mutex_init(&self->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&self->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&self->backlog, 0);
+    return self;
+}
+
+int crm_outbox_append(crm_outbox_t *self, crm_db_t *tx, const char *type, const char *correlation_id,
+                      const ProtobufCMessage *payload, crm_err_t *err) {
+    if (!self || !tx || !type || !*type || !payload)
+        return crm_err_set(err, CRM_EINVALID, NULL, NULL, "outbox: type and payload are required");
+    size_t len = protobuf_c_message_get_packed_size(payload);
+    uint8_t *buf = malloc(len ? len : 1);
+    char *hex = malloc(2 * len + 3);
+    if (!buf || !hex) {
+        free(buf);
+        free(hex);
+        return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "outbox: out of memory");
+    }
+    protobuf_c_message_pack(payload, buf);
+    hex[0] = '\\';
+    hex[1] = 'x';
+    crm_hex_encode(buf, len, hex + 2);
+    char event_id[37];
+    crm_uuid7(event_id);
+    const char *params[4] = {event_id, type, correlation_id && *correlation_id ? correlation_id : NULL, hex};
+    int rc = crm_db_run(tx, "crm_outbox_append", SQL_APPEND, 4, params, err);
+    free(buf);
+    free(hex);
+    return rc;
+}
+
+void crm_outbox_kick(crm_outbox_t *self) {
+    if (!self) return;
+    pthread_mutex_lock(&self->mu);
+    self->kicked = true;
+    pthread_cond_signal(&self->cond);
+    pthread_mutex_unlock(&self->mu);
+}
+
+int64_t crm_outbox_backlog(crm_outbox_t *self) { return self ? (int64_t)atomic_load(&self->backlog) : 0; }
+
+/* Builds a malloc-only Envelope from row r of a ROW_COLUMNS result (freed with
+ * crm__envelope__free_unpacked(env, NULL)). */
+static Crm__Envelope *envelope_from_row(const PGresult *res, int r, const char *producer) {
+    Crm__Envelope *env = malloc(sizeof *env);
+    if (!env) return NULL;
+    crm__envelope__init(env);
+    env->has_seq = 1;
+    env->seq = (uint64_t)crm_db_i64(res, r, 0);
+    env->event_id = crm_strdup(crm_db_str(res, r, 1) ? crm_db_str(res, r, 1) : "");
+    env->type = crm_strdup(crm_db_str(res, r, 2) ? crm_db_str(res, r, 2) : "");
+    env->producer = crm_strdup(producer);
+    env->has_occurred_at = 1;
+    env->occurred_at = crm_db_i64(res, r, 3);
+    if (crm_db_str(res, r, 4)) env->correlation_id = crm_strdup(crm_db_str(res, r, 4));
+    env->has_schema_version = 1;
+    env->schema_version = (uint32_t)crm_db_i64(res, r, 5);
+    env->has_payload = 1;
+    size_t n = 0;
+    unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, r, 6), &n);
+    env->payload.data = malloc(n ? n : 1);
+    if (raw && env->payload.data) {
+        memcpy(env->payload.data, raw, n);
+        env->payload.len = n;
+    }
+    if (raw) PQfreemem(raw);
+    return env;
+}
+
+/* A Prometheus label pair key="value" (value escaped). */
+static void labels_of(char *out, size_t size, const char *key, const char *value) {
+    size_t w = (size_t)snprintf(out, size, "%s=\"", key);
+    for (const char *s = value ? value : ""; *s && w + 4 < size; s++) {
+        if (*s == '"' || *s == '\\' || *s == '\n') out[w++] = '\\';
+        out[w++] = *s == '\n' ? 'n' : *s;
+    }
+    if (w + 2 > size) w = size - 2;
+    out[w++] = '"';
+    out[w] = 0;
+}
+
+/* One relay step: sequences up to RELAY_BATCH committed rows and returns them (in seq order)
+ * in *out for publishing after the commit. Returns the row count, or -1 on a database error. */
+static int relay_sequence(crm_outbox_t *self, PGresult **out) {
+    crm_err_t err = {0};
+    crm_db_t *db = self->db;
+    *out = NULL;
+    if (crm_db_begin(db, &err) != CRM_OK) goto fail;
+    PGresult *res = crm_db_exec(db, "crm_outbox_try_lock", SQL_TRY_LOCK, 0, NULL, &err);
+    if (!res) goto fail;
+    bool mine = crm_db_bool(res, 0, 0);
+    PQclear(res);
+    if (!mine) { /* another instance is relaying this producer */
+        crm_db_rollback(db);
+        return 0;
+    }
+    res = crm_db_exec(db, "crm_outbox_state_lock", SQL_STATE_LOCK, 0, NULL, &err);
+    if (!res) goto fail;
+    long long last = crm_db_i64(res, 0, 0);
+    PQclear(res);
+    char last_s[32];
+    snprintf(last_s, sizeof last_s, "%lld", last);
+    const char *p1[1] = {last_s};
+    PGresult *rows = crm_db_exec(db, "crm_outbox_sequence", SQL_SEQUENCE, 1, p1, &err);
+    if (!rows) goto fail;
+    int n = PQntuples(rows);
+    if (n == 0) {
+        PQclear(rows);
+        crm_db_rollback(db);
+        return 0;
+    }
+    char new_s[32];
+    snprintf(new_s, sizeof new_s, "%lld", last + n);
+    const char *p2[1] = {new_s};
+    if (crm_db_run(db, "crm_outbox_state_set", SQL_STATE_SET, 1, p2, &err) != CRM_OK ||
+        crm_db_commit(db, &err) != CRM_OK) {
+        PQclear(rows);
+        goto fail;
+    }
+    *out = rows;
+    return n;
+fail:
+    crm_db_rollback(db);
+    {
+        char q[600];
+        crm_log_warn(NULL, "outbox.relay_failed", "producer=%s error=%s", self->producer,
+                     crm_log_quote(err.message, q, sizeof q));
+    }
+    return -1;
+}
+
+static void relay_publish(crm_outbox_t *self, crm_bus_pub_t *pub, PGresult *rows) {
+    int n = PQntuples(rows);
+    for (int r = 0; r < n; r++) {
+        Crm__Envelope *env = envelope_from_row(rows, r, self->producer);
+        if (!env) continue;
+        crm_err_t err = {0};
+        /* Lost publishes are fine: consumers recover through heartbeat + replay. */
+        if (crm_bus_publish(pub, env, &err) == CRM_OK && self->metrics) {
+            char labels[200];
+            labels_of(labels, sizeof labels, "type", env->type);
+            crm_metrics_inc(self->metrics, "crm_events_out_total", labels, 1);
+        }
+        crm_log_debug(env->correlation_id, "outbox.published", "producer=%s type=%s seq=%llu", self->producer,
+                      env->type, (unsigned long long)env->seq);
+        crm__envelope__free_unpacked(env, NULL);
+    }
+}
+
+static int64_t query_i64(crm_db_t *db, const char *name, const char *sql, bool *ok) {
+    crm_err_t err = {0};
+    PGresult *res = crm_db_exec(db, name, sql, 0, NULL, &err);
+    *ok = res != NULL;
+    if (!res) return 0;
+    int64_t v = crm_db_i64(res, 0, 0);
+    PQclear(res);
+    return v;
+}
+
+static void update_backlog(crm_outbox_t *self) {
+    bool ok = false;
+    int64_t n = query_i64(self->db, "crm_outbox_backlog", SQL_BACKLOG, &ok);
+    if (!ok) return;
+    atomic_store(&self->backlog, n);
+    if (self->metrics) {
+        char labels[200];
+        labels_of(labels, sizeof labels, "producer", self->producer);
+        crm_metrics_set(self->metrics, "crm_outbox_backlog", labels, (double)n);
+    }
+}
+
+static void heartbeat(crm_outbox_t *self, crm_bus_pub_t *pub) {
+    bool ok = false;
+    int64_t latest = query_i64(self->db, "crm_outbox_state_get", SQL_STATE_GET, &ok);
+    if (!ok) return;
+    crm_err_t err = {0};
+    crm_bus_publish_heartbeat(pub, self->producer, (uint64_t)latest, &err);
+}
+
+/* Waits for a kick or RELAY_IDLE_MS; returns true when asked to stop. */
+static bool relay_wait(crm_outbox_t *self, long ms) {
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += ms * 1000000L;
+    while (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&self->mu);
+    while (!self->kicked && !self->stopping)
+        if (pthread_cond_timedwait(&self->cond, &self->mu, &until) == ETIMEDOUT) break;
+    self->kicked = false;
+    bool stop = self->stopping;
+    pthread_mutex_unlock(&self->mu);
+    return stop;
+}
+
+/* Sequences and publishes until nothing committed is left (or an error). */
+static int relay_drain(crm_outbox_t *self, crm_bus_pub_t *pub, int max_rounds) {
+    int total = 0;
+    for (int i = 0; i < max_rounds; i++) {
+        PGresult *rows = NULL;
+        int n = relay_sequence(self, &rows);
+        if (n <= 0) return n < 0 ? -1 : total;
+        relay_publish(self, pub, rows);
+        PQclear(rows);
+        total += n;
+        if (n < RELAY_BATCH) break;
+    }
+    return total;
+}
+
+static void *relay_run(void *arg) {
+    crm_outbox_t *self = arg;
+    crm_err_t err = {0};
+    crm_bus_pub_t *pub = crm_bus_pub_new(self->zctx, self->pub_endpoint, &err);
+    pthread_mutex_lock(&self->mu);
+    self->ready = true;
+    self->start_rc = pub ? CRM_OK : (err.code ? err.code : CRM_EINTERNAL);
+    self->start_err = err;
+    pthread_cond_broadcast(&self->cond);
+    pthread_mutex_unlock(&self->mu);
+    if (!pub) return NULL;
+
+    int64_t next_heartbeat = 0;
+    long backoff_ms = RELAY_IDLE_MS;
+    bool stop = false;
+    while (!stop) {
+        if (crm_db_check(self->db, &err) != CRM_OK) {
+            stop = relay_wait(self, backoff_ms);
+            backoff_ms = backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2;
+            continue;
+        }
+        int n = relay_drain(self, pub, 4);
+        if (n != 0) update_backlog(self);
+        int64_t now = crm_mono_us();
+        if (now >= next_heartbeat) {
+            heartbeat(self, pub);
+            if (n == 0) update_backlog(self);
+            next_heartbeat = now + HEARTBEAT_US;
+        }
+        if (n < 0) {
+            stop = relay_wait(self, backoff_ms);
+            backoff_ms = backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2;
+            continue;
+        }
+        backoff_ms = RELAY_IDLE_MS;
+        if (n >= RELAY_BATCH) { /* more may be waiting: go again without sleeping */
+            pthread_mutex_lock(&self->mu);
+            stop = self->stopping;
+            pthread_mutex_unlock(&self->mu);
+            if (!stop) continue;
+        } else {
+            stop = relay_wait(self, RELAY_IDLE_MS);
+        }
+    }
+    /* Stopping: sequence and publish what is committed (drains on SIGTERM, DESIGN §9). */
+    if (crm_db_check(self->db, &err) == CRM_OK) {
+        relay_drain(self, pub, 100);
+        heartbeat(self, pub);
+        update_backlog(self);
+    }
+    crm_bus_pub_destroy(&pub);
+    return NULL;
+}
+
+int crm_outbox_start(crm_outbox_t *self, crm_err_t *err) {
+    if (!self) return crm_err_set(err, CRM_EINVALID, NULL, NULL, "outbox: no outbox");
+    if (self->running) return CRM_OK;
+    if (!self->db) {
+        self->db = crm_db_connect(&self->params, err);
+        if (!self->db) return err ? err->code : CRM_EUNAVAILABLE;
+    }
+    self->ready = false;
+    self->stopping = false;
+    if (pthread_create(&self->thread, NULL, relay_run, self) != 0)
+        return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "outbox: cannot start the relay thread");
+    pthread_mutex_lock(&self->mu);
+    while (!self->ready) pthread_cond_wait(&self->cond, &self->mu);
+    int rc = self->start_rc;
+    pthread_mutex_unlock(&self->mu);
+    if (rc != CRM_OK) {
+        pthread_join(self->thread, NULL);
+        if (err) *err = self->start_err;
+        return rc;
+    }
+    self->running = true;
+    crm_log_info(NULL, "outbox.started", "producer=%s", self->producer);
+    return CRM_OK;
+}
+
+void crm_outbox_stop(crm_outbox_t *self) {
+    if (!self || !self->running) return;
+    pthread_mutex_lock(&self->mu);
+    self->stopping = true;
+    pthread_cond_broadcast(&self->cond);
+    pthread_mutex_unlock(&self->mu);
+    pthread_join(self->thread, NULL);
+    self->running = false;
+    crm_log_info(NULL, "outbox.stopped", "producer=%s", self->producer);
+}
+
+void crm_outbox_destroy(crm_outbox_t **self_p) {
+    if (!self_p || !*self_p) return;
+    crm_outbox_t *self = *self_p;
+    *self_p = NULL;
+    crm_outbox_stop(self);
+    crm_db_destroy(&self->db);
+    pthread_cond_destroy(&self->cond);
+    pthread_mutex_destroy(&self->mu);
+    free(self->producer);
+    free(self->pub_endpoint);
+    free((char *)self->params.conninfo);
+    free((char *)self->params.user);
+    free((char *)self->params.password);
+    free((char *)self->params.schema);
+    free(self);
+}
+
+/* ---- events.replay ------------------------------------------------------------------------ */
+
+/* A Postgres text[] literal of the requested types, each quoted and escaped. */
+static char *types_literal(const Crm__ReplayRequest *req) {
+    size_t cap = 3;
+    for (size_t i = 0; i < req->n_types; i++) cap += 2 * strlen(req->types[i] ? req->types[i] : "") + 3;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    char *w = out;
+    *w++ = '{';
+    for (size_t i = 0; i < req->n_types; i++) {
+        if (i) *w++ = ',';
+        *w++ = '"';
+        for (const char *s = req->types[i] ? req->types[i] : ""; *s; s++) {
+            if (*s == '"' || *s == '\\') *w++ = '\\';
+            *w++ = *s;
+        }
+        *w++ = '"';
+    }
+    *w++ = '}';
+    *w = 0;
+    return out;
+}
+
+static int replay_handler(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, ProtobufCMessage **out,
+                          crm_err_t *err) {
+    crm_outbox_t *self = arg;
+    const Crm__ReplayRequest *req = (const Crm__ReplayRequest *)in;
+    if (!ctx->db) return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "events.replay: no database");
+    bool ok = false;
+    int64_t latest = query_i64(ctx->db, "crm_outbox_state_get", SQL_STATE_GET, &ok);
+    if (!ok) return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "events.replay: cannot read the outbox state");
+    uint64_t limit = req->has_limit && req->limit > 0 ? req->limit : REPLAY_DEFAULT_LIMIT;
+    if (limit > REPLAY_MAX_LIMIT) limit = REPLAY_MAX_LIMIT;
+    uint64_t from = req->has_from_seq && req->from_seq > 0 ? req->from_seq : 1;
+    uint64_t to = req->has_to_seq && req->to_seq > 0 ? req->to_seq : (uint64_t)latest;
+    if (to > (uint64_t)latest) to = (uint64_t)latest;
+    /* Every seq up to latest is committed and seq has no gaps, so scanning `limit` rows from
+     * `from` reaches exactly from + limit - 1. */
+    uint64_t through = to;
+    if (from <= to && to - from + 1 > limit) through = from + limit - 1;
+
+    Crm__ReplayReply *reply = malloc(sizeof *reply);
+    if (!reply) return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
+    crm__replay_reply__init(reply);
+    reply->has_latest_seq = 1;
+    reply->latest_seq = (uint64_t)latest;
+    reply->has_through_seq = 1;
+    reply->through_seq = through;
+    if (from <= through) {
+        char *types = types_literal(req);
+        char from_s[32], to_s[32];
+        snprintf(from_s, sizeof from_s, "%llu", (unsigned long long)from);
+        snprintf(to_s, sizeof to_s, "%llu", (unsigned long long)through);
+        const char *p[3] = {from_s, to_s, types ? types : "{}"};
+        PGresult *res = crm_db_exec(ctx->db, "crm_outbox_replay", SQL_REPLAY, 3, p, err);
+        free(types);
+        if (!res) {
+            protobuf_c_message_free_unpacked(&reply->base, NULL);
+            return err && err->code ? err->code : CRM_EINTERNAL;
+        }
+        int n = PQntuples(res);
+        reply->events = calloc((size_t)(n ? n : 1), sizeof *reply->events);
+        for (int r = 0; reply->events && r < n; r++) {
+            Crm__Envelope *env = envelope_from_row(res, r, self->producer);
+            if (env) reply->events[reply->n_events++] = env;
+        }
+        PQclear(res);
+    }
+    *out = &reply->base;
+    return CRM_OK;
+}
+
+void crm_outbox_serve_replay(crm_outbox_t *self, crm_rpc_server_t *rpc) {
+    crm_rpc_server_handle(rpc, "events.replay", &crm__replay_request__descriptor, replay_handler, self);
+}
