@@ -122,7 +122,7 @@ int gw_auth_check(gw_t *gw, gw_request_t *req, gw_response_t *resp)
         return 0;
     crm_err_t err;
     crm_err_clear(&err);
-    crm_db_t *db = crm_db_pool_get(gw->db, gw->db_wait_ms, &err);
+    crm_db_t *db = gw_db_get(gw, gw->db_wait_ms, &err);
     if (!db) {
         gw_respond_error(resp, 503, "temporarily_unavailable", "the token store is unavailable, retry later", NULL,
                          NULL, req->corr);
@@ -282,7 +282,7 @@ int gw_auth_bootstrap_once(gw_t *gw, crm_err_t *err)
     }
     char hash[65];
     crm_sha256_hex(token, strlen(token), hash);
-    crm_db_t *db = crm_db_pool_get(gw->db, 5000, err);
+    crm_db_t *db = gw_db_get(gw, 5000, err);
     if (!db) {
         set_boot_reason(gw, "admin token: %s", err->message);
         return err->code;
@@ -397,7 +397,7 @@ void gw_auth_create_token(gw_t *gw, const gw_route_t *route, gw_request_t *req, 
         return;
     }
     crm_sha256_hex(token, strlen(token), hash);
-    crm_db_t *db = crm_db_pool_get(gw->db, gw->db_wait_ms, &err);
+    crm_db_t *db = gw_db_get(gw, gw->db_wait_ms, &err);
     if (!db) {
         gw_respond_err(resp, &err, route->meta_type, req->corr);
         return;

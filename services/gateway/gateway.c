@@ -29,6 +29,15 @@ int gw_rpc_timeout_ms(gw_t *gw, const char *service)
     return v > 0 && v < 600000 ? (int)v : 5000;
 }
 
+crm_db_t *gw_db_get(gw_t *gw, int timeout_ms, crm_err_t *err)
+{
+    if (!gw->db) {
+        crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "no database pool");
+        return NULL;
+    }
+    return crm_db_pool_get(gw->db, timeout_ms, err);
+}
+
 const gw_source_t *gw_source_find(const gw_t *gw, const char *name)
 {
     for (size_t i = 0; name && i < gw->nsources; i++)

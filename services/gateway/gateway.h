@@ -93,6 +93,9 @@ const char *gw_request_header(const gw_request_t *req, const char *name);
 crm_rpc_client_t *gw_client(gw_t *gw, const char *service);
 /* <service>.rpc_timeout_ms, falling back to gateway.rpc_timeout_ms, 5000. */
 int gw_rpc_timeout_ms(gw_t *gw, const char *service);
+/* A pooled connection (waiting up to timeout_ms), or NULL with CRM_EUNAVAILABLE; give it back
+ * with crm_db_pool_put(gw->db, db). */
+crm_db_t *gw_db_get(gw_t *gw, int timeout_ms, crm_err_t *err);
 /* The configured source by name, or NULL. */
 const gw_source_t *gw_source_find(const gw_t *gw, const char *name);
 /* Reads gateway.sources (default: website, form, unsigned) into gw. */

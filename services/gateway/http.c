@@ -79,6 +79,7 @@ static bool host_ok(const char *h)
 static enum MHD_Result send_response(struct MHD_Connection *conn, req_ctx_t *ctx, gw_response_t *resp)
 {
     struct MHD_Response *r;
+    const char *ctype = resp->ctype, *allow = resp->allow;
     if (resp->body && resp->len > 0) {
         r = MHD_create_response_from_buffer(resp->len, resp->body, MHD_RESPMEM_MUST_FREE);
         if (r)
@@ -90,10 +91,10 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, req_ctx_t *ctx
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "X-Request-Id", ctx->corr);
-    if (resp->status != 204 && resp->ctype)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->ctype);
-    if (resp->allow)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
+    if (resp->status != 204 && ctype)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     if (resp->status == 401)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (resp->status == 503)

@@ -188,7 +188,7 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
     }
     crm_err_t err;
     crm_err_clear(&err);
-    crm_db_t *db = crm_db_pool_get(gw->db, gw->db_wait_ms, &err);
+    crm_db_t *db = gw_db_get(gw, gw->db_wait_ms, &err);
     if (!db) {
         refuse(gw, src, req, resp, 503, "temporarily_unavailable", "storage", "storage unavailable, retry later",
                NULL);
