@@ -497,9 +497,12 @@ typedef struct {
 
 static void path_putc(path_t *p, char c)
 {
-    if (p->len + 1 < sizeof p->buf)
-        p->buf[p->len++] = c;
-    p->buf[p->len] = '\0';
+    size_t at = p->len;
+    if (at >= sizeof p->buf - 1)
+        return;
+    p->buf[at] = c;
+    p->buf[at + 1] = '\0';
+    p->len = at + 1;
 }
 
 /* Appends "/key" with JSON pointer escapes (~ → ~0, / → ~1); returns the length to restore.
