@@ -114,6 +114,7 @@ static int echo(crm_rpc_client_t *c, const char *field, Crm__FieldError **rep, c
 }
 
 TestSuite(rpc, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(rpc_db, .init = setup, .fini = teardown);
 
 Test(rpc, echo_roundtrip_errors_unknown)
 {
@@ -369,4 +370,61 @@ Test(rpc, stop_drains_in_flight)
     cr_assert_eq(a.rc, CRM_OK, "the in-flight request was answered");
     crm_rpc_client_destroy(&c);
     crm_rpc_server_destroy(&srv);
+}
+
+/* --- with a database: each request gets a pooled connection (needs Postgres) ------------- */
+#include "pgtest.h"
+
+static int h_db(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, ProtobufCMessage **out,
+                crm_err_t *err)
+{
+    (void)arg, (void)in;
+    if (!ctx->db)
+        return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "no db");
+    const char *params[1] = {ctx->correlation_id};
+    PGresult *res = crm_db_exec(ctx->db, "rpc_test_echo", "SELECT $1::text || '-db'", 1, params, err);
+    if (!res)
+        return err->code;
+    Crm__FieldError *rep = malloc(sizeof *rep);
+    crm__field_error__init(rep);
+    rep->field = strdup(crm_db_str(res, 0, 0));
+    PQclear(res);
+    *out = &rep->base;
+    return CRM_OK;
+}
+
+Test(rpc_db, handler_gets_a_pooled_connection, .timeout = 120)
+{
+    pgtest_t *pg = pgtest_start();
+    cr_assert_not_null(pg, "postgres did not start");
+    crm_db_params_t params = {.conninfo = pgtest_url(pg)};
+    crm_err_t err;
+    crm_db_pool_t *pool = crm_db_pool_new(&params, 2, &err);
+    cr_assert_not_null(pool, "%s", err.message);
+    int port = free_port();
+    char ep[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
+    crm_rpc_server_t *srv = crm_rpc_server_new(zctx, ep, 3, pool, metrics, &err);
+    cr_assert_not_null(srv, "%s", err.message);
+    crm_rpc_server_handle(srv, "test.db", &crm__field_error__descriptor, h_db, NULL);
+    cr_assert_eq(crm_rpc_server_start(srv, &err), 0);
+    crm_rpc_client_t *c = client_to(&port, 1);
+    for (int i = 0; i < 5; i++) {
+        char corr[16];
+        snprintf(corr, sizeof corr, "c%d", i);
+        crm_rpc_caller_t caller = {.correlation_id = corr};
+        Crm__FieldError in = CRM__FIELD_ERROR__INIT;
+        Crm__FieldError *rep = NULL;
+        cr_assert_eq(crm_rpc_call(c, "test.db", &caller, &in.base, &crm__field_error__descriptor, 5000,
+                                  (ProtobufCMessage **)&rep, &err), CRM_OK, "%s", err.message);
+        char want[32];
+        snprintf(want, sizeof want, "c%d-db", i);
+        cr_assert_str_eq(rep->field, want);
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
+    }
+    cr_assert_eq(crm_db_pool_in_use(pool), 0, "connections went back to the pool");
+    crm_rpc_client_destroy(&c);
+    crm_rpc_server_destroy(&srv);
+    crm_db_pool_destroy(&pool);
+    pgtest_destroy(&pg);
 }
