@@ -496,7 +496,7 @@ long crm_config_int(const crm_config_t *self, const char *path, long dflt)
         return dflt;
     errno = 0;
     char *end = NULL;
-    long x = strtol(v, &end, 0);
+    long x = strtol(v, &end, 10); /* base 10: "0700" is seven hundred, not octal */
     if (errno || !end || end == v)
         return dflt;
     while (isspace((unsigned char)*end))
