@@ -6,6 +6,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+json_t *gw_json_text(const char *s)
+{
+    if (!s)
+        s = "";
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    /* Not valid UTF-8 (user input echoed in a message or a link): keep the valid sequences
+     * and replace every other byte with '?', so the body still names the problem. */
+    size_t n = strlen(s);
+    char *copy = malloc(n + 1);
+    if (!copy)
+        return json_string("");
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = ((unsigned char)s[i + k] >> 6) == 2;
+        if (ok && len > 1) { /* let jansson judge overlong forms and surrogates */
+            json_t *probe = json_stringn(s + i, len);
+            ok = probe != NULL;
+            json_decref(probe);
+        }
+        if (!ok) {
+            copy[i++] = '?';
+            continue;
+        }
+        memcpy(copy + i, s + i, len);
+        i += len;
+    }
+    copy[n] = '\0';
+    j = json_string(copy);
+    free(copy);
+    return j ? j : json_string("");
+}
+
 json_t *gw_sell_single(json_t *data, const char *type)
 {
     json_t *meta = json_pack("{s:s}", "type", type ? type : "");
@@ -38,13 +76,13 @@ json_t *gw_sell_collection(json_t *items, const char *type, const gw_links_t *li
     json_t *jl = json_object();
     if (links) {
         if (links->self)
-            json_object_set_new(jl, "self", json_string(links->self));
+            json_object_set_new(jl, "self", gw_json_text(links->self));
         if (links->first_page)
-            json_object_set_new(jl, "first_page", json_string(links->first_page));
+            json_object_set_new(jl, "first_page", gw_json_text(links->first_page));
         if (links->prev_page)
-            json_object_set_new(jl, "prev_page", json_string(links->prev_page));
+            json_object_set_new(jl, "prev_page", gw_json_text(links->prev_page));
         if (links->next_page)
-            json_object_set_new(jl, "next_page", json_string(links->next_page));
+            json_object_set_new(jl, "next_page", gw_json_text(links->next_page));
     }
     json_t *meta = json_pack("{s:s,s:I,s:o}", "type", "collection", "count", (json_int_t)json_array_size(wrapped),
                              "links", jl);
@@ -151,13 +189,14 @@ json_t *gw_sell_error_body(int http_status, const char *code, const char *messag
                            const char *resource, const char *field, const char *logref)
 {
     json_t *error = json_object();
-    json_object_set_new(error, "code", json_string(code ? code : "server_error"));
-    json_object_set_new(error, "message", json_string(message ? message : gw_sell_message(code)));
-    json_object_set_new(error, "details", json_string(details && details[0] ? details : (message ? message : gw_sell_message(code))));
+    json_object_set_new(error, "code", gw_json_text(code ? code : "server_error"));
+    json_object_set_new(error, "message", gw_json_text(message ? message : gw_sell_message(code)));
+    json_object_set_new(error, "details",
+                        gw_json_text(details && details[0] ? details : (message ? message : gw_sell_message(code))));
     if (resource && resource[0])
-        json_object_set_new(error, "resource", json_string(resource));
+        json_object_set_new(error, "resource", gw_json_text(resource));
     if (field && field[0])
-        json_object_set_new(error, "field", json_string(field));
+        json_object_set_new(error, "field", gw_json_text(field));
     json_t *item = json_pack("{s:o,s:{s:s,s:{}}}", "error", error, "meta", "type", "error", "links");
     char status_text[64];
     snprintf(status_text, sizeof status_text, "%d %s", http_status, gw_http_reason(http_status));

@@ -9,6 +9,9 @@
 #include "crm/err.h"
 #include "gateway.h"
 
+/* A JSON string of s that always exists: bytes that are not valid UTF-8 become '?'. */
+json_t *gw_json_text(const char *s);
+
 /* {"data": data, "meta": {"type": type}}. Steals data. */
 json_t *gw_sell_single(json_t *data, const char *type);
 

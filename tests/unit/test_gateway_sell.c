@@ -169,3 +169,15 @@ Test(gateway_sell, request_ids)
     cr_assert_not(gw_request_id_ok("a\"b"));
     cr_assert_not(gw_request_id_ok("x\ny"));
 }
+
+Test(gateway_sell, invalid_utf8_is_still_reported)
+{
+    json_t *j = gw_json_text("bad \xff key \xc3\xa9 \xe2\x82");
+    cr_assert_not_null(j);
+    cr_assert_str_eq(json_string_value(j), "bad ? key \xc3\xa9 ??");
+    json_decref(j);
+    gw_response_t resp = {0};
+    gw_respond_error(&resp, 400, "invalid_param", "unknown query parameter: \xff", NULL, NULL, "r");
+    cr_assert(strstr(resp.body, "unknown query parameter: ?"), "%s", resp.body);
+    gw_response_clear(&resp);
+}
