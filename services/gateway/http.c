@@ -203,6 +203,9 @@ static enum MHD_Result on_headers(gw_http_t *self, struct MHD_Connection *conn, 
     char base[300];
     fill_request(conn, ctx, &req, base, sizeof base);
     gw_response_t resp = {0};
+    ctx->route = is_webhook_path(ctx->path) ? "/webhooks/forms/{source}"
+                 : strncmp(ctx->path, "/v2/", 4) == 0 ? "/v2"
+                                                      : NULL;
     if (is_webhook_path(ctx->path) && gw_webhook_precheck(self->gw, &req, &resp))
         return send_response(conn, ctx, &resp);
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
