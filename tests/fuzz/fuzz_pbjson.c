@@ -1,5 +1,6 @@
 /* libFuzzer target for lib/crm/pbjson: arbitrary bytes → jansson (duplicates refused) →
- * crm.Lead and crm.DistributionPool → JSON again, everything freed (ASan/UBSan/LSan watch). */
+ * crm.Lead and crm.DistributionPool → JSON again, plus string members as text parameters;
+ * everything freed (ASan/UBSan/LSan watch). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -39,6 +40,29 @@ static void round_trip(const ProtobufCMessageDescriptor *desc, const json_t *obj
     protobuf_c_message_free_unpacked(m, NULL);
 }
 
+/* Every string member of the input as a query parameter of a list request and of a lead. */
+static void text_params(const json_t *root)
+{
+    ProtobufCMessage *q = crm_pb_new(&crm__lead_list_request__descriptor);
+    ProtobufCMessage *l = crm_pb_new(&crm__lead__descriptor);
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)root, key, v)
+    {
+        if (!json_is_string(v))
+            continue;
+        crm_err_t err;
+        if (crm_pbjson_set_field_text(q, key, json_string_value(v), &err) != CRM_OK && err.code != CRM_EBADREQUEST)
+            abort();
+        if (crm_pbjson_set_field_text(l, key, json_string_value(v), &err) != CRM_OK && err.code != CRM_EBADREQUEST)
+            abort();
+    }
+    json_t *j = crm_pbjson_from_message(l);
+    json_decref(j);
+    protobuf_c_message_free_unpacked(q, NULL);
+    protobuf_c_message_free_unpacked(l, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_error_t jerr;
@@ -47,6 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     round_trip(&crm__lead__descriptor, root);
     round_trip(&crm__distribution_pool__descriptor, root);
+    if (json_is_object(root))
+        text_params(root);
     json_decref(root);
     return 0;
 }
