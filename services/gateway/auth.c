@@ -242,8 +242,11 @@ int gw_auth_token_file(const char *path, char out[65], bool *created, crm_err_t 
 
 static void set_boot_reason(gw_t *gw, const char *fmt, const char *detail)
 {
+    /* The detail is cut to what fits: the reason is a one-line hint for /readyz. */
+    char cut[96];
+    snprintf(cut, sizeof cut, "%.95s", detail ? detail : "");
     pthread_mutex_lock(&gw->boot_lock);
-    snprintf(gw->boot_reason, sizeof gw->boot_reason, fmt, detail);
+    snprintf(gw->boot_reason, sizeof gw->boot_reason, fmt, cut);
     pthread_mutex_unlock(&gw->boot_lock);
 }
 
