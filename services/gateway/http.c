@@ -34,6 +34,7 @@ typedef struct {
     char *body;
     size_t len, cap;
     bool too_large;
+    size_t discarded; /* bytes thrown away after crossing the limit */
     bool answered;
     int status;
     const char *route; /* static pattern for metrics */
@@ -246,8 +247,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (ctx->too_large)
-            return MHD_YES;
+        if (ctx->too_large) {
+            /* A sender that keeps streaming long past the limit would hold a thread forever:
+             * after another max(max_body, 1 MiB) the connection is closed without an answer. */
+            ctx->discarded += n;
+            size_t allowance = self->gw->max_body > (1u << 20) ? self->gw->max_body : (1u << 20);
+            return ctx->discarded > allowance ? MHD_NO : MHD_YES;
+        }
         if (ctx->len + n > self->gw->max_body) {
             /* A chunked (or lying) body crossed the limit: stop keeping it and answer 413. */
             ctx->too_large = true;
