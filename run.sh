@@ -92,33 +92,44 @@ start_daemon() {
     crm_log "started $name (pid $!, log $LOG_DIR/$name.log)"
 }
 
-# SIGTERM, wait up to 10 s, then SIGKILL.
-stop_daemon() {
-    local name=$1 pid i
-    pid=$(daemon_pid "$name")
-    if [ -z "$pid" ]; then
-        rm -f "$RUN_DIR/$name.pid"
-        return 0
-    fi
-    kill -TERM "$pid" 2>/dev/null || true
+# stop_daemons NAME...: SIGTERM to each, wait up to 10 s for all of them, then SIGKILL.
+stop_daemons() {
+    local name pid i alive
+    local -A pids=()
+    for name in "$@"; do
+        pid=$(daemon_pid "$name")
+        if [ -n "$pid" ]; then
+            pids[$name]=$pid
+            kill -TERM "$pid" 2>/dev/null || true
+        else
+            rm -f "$RUN_DIR/$name.pid"
+        fi
+    done
     for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
+        alive=0
+        for pid in "${pids[@]}"; do
+            kill -0 "$pid" 2>/dev/null && alive=1
+        done
+        [ $alive = 0 ] && break
         sleep 0.1
     done
-    if kill -0 "$pid" 2>/dev/null; then
-        crm_log "$name (pid $pid) did not stop in 10 s: SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$RUN_DIR/$name.pid"
-    crm_log "stopped $name"
+    for name in "${!pids[@]}"; do
+        pid=${pids[$name]}
+        if kill -0 "$pid" 2>/dev/null; then
+            crm_log "$name (pid $pid) did not stop in 10 s: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        rm -f "$RUN_DIR/$name.pid"
+        crm_log "stopped $name"
+    done
 }
 
 stop_all() {
-    local i
-    # The gateway first, so nothing new comes in while the services drain; the broker last.
-    for ((i = ${#DAEMONS[@]} - 1; i >= 0; i--)); do
-        stop_daemon "${DAEMONS[$i]}"
-    done
+    # The gateway first, so nothing new comes in while the services drain; then the services
+    # together; the broker last, so their final events still get through.
+    stop_daemons crm-gateway
+    stop_daemons crm-leads crm-deals crm-assign crm-notify
+    stop_daemons crm-broker
     if [ "$PRIVATE_PG" = 1 ] && [ -f "$PGDATA/postmaster.pid" ]; then
         crm_pg_stop "$PGDATA"
         rm -f "$RUN_DIR/postgres.pid"
