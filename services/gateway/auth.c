@@ -112,8 +112,8 @@ int gw_auth_check(gw_t *gw, gw_request_t *req, gw_response_t *resp)
 {
     char token[257];
     if (!gw_auth_bearer(gw_request_header(req, "Authorization"), token, sizeof token)) {
-        gw_respond_error(resp, 401, "unauthorized", "missing or malformed Authorization: Bearer <token> header",
-                         NULL, NULL, req->corr);
+        gw_respond_error(resp, 401, "unauthorized",
+                         "missing or malformed Authorization: Bearer <token> header", NULL, NULL, req->corr);
         return -1;
     }
     char hash[65];
@@ -124,21 +124,21 @@ int gw_auth_check(gw_t *gw, gw_request_t *req, gw_response_t *resp)
     crm_err_clear(&err);
     crm_db_t *db = gw_db_get(gw, gw->db_wait_ms, &err);
     if (!db) {
-        gw_respond_error(resp, 503, "temporarily_unavailable", "the token store is unavailable, retry later", NULL,
-                         NULL, req->corr);
+        gw_respond_error(resp, 503, "temporarily_unavailable", "the token store is unavailable, retry later",
+                         NULL, NULL, req->corr);
         return -1;
     }
     gw_token_row_t row;
     int rc = gw_store_token_find(db, hash, &row, &err);
     crm_db_pool_put(gw->db, db);
     if (rc == CRM_ENOTFOUND || (rc == CRM_OK && row.revoked)) {
-        gw_respond_error(resp, 401, "unauthorized", rc == CRM_OK ? "the token was revoked" : "invalid token", NULL,
-                         NULL, req->corr);
+        gw_respond_error(resp, 401, "unauthorized", rc == CRM_OK ? "the token was revoked" : "invalid token",
+                         NULL, NULL, req->corr);
         return -1;
     }
     if (rc != CRM_OK) {
-        gw_respond_error(resp, 503, "temporarily_unavailable", "the token store is unavailable, retry later", NULL,
-                         NULL, req->corr);
+        gw_respond_error(resp, 503, "temporarily_unavailable", "the token store is unavailable, retry later",
+                         NULL, NULL, req->corr);
         return -1;
     }
     req->user_id = row.user_id;
@@ -173,8 +173,8 @@ static int read_token(const char *path, char out[65], crm_err_t *err)
 {
     FILE *f = fopen(path, "r");
     if (!f)
-        return crm_err_set(err, errno == ENOENT ? CRM_ENOTFOUND : CRM_EINTERNAL, NULL, NULL, "open %s: %s", path,
-                           strerror(errno));
+        return crm_err_set(err, errno == ENOENT ? CRM_ENOTFOUND : CRM_EINTERNAL, NULL, NULL, "open %s: %s",
+                           path, strerror(errno));
     char buf[256] = {0};
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
@@ -188,8 +188,8 @@ static int read_token(const char *path, char out[65], crm_err_t *err)
                            "%s does not hold a token (expected 1..64 characters, found %zu)", path, len);
     for (size_t i = start; i < n; i++)
         if ((unsigned char)buf[i] <= ' ')
-            return crm_err_set(err, CRM_EINVALID, NULL, "incorrect_value", "%s: the token contains whitespace",
-                               path);
+            return crm_err_set(err, CRM_EINVALID, NULL, "incorrect_value",
+                               "%s: the token contains whitespace", path);
     memcpy(out, buf + start, len);
     out[len] = '\0';
     return CRM_OK;
@@ -298,8 +298,8 @@ int gw_auth_bootstrap_once(gw_t *gw, crm_err_t *err)
         set_boot_reason(gw, "admin token: %s", err->message);
         return rc;
     }
-    crm_log_info(NULL, "gateway.bootstrap", "admin_id=%lld token_file=%s created=%s", (long long)admin_id, path,
-                 created ? "true" : "false");
+    crm_log_info(NULL, "gateway.bootstrap", "admin_id=%lld token_file=%s created=%s", (long long)admin_id,
+                 path, created ? "true" : "false");
     return CRM_OK;
 }
 
@@ -325,7 +325,8 @@ void *gw_auth_bootstrap_thread(void *arg)
 }
 
 /* Reads {"data": {"user_id": N, "name": "..."}}; a failure fills err (400 or 422). */
-static int token_request(const gw_request_t *req, int64_t *user_id, char *name, size_t name_len, crm_err_t *err)
+static int token_request(const gw_request_t *req, int64_t *user_id, char *name, size_t name_len,
+                         crm_err_t *err)
 {
     json_t *data = gw_body_data(req->body, req->body_len, err);
     if (!data)
@@ -353,8 +354,8 @@ static int token_request(const gw_request_t *req, int64_t *user_id, char *name, 
     else if (rc == CRM_OK && jname && !json_is_null(jname) && !json_is_string(jname))
         rc = crm_err_set(err, CRM_EINVALID, "/name", "invalid_type", "name must be a string");
     else if (rc == CRM_OK && json_is_string(jname) && json_string_length(jname) >= name_len)
-        rc = crm_err_set(err, CRM_EINVALID, "/name", "incorrect_value", "name is too long (at most %zu characters)",
-                         name_len - 1);
+        rc = crm_err_set(err, CRM_EINVALID, "/name", "incorrect_value",
+                         "name is too long (at most %zu characters)", name_len - 1);
     if (rc == CRM_OK) {
         *user_id = json_integer_value(uid);
         snprintf(name, name_len, "%s", json_is_string(jname) ? json_string_value(jname) : "");
@@ -385,7 +386,8 @@ void gw_auth_create_token(gw_t *gw, const gw_route_t *route, gw_request_t *req, 
                     : crm_err_set(&err, CRM_EUNAVAILABLE, NULL, NULL, "no RPC client for assign");
     if (rc != CRM_OK) {
         if (rc == CRM_ENOTFOUND)
-            crm_err_set(&err, CRM_ENOTFOUND, "/user_id", "not_found", "no user with id %lld", (long long)user_id);
+            crm_err_set(&err, CRM_ENOTFOUND, "/user_id", "not_found", "no user with id %lld",
+                        (long long)user_id);
         gw_respond_err(resp, &err, route->meta_type, req->corr);
         return;
     }
@@ -414,9 +416,9 @@ void gw_auth_create_token(gw_t *gw, const gw_route_t *route, gw_request_t *req, 
         gw_respond_err(resp, &err, route->meta_type, req->corr);
         return;
     }
-    json_t *data = json_pack("{s:I,s:I,s:s,s:s,s:s,s:s}", "id", (json_int_t)row.id, "user_id",
-                             (json_int_t)row.user_id, "role", row.role, "name", row.name, "token", token,
-                             "created_at", row.created_at);
+    json_t *data =
+        json_pack("{s:I,s:I,s:s,s:s,s:s,s:s}", "id", (json_int_t)row.id, "user_id", (json_int_t)row.user_id,
+                  "role", row.role, "name", row.name, "token", token, "created_at", row.created_at);
     crm_log_info(req->corr, "api_token.created", "token_id=%lld user_id=%lld role=%s", (long long)row.id,
                  (long long)row.user_id, row.role);
     gw_respond_json(resp, 200, gw_sell_single(data, route->meta_type));

@@ -38,14 +38,14 @@ typedef struct gw_t {
     gw_source_t sources[GW_MAX_SOURCES];
     size_t nsources;
     size_t max_body;
-    int db_wait_ms;      /* how long a request waits for a pooled connection */
+    int db_wait_ms; /* how long a request waits for a pooled connection */
     gw_auth_t *auth;
     gw_http_t *http;
     pthread_t boot_thread;
     bool boot_started;
     atomic_bool bootstrapped; /* users.bootstrap done and the admin token stored */
     atomic_bool quit;
-    char boot_reason[160];    /* why not ready yet (guarded by boot_lock) */
+    char boot_reason[160]; /* why not ready yet (guarded by boot_lock) */
     pthread_mutex_t boot_lock;
 } gw_t;
 
@@ -60,8 +60,8 @@ typedef const char *(*gw_header_fn)(void *arg, const char *name);
 typedef struct {
     const char *method;
     const char *path;
-    const char *corr;   /* request id: correlation id and error logref */
-    const char *base;   /* "http://host" for links, or "" */
+    const char *corr; /* request id: correlation id and error logref */
+    const char *base; /* "http://host" for links, or "" */
     gw_param_t params[GW_MAX_PARAMS];
     size_t nparams;
     bool too_many_params;

@@ -70,8 +70,8 @@ static bool host_ok(const char *h)
         return false;
     for (const char *p = h; *p; p++) {
         char c = *p;
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-              c == ':' || c == '[' || c == ']'))
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '-' || c == ':' || c == '[' || c == ']'))
             return false;
     }
     return true;
@@ -160,7 +160,8 @@ void gw_dispatch(gw_t *gw, gw_request_t *req, gw_response_t *resp)
     gw_respond_error(resp, 404, "incorrect_path", "Requested path was not found.", NULL, NULL, req->corr);
 }
 
-static void fill_request(struct MHD_Connection *conn, req_ctx_t *ctx, gw_request_t *req, char *base, size_t baselen)
+static void fill_request(struct MHD_Connection *conn, req_ctx_t *ctx, gw_request_t *req, char *base,
+                         size_t baselen)
 {
     memset(req, 0, sizeof *req);
     req->method = ctx->method;
@@ -204,7 +205,7 @@ static enum MHD_Result on_headers(gw_http_t *self, struct MHD_Connection *conn, 
     char base[300];
     fill_request(conn, ctx, &req, base, sizeof base);
     gw_response_t resp = {0};
-    ctx->route = is_webhook_path(ctx->path) ? "/webhooks/forms/{source}"
+    ctx->route = is_webhook_path(ctx->path)           ? "/webhooks/forms/{source}"
                  : strncmp(ctx->path, "/v2/", 4) == 0 ? "/v2"
                                                       : NULL;
     if (is_webhook_path(ctx->path) && gw_webhook_precheck(self->gw, &req, &resp))
@@ -301,7 +302,8 @@ static const char *method_label(const char *m)
     return "other";
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
     (void)conn;
     gw_http_t *self = cls;
@@ -316,8 +318,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=true");
     char labels[256];
     const char *route = ctx->route ? ctx->route : "other";
-    snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\",status=\"%d\"", method_label(ctx->method), route,
-             ctx->status);
+    snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\",status=\"%d\"", method_label(ctx->method),
+             route, ctx->status);
     crm_metrics_inc(self->gw->metrics, "crm_http_requests_total", labels, 1);
     snprintf(labels, sizeof labels, "route=\"%s\"", route);
     crm_metrics_observe(self->gw->metrics, "crm_http_request_duration_seconds", labels, secs);
@@ -334,7 +336,8 @@ gw_http_t *gw_http_new(gw_t *gw, crm_err_t *err)
     long threads = crm_config_int(gw->config, "gateway.http_threads", 8);
     long timeout_s = crm_config_int(gw->config, "gateway.request_timeout_seconds", 30);
     if (port < 0 || port > 65535) {
-        crm_err_set(err, CRM_EINVALID, "gateway.http_port", "incorrect_value", "bad gateway.http_port %ld", port);
+        crm_err_set(err, CRM_EINVALID, "gateway.http_port", "incorrect_value", "bad gateway.http_port %ld",
+                    port);
         return NULL;
     }
     threads = threads < 1 ? 1 : (threads > 256 ? 256 : threads);
@@ -363,10 +366,10 @@ gw_http_t *gw_http_new(gw_t *gw, crm_err_t *err)
     }
     self->gw = gw;
     pthread_mutex_init(&self->lock, NULL);
-    self->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, self, MHD_OPTION_SOCK_ADDR, sa,
-                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned)(timeout_s > 0 ? timeout_s : 30), MHD_OPTION_NOTIFY_COMPLETED,
-                                 on_completed, self, MHD_OPTION_END);
+    self->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, self, MHD_OPTION_SOCK_ADDR,
+                                 sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(timeout_s > 0 ? timeout_s : 30),
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, self, MHD_OPTION_END);
     if (!self->mhd) {
         crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "cannot listen on %s:%ld", bind, port);
         pthread_mutex_destroy(&self->lock);
@@ -375,8 +378,8 @@ gw_http_t *gw_http_new(gw_t *gw, crm_err_t *err)
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(self->mhd, MHD_DAEMON_INFO_BIND_PORT);
     self->port = info ? info->port : (int)port;
-    crm_log_info(NULL, "http.listening", "bind=%s port=%d threads=%ld max_body=%zu", bind, self->port, threads,
-                 gw->max_body);
+    crm_log_info(NULL, "http.listening", "bind=%s port=%d threads=%ld max_body=%zu", bind, self->port,
+                 threads, gw->max_body);
     return self;
 }
 

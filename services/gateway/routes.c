@@ -23,10 +23,10 @@ static const gw_route_t routes[] = {
     /* users (assign) */
     {"GET", "/v2/users/self", "assign", "users.get", D(crm__user_get_request), D(crm__user), "user", GW_ONE,
      "sales", true, NULL},
-    {"GET", "/v2/users", "assign", "users.list", D(crm__user_list_request), D(crm__user_list), "user", GW_LIST,
-     "sales", false, NULL},
-    {"POST", "/v2/users", "assign", "users.create", D(crm__user), D(crm__user), "user", GW_CREATE, "admin", false,
-     NULL},
+    {"GET", "/v2/users", "assign", "users.list", D(crm__user_list_request), D(crm__user_list), "user",
+     GW_LIST, "sales", false, NULL},
+    {"POST", "/v2/users", "assign", "users.create", D(crm__user), D(crm__user), "user", GW_CREATE, "admin",
+     false, NULL},
     {"GET", "/v2/users/{id}", "assign", "users.get", D(crm__user_get_request), D(crm__user), "user", GW_ONE,
      "sales", false, NULL},
     /* distribution pools (assign) */
@@ -39,16 +39,16 @@ static const gw_route_t routes[] = {
     /* leads */
     {"GET", "/v2/leads", "leads", "leads.list", D(crm__lead_list_request), D(crm__lead_list), "lead", GW_LIST,
      "sales", false, NULL},
-    {"GET", "/v2/leads/{id}", "leads", "leads.get", D(crm__lead_get_request), D(crm__lead), "lead", GW_ONE, "sales",
-     false, NULL},
+    {"GET", "/v2/leads/{id}", "leads", "leads.get", D(crm__lead_get_request), D(crm__lead), "lead", GW_ONE,
+     "sales", false, NULL},
     /* notifications (notify) */
     {"GET", "/v2/notifications", "notify", "notifications.list", D(crm__notification_list_request),
      D(crm__notification_list), "notification", GW_LIST, "sales", false, NULL},
     /* pipelines and stages (deals) */
     {"GET", "/v2/pipelines", "deals", "pipelines.list", D(crm__pipeline_list_request), D(crm__pipeline_list),
      "pipeline", GW_LIST, "sales", false, NULL},
-    {"GET", "/v2/stages", "deals", "stages.list", D(crm__stage_list_request), D(crm__stage_list), "stage", GW_LIST,
-     "sales", false, NULL},
+    {"GET", "/v2/stages", "deals", "stages.list", D(crm__stage_list_request), D(crm__stage_list), "stage",
+     GW_LIST, "sales", false, NULL},
     /* API tokens (the gateway's own) */
     {"POST", "/v2/api_tokens", NULL, NULL, NULL, NULL, "api_token", GW_CUSTOM, "admin", false,
      gw_auth_create_token},
@@ -125,8 +125,8 @@ static int parse_paging_value(const char *name, const char *text, long lo, long 
 {
     int64_t v = 0;
     if (!crm_parse_i64(text, &v))
-        return crm_err_set(err, CRM_EBADREQUEST, name, "invalid_param", "%s must be an integer, given: %.64s", name,
-                           text);
+        return crm_err_set(err, CRM_EBADREQUEST, name, "invalid_param", "%s must be an integer, given: %.64s",
+                           name, text);
     if (v < lo || v > hi) {
         if (hi == GW_MAX_PER_PAGE)
             return crm_err_set(err, CRM_EBADREQUEST, name, "invalid_param",
@@ -226,12 +226,14 @@ int gw_apply_params(ProtobufCMessage *msg, const gw_param_t *params, size_t n, c
         const char *key = params[i].key;
         /* "id" comes from the path only; a query "id" would silently override it. */
         if (strcmp(key, "id") == 0 || !crm_pbjson_field(msg->descriptor, key))
-            return crm_err_set(err, CRM_EBADREQUEST, key, "invalid_param", "unknown query parameter: %.100s", key);
+            return crm_err_set(err, CRM_EBADREQUEST, key, "invalid_param", "unknown query parameter: %.100s",
+                               key);
         crm_err_t e;
         crm_err_clear(&e);
         if (crm_pbjson_set_field_text(msg, key, params[i].value, &e) != CRM_OK)
-            return crm_err_set(err, CRM_EBADREQUEST, key, "invalid_param", "invalid value for query parameter %.100s: %.300s",
-                               key, e.message[0] ? e.message : "unparsable");
+            return crm_err_set(err, CRM_EBADREQUEST, key, "invalid_param",
+                               "invalid value for query parameter %.100s: %.300s", key,
+                               e.message[0] ? e.message : "unparsable");
     }
     return CRM_OK;
 }
@@ -239,14 +241,15 @@ int gw_apply_params(ProtobufCMessage *msg, const gw_param_t *params, size_t n, c
 json_t *gw_body_data(const char *body, size_t len, crm_err_t *err)
 {
     if (!body || len == 0) {
-        crm_err_set(err, CRM_EBADREQUEST, NULL, "invalid_payload", "the request body is empty; expected {\"data\": {...}}");
+        crm_err_set(err, CRM_EBADREQUEST, NULL, "invalid_payload",
+                    "the request body is empty; expected {\"data\": {...}}");
         return NULL;
     }
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        crm_err_set(err, CRM_EBADREQUEST, NULL, "invalid_payload", "the request body is not valid JSON: %.200s",
-                    jerr.text);
+        crm_err_set(err, CRM_EBADREQUEST, NULL, "invalid_payload",
+                    "the request body is not valid JSON: %.200s", jerr.text);
         return NULL;
     }
     json_t *data = json_is_object(root) ? json_object_get(root, "data") : NULL;
@@ -266,8 +269,8 @@ static ProtobufCMessage *build_request(const gw_route_t *r, gw_request_t *req, c
     ProtobufCMessage *in = NULL;
     if (r->kind == GW_CREATE || r->kind == GW_UPDATE) {
         if (req->nparams > 0) {
-            crm_err_set(err, CRM_EBADREQUEST, req->params[0].key, "invalid_param", "unknown query parameter: %.100s",
-                        req->params[0].key);
+            crm_err_set(err, CRM_EBADREQUEST, req->params[0].key, "invalid_param",
+                        "unknown query parameter: %.100s", req->params[0].key);
             return NULL;
         }
         json_t *data = gw_body_data(req->body, req->body_len, err);

@@ -23,11 +23,11 @@ struct gw_route_t {
     const char *rpc_method; /* "users.get" */
     const ProtobufCMessageDescriptor *req_desc;
     const ProtobufCMessageDescriptor *reply_desc;
-    const char *meta_type;  /* "user" */
+    const char *meta_type; /* "user" */
     gw_kind_t kind;
-    const char *min_role;   /* "sales" | "manager" | "admin" */
-    bool self_id;           /* field "id" := the caller's user id (/users/self) */
-    gw_custom_fn custom;    /* GW_CUSTOM: handled here instead of the generic path */
+    const char *min_role; /* "sales" | "manager" | "admin" */
+    bool self_id;         /* field "id" := the caller's user id (/users/self) */
+    gw_custom_fn custom;  /* GW_CUSTOM: handled here instead of the generic path */
 };
 
 #define GW_DEFAULT_PAGE 1

@@ -84,32 +84,50 @@ json_t *gw_sell_collection(json_t *items, const char *type, const gw_links_t *li
         if (links->next_page)
             json_object_set_new(jl, "next_page", gw_json_text(links->next_page));
     }
-    json_t *meta = json_pack("{s:s,s:I,s:o}", "type", "collection", "count", (json_int_t)json_array_size(wrapped),
-                             "links", jl);
+    json_t *meta = json_pack("{s:s,s:I,s:o}", "type", "collection", "count",
+                             (json_int_t)json_array_size(wrapped), "links", jl);
     return json_pack("{s:o,s:o}", "items", wrapped, "meta", meta);
 }
 
 const char *gw_http_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }
 
@@ -149,7 +167,7 @@ const char *gw_sell_message(const char *code)
 
 static bool is_resource_code(const char *reason)
 {
-    static const char *const codes[] = {"missing", "blank", "invalid_type", "incorrect_value",
+    static const char *const codes[] = {"missing", "blank",          "invalid_type",     "incorrect_value",
                                         "unknown", "already_exists", "incorrect_payload"};
     for (size_t i = 0; reason && i < sizeof codes / sizeof codes[0]; i++)
         if (strcmp(codes[i], reason) == 0)
@@ -162,23 +180,38 @@ int gw_sell_status(const crm_err_t *err, const char **code)
     const char *c = "server_error";
     int status = 500;
     switch (err ? err->code : CRM_EINTERNAL) {
-    case CRM_OK: status = 200; c = ""; break;
+    case CRM_OK:
+        status = 200;
+        c = "";
+        break;
     case CRM_EINVALID:
         status = 422;
         c = is_resource_code(err->reason) ? err->reason : "incorrect_value";
         break;
-    case CRM_ENOTFOUND: status = 404; c = "not_found"; break;
+    case CRM_ENOTFOUND:
+        status = 404;
+        c = "not_found";
+        break;
     case CRM_ECONFLICT:
         status = 409;
         c = (err->reason[0] && is_resource_code(err->reason)) ? err->reason : "conflict";
         break;
-    case CRM_EFORBIDDEN: status = 403; c = "forbidden"; break;
-    case CRM_EUNAVAILABLE: status = 503; c = "temporarily_unavailable"; break;
+    case CRM_EFORBIDDEN:
+        status = 403;
+        c = "forbidden";
+        break;
+    case CRM_EUNAVAILABLE:
+        status = 503;
+        c = "temporarily_unavailable";
+        break;
     case CRM_EBADREQUEST:
         status = 400;
         c = (err->reason[0] && strncmp(err->reason, "invalid_", 8) == 0) ? err->reason : "invalid_param";
         break;
-    default: status = 500; c = "server_error"; break;
+    default:
+        status = 500;
+        c = "server_error";
+        break;
     }
     if (code)
         *code = c;
@@ -191,8 +224,9 @@ json_t *gw_sell_error_body(int http_status, const char *code, const char *messag
     json_t *error = json_object();
     json_object_set_new(error, "code", gw_json_text(code ? code : "server_error"));
     json_object_set_new(error, "message", gw_json_text(message ? message : gw_sell_message(code)));
-    json_object_set_new(error, "details",
-                        gw_json_text(details && details[0] ? details : (message ? message : gw_sell_message(code))));
+    json_object_set_new(
+        error, "details",
+        gw_json_text(details && details[0] ? details : (message ? message : gw_sell_message(code))));
     if (resource && resource[0])
         json_object_set_new(error, "resource", gw_json_text(resource));
     if (field && field[0])
@@ -224,21 +258,23 @@ void gw_respond_json(gw_response_t *resp, int status, json_t *body)
     if (!text) {
         /* Only on out-of-memory: still answer something a client can parse. */
         resp->status = 500;
-        text = strdup("{\"errors\":[{\"error\":{\"code\":\"server_error\",\"message\":\"internal server error\","
-                      "\"details\":\"internal server error\"},\"meta\":{\"type\":\"error\",\"links\":{}}}],"
-                      "\"meta\":{\"type\":\"errors\",\"http_status\":\"500 Internal Server Error\","
-                      "\"logref\":\"-\",\"links\":{}}}");
+        text =
+            strdup("{\"errors\":[{\"error\":{\"code\":\"server_error\",\"message\":\"internal server error\","
+                   "\"details\":\"internal server error\"},\"meta\":{\"type\":\"error\",\"links\":{}}}],"
+                   "\"meta\":{\"type\":\"errors\",\"http_status\":\"500 Internal Server Error\","
+                   "\"logref\":\"-\",\"links\":{}}}");
     }
     resp->body = text;
     resp->len = text ? strlen(text) : 0;
     resp->ctype = GW_JSON_CTYPE;
 }
 
-void gw_respond_error(gw_response_t *resp, int status, const char *code, const char *details, const char *resource,
-                      const char *field, const char *logref)
+void gw_respond_error(gw_response_t *resp, int status, const char *code, const char *details,
+                      const char *resource, const char *field, const char *logref)
 {
-    gw_respond_json(resp, status,
-                    gw_sell_error_body(status, code, gw_sell_message(code), details, resource, field, logref));
+    gw_respond_json(
+        resp, status,
+        gw_sell_error_body(status, code, gw_sell_message(code), details, resource, field, logref));
 }
 
 void gw_respond_err(gw_response_t *resp, const crm_err_t *err, const char *resource, const char *logref)
@@ -264,7 +300,8 @@ bool gw_request_id_ok(const char *s)
     size_t n = 0;
     for (; s[n]; n++) {
         char c = s[n];
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                  c == '_';
         if (!ok || n >= 64)
             return false;
     }

@@ -44,8 +44,8 @@ const char *gw_sell_message(const char *code);
 /* resp ← status and the compact JSON of body (stolen). */
 void gw_respond_json(gw_response_t *resp, int status, json_t *body);
 /* resp ← a Sell error body. */
-void gw_respond_error(gw_response_t *resp, int status, const char *code, const char *details, const char *resource,
-                      const char *field, const char *logref);
+void gw_respond_error(gw_response_t *resp, int status, const char *code, const char *details,
+                      const char *resource, const char *field, const char *logref);
 /* resp ← the Sell error body for err (status from gw_sell_status; resource and field only on 422). */
 void gw_respond_err(gw_response_t *resp, const crm_err_t *err, const char *resource, const char *logref);
 /* resp ← 204, no body, no Content-Type. */

@@ -17,15 +17,16 @@ static void token_row(const PGresult *res, int r, gw_token_row_t *out)
     snprintf(out->role, sizeof out->role, "%s", crm_db_str(res, r, 2) ? crm_db_str(res, r, 2) : "");
     snprintf(out->name, sizeof out->name, "%s", crm_db_str(res, r, 3) ? crm_db_str(res, r, 3) : "");
     out->revoked = crm_db_bool(res, r, 4);
-    snprintf(out->created_at, sizeof out->created_at, "%s", crm_db_str(res, r, 5) ? crm_db_str(res, r, 5) : "");
+    snprintf(out->created_at, sizeof out->created_at, "%s",
+             crm_db_str(res, r, 5) ? crm_db_str(res, r, 5) : "");
 }
 
 int gw_store_token_find(crm_db_t *db, const char *token_hash, gw_token_row_t *out, crm_err_t *err)
 {
     const char *params[] = {token_hash};
     PGresult *res = crm_db_exec(db, "gw_token_find",
-                                "SELECT id, user_id, role, name, revoked_at IS NOT NULL, " TS_UTC("created_at")
-                                " FROM api_tokens WHERE token_hash = $1",
+                                "SELECT id, user_id, role, name, revoked_at IS NOT NULL, " TS_UTC(
+                                    "created_at") " FROM api_tokens WHERE token_hash = $1",
                                 1, params, err);
     if (!res)
         return err->code;
@@ -38,8 +39,8 @@ int gw_store_token_find(crm_db_t *db, const char *token_hash, gw_token_row_t *ou
     return rc;
 }
 
-int gw_store_token_insert(crm_db_t *db, const char *token_hash, int64_t user_id, const char *role, const char *name,
-                          bool ignore_existing, gw_token_row_t *out, crm_err_t *err)
+int gw_store_token_insert(crm_db_t *db, const char *token_hash, int64_t user_id, const char *role,
+                          const char *name, bool ignore_existing, gw_token_row_t *out, crm_err_t *err)
 {
     char uid[32];
     snprintf(uid, sizeof uid, "%lld", (long long)user_id);
@@ -70,11 +71,13 @@ int gw_store_token_insert(crm_db_t *db, const char *token_hash, int64_t user_id,
     return CRM_OK;
 }
 
-int gw_store_delivery_find(crm_db_t *db, const char *source, const char *external_id, int64_t *id, crm_err_t *err)
+int gw_store_delivery_find(crm_db_t *db, const char *source, const char *external_id, int64_t *id,
+                           crm_err_t *err)
 {
     const char *params[] = {source, external_id};
-    PGresult *res = crm_db_exec(db, "gw_delivery_find",
-                                "SELECT id FROM deliveries WHERE source = $1 AND external_id = $2", 2, params, err);
+    PGresult *res =
+        crm_db_exec(db, "gw_delivery_find",
+                    "SELECT id FROM deliveries WHERE source = $1 AND external_id = $2", 2, params, err);
     if (!res)
         return err->code;
     int rc = CRM_OK;
@@ -86,9 +89,10 @@ int gw_store_delivery_find(crm_db_t *db, const char *source, const char *externa
     return rc;
 }
 
-int gw_store_delivery_insert(crm_db_t *db, const char *source, const char *external_id, const char *content_type,
-                             const void *body, size_t body_len, const char *correlation_id, int64_t received_at_us,
-                             int64_t *id, bool *inserted, crm_err_t *err)
+int gw_store_delivery_insert(crm_db_t *db, const char *source, const char *external_id,
+                             const char *content_type, const void *body, size_t body_len,
+                             const char *correlation_id, int64_t received_at_us, int64_t *id, bool *inserted,
+                             crm_err_t *err)
 {
     /* bytea travels as text in hex form ("\x4142..."): the statement takes text parameters. */
     char *hex = malloc(2 * body_len + 3);
@@ -99,16 +103,18 @@ int gw_store_delivery_insert(crm_db_t *db, const char *source, const char *exter
     crm_hex_encode(body, body_len, hex + 2);
     char received[32];
     snprintf(received, sizeof received, "%lld", (long long)received_at_us);
-    const char *params[] = {source, external_id, content_type ? content_type : "", hex,
-                            correlation_id ? correlation_id : "", received};
+    const char *params[] = {
+        source,  external_id, content_type ? content_type : "", hex, correlation_id ? correlation_id : "",
+        received};
     /* Idempotency: the unique (source, external_id) index decides between racing instances;
      * the loser inserts nothing (after waiting for the winner's commit) and reads its id. */
-    PGresult *res = crm_db_exec(db, "gw_delivery_insert",
-                                "INSERT INTO deliveries (source, external_id, content_type, body, correlation_id, "
-                                "received_at) VALUES ($1, $2, $3, $4::bytea, $5, "
-                                "to_timestamp($6::bigint / 1000000.0)) "
-                                "ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
-                                6, params, err);
+    PGresult *res =
+        crm_db_exec(db, "gw_delivery_insert",
+                    "INSERT INTO deliveries (source, external_id, content_type, body, correlation_id, "
+                    "received_at) VALUES ($1, $2, $3, $4::bytea, $5, "
+                    "to_timestamp($6::bigint / 1000000.0)) "
+                    "ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
+                    6, params, err);
     free(hex);
     if (!res)
         return err->code;

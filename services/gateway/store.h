@@ -21,16 +21,18 @@ typedef struct {
 int gw_store_token_find(crm_db_t *db, const char *token_hash, gw_token_row_t *out, crm_err_t *err);
 /* Inserts a token hash; when ignore_existing, an existing hash is left alone (and *out is
  * filled from it); otherwise a duplicate hash is CRM_ECONFLICT. */
-int gw_store_token_insert(crm_db_t *db, const char *token_hash, int64_t user_id, const char *role, const char *name,
-                          bool ignore_existing, gw_token_row_t *out, crm_err_t *err);
+int gw_store_token_insert(crm_db_t *db, const char *token_hash, int64_t user_id, const char *role,
+                          const char *name, bool ignore_existing, gw_token_row_t *out, crm_err_t *err);
 
 /* The id of the delivery (source, external_id), CRM_ENOTFOUND when none. */
-int gw_store_delivery_find(crm_db_t *db, const char *source, const char *external_id, int64_t *id, crm_err_t *err);
+int gw_store_delivery_find(crm_db_t *db, const char *source, const char *external_id, int64_t *id,
+                           crm_err_t *err);
 /* Inserts a delivery inside the caller's transaction. *inserted = false when
  * (source, external_id) already exists (then *id is 0: read it with gw_store_delivery_find
  * after rolling back). external_id may be NULL (no dedupe). */
-int gw_store_delivery_insert(crm_db_t *db, const char *source, const char *external_id, const char *content_type,
-                             const void *body, size_t body_len, const char *correlation_id, int64_t received_at_us,
-                             int64_t *id, bool *inserted, crm_err_t *err);
+int gw_store_delivery_insert(crm_db_t *db, const char *source, const char *external_id,
+                             const char *content_type, const void *body, size_t body_len,
+                             const char *correlation_id, int64_t received_at_us, int64_t *id, bool *inserted,
+                             crm_err_t *err);
 
 #endif

@@ -38,8 +38,8 @@ bool gw_webhook_precheck(gw_t *gw, const gw_request_t *req, gw_response_t *resp)
     const char *name = source_segment(req->path);
     const gw_source_t *src = name ? gw_source_find(gw, name) : NULL;
     if (!src || strcmp(src->kind, "form") != 0) {
-        gw_respond_error(resp, 404, "not_found", "no form webhook source by that name is configured", NULL, NULL,
-                         req->corr);
+        gw_respond_error(resp, 404, "not_found", "no form webhook source by that name is configured", NULL,
+                         NULL, req->corr);
         gw_webhook_count(gw, "unknown", "refused", "unknown_source");
         return true;
     }
@@ -79,8 +79,8 @@ static int dedupe(gw_t *gw, const gw_source_t *src, gw_request_t *req, crm_db_t 
     if (rc == CRM_ENOTFOUND)
         return 0;
     if (rc != CRM_OK) {
-        refuse(gw, src, req, resp, 503, "temporarily_unavailable", "storage", "storage unavailable, retry later",
-               NULL);
+        refuse(gw, src, req, resp, 503, "temporarily_unavailable", "storage",
+               "storage unavailable, retry later", NULL);
         return -1;
     }
     answer_delivery(resp, 200, first);
@@ -139,13 +139,14 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
 {
     const gw_source_t *src = gw_source_find(gw, source_segment(req->path));
     if (!src) { /* gw_webhook_precheck answers this; kept for callers that skip it */
-        gw_respond_error(resp, 404, "not_found", "no form webhook source by that name is configured", NULL, NULL,
-                         req->corr);
+        gw_respond_error(resp, 404, "not_found", "no form webhook source by that name is configured", NULL,
+                         NULL, req->corr);
         return;
     }
     /* 2. size: the HTTP layer answers 413 before handing us a body over the limit. */
     if (req->body_len > gw->max_body) {
-        refuse(gw, src, req, resp, 413, "request_too_large", "too_large", "the request body is too large", NULL);
+        refuse(gw, src, req, resp, 413, "request_too_large", "too_large", "the request body is too large",
+               NULL);
         return;
     }
     /* 3. content type */
@@ -153,9 +154,10 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
     gw_form_type_t type = gw_form_content_type(ctype);
     if (type != GW_FORM_URLENCODED && type != GW_FORM_JSON) {
         char details[200];
-        snprintf(details, sizeof details,
-                 "unsupported content type %.100s: send application/x-www-form-urlencoded or application/json",
-                 ctype ? ctype : "(none)");
+        snprintf(
+            details, sizeof details,
+            "unsupported content type %.100s: send application/x-www-form-urlencoded or application/json",
+            ctype ? ctype : "(none)");
         refuse(gw, src, req, resp, 415, "unsupported_media_type", "content_type", details, NULL);
         return;
     }
@@ -163,8 +165,9 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
      * declared signed never falls back to unsigned. */
     if (strcmp(src->signature, "none") != 0) {
         refuse(gw, src, req, resp, 401, "unauthorized", "signature",
-               src->signature[0] ? "this source's signature scheme is not supported: deliveries are refused"
-                                 : "the source does not declare `signature: none`, so unsigned deliveries are refused",
+               src->signature[0]
+                   ? "this source's signature scheme is not supported: deliveries are refused"
+                   : "the source does not declare `signature: none`, so unsigned deliveries are refused",
                NULL);
         return;
     }
@@ -190,8 +193,8 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
     crm_err_clear(&err);
     crm_db_t *db = gw_db_get(gw, gw->db_wait_ms, &err);
     if (!db) {
-        refuse(gw, src, req, resp, 503, "temporarily_unavailable", "storage", "storage unavailable, retry later",
-               NULL);
+        refuse(gw, src, req, resp, 503, "temporarily_unavailable", "storage",
+               "storage unavailable, retry later", NULL);
         gw_form_clear(&lc);
         return;
     }

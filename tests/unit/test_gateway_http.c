@@ -64,8 +64,8 @@ static void start_gateway(bool with_db)
         params = (crm_db_params_t){.conninfo = pgtest_url(pg), .schema = "gateway", .retry_seconds = 5};
         crm_db_t *db = crm_db_connect(&params, &err);
         cr_assert_not_null(db, "%s", err.message);
-        cr_assert_eq(crm_db_migrate(db, "gateway", gateway_migrations, gateway_migrations_count, &err), CRM_OK,
-                     "%s", err.message);
+        cr_assert_eq(crm_db_migrate(db, "gateway", gateway_migrations, gateway_migrations_count, &err),
+                     CRM_OK, "%s", err.message);
         crm_db_destroy(&db);
         pool = crm_db_pool_new(&params, 2, &err);
         cr_assert_not_null(pool, "%s", err.message);
@@ -105,8 +105,14 @@ static void stop_gateway(void)
         pgtest_destroy(&pg);
 }
 
-static void setup_nodb(void) { start_gateway(false); }
-static void setup_db(void) { start_gateway(true); }
+static void setup_nodb(void)
+{
+    start_gateway(false);
+}
+static void setup_db(void)
+{
+    start_gateway(true);
+}
 
 typedef struct {
     long status;
@@ -332,8 +338,8 @@ static long long count_outbox(void)
     crm_err_t err;
     crm_db_t *db = crm_db_connect(&params, &err);
     cr_assert_not_null(db);
-    PGresult *res = crm_db_exec(db, "count_outbox", "SELECT count(*) FROM outbox WHERE type = 'lead.captured'", 0,
-                                NULL, &err);
+    PGresult *res = crm_db_exec(db, "count_outbox",
+                                "SELECT count(*) FROM outbox WHERE type = 'lead.captured'", 0, NULL, &err);
     cr_assert_not_null(res, "%s", err.message);
     long long n = crm_db_i64(res, 0, 0);
     PQclear(res);
@@ -353,7 +359,8 @@ Test(gateway_http_db, webhook_accept_dedupe_invalid)
 {
     const char *h[] = {"Content-Type: application/x-www-form-urlencoded; charset=UTF-8", "X-Delivery-Id: d-1",
                        NULL};
-    reply_t r = http("POST", "/webhooks/forms/website", h, "first_name=Ann&last_name=Lee&email=ann%40x.io", 0);
+    reply_t r =
+        http("POST", "/webhooks/forms/website", h, "first_name=Ann&last_name=Lee&email=ann%40x.io", 0);
     cr_assert_eq(r.status, 202, "%s", r.body);
     long long first = delivery_id_of(&r);
     cr_assert_gt(first, 0);
@@ -399,7 +406,8 @@ static void make_token(const char *token, int64_t user_id, const char *role)
     crm_sha256_hex(token, strlen(token), hash);
     crm_db_t *db = crm_db_connect(&params, &err);
     gw_token_row_t row;
-    cr_assert_eq(gw_store_token_insert(db, hash, user_id, role, "t", false, &row, &err), CRM_OK, "%s", err.message);
+    cr_assert_eq(gw_store_token_insert(db, hash, user_id, role, "t", false, &row, &err), CRM_OK, "%s",
+                 err.message);
     crm_db_destroy(&db);
 }
 

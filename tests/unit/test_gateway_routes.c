@@ -169,8 +169,9 @@ Test(gateway_routes, body_envelope)
     cr_assert_not_null(d);
     cr_assert_str_eq(json_string_value(json_object_get(d, "name")), "x");
     json_decref(d);
-    const char *bad[] = {"", "{", "[]", "{\"name\":\"x\"}", "{\"data\":[]}", "{\"data\":1}",
-                         "{\"data\":{},\"data\":{}}", "null"};
+    const char *bad[] = {
+        "",    "{", "[]", "{\"name\":\"x\"}", "{\"data\":[]}", "{\"data\":1}", "{\"data\":{},\"data\":{}}",
+        "null"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         crm_err_clear(&err);
         cr_assert_null(gw_body_data(bad[i], strlen(bad[i]), &err), "accepted %s", bad[i]);

@@ -20,8 +20,8 @@ static void setup(void)
     crm_err_t err;
     crm_db_t *db = crm_db_connect(&params, &err);
     cr_assert_not_null(db, "%s", err.message);
-    cr_assert_eq(crm_db_migrate(db, "gateway", gateway_migrations, gateway_migrations_count, &err), CRM_OK, "%s",
-                 err.message);
+    cr_assert_eq(crm_db_migrate(db, "gateway", gateway_migrations, gateway_migrations_count, &err), CRM_OK,
+                 "%s", err.message);
     crm_db_destroy(&db);
 }
 
@@ -46,7 +46,8 @@ Test(gateway_store, tokens)
     crm_err_t err;
     gw_token_row_t row;
     cr_assert_eq(gw_store_token_find(db, "nope", &row, &err), CRM_ENOTFOUND);
-    cr_assert_eq(gw_store_token_insert(db, "h1", 5, "admin", "boot", false, &row, &err), CRM_OK, "%s", err.message);
+    cr_assert_eq(gw_store_token_insert(db, "h1", 5, "admin", "boot", false, &row, &err), CRM_OK, "%s",
+                 err.message);
     cr_assert_gt(row.id, 0);
     cr_assert_eq(row.user_id, 5);
     cr_assert_str_eq(row.role, "admin");
@@ -55,12 +56,14 @@ Test(gateway_store, tokens)
     int64_t first = row.id;
     /* a duplicate hash: conflict unless ignored, and then the existing row comes back */
     cr_assert_eq(gw_store_token_insert(db, "h1", 6, "sales", "x", false, &row, &err), CRM_ECONFLICT);
-    cr_assert_eq(gw_store_token_insert(db, "h1", 6, "sales", "x", true, &row, &err), CRM_OK, "%s", err.message);
+    cr_assert_eq(gw_store_token_insert(db, "h1", 6, "sales", "x", true, &row, &err), CRM_OK, "%s",
+                 err.message);
     cr_assert_eq(row.id, first);
     cr_assert_eq(row.user_id, 5);
     cr_assert_eq(gw_store_token_find(db, "h1", &row, &err), CRM_OK);
     cr_assert_not(row.revoked);
-    cr_assert_eq(pgtest_psql(pg, "UPDATE gateway.api_tokens SET revoked_at = now() WHERE token_hash = 'h1'"), 0);
+    cr_assert_eq(pgtest_psql(pg, "UPDATE gateway.api_tokens SET revoked_at = now() WHERE token_hash = 'h1'"),
+                 0);
     cr_assert_eq(gw_store_token_find(db, "h1", &row, &err), CRM_OK);
     cr_assert(row.revoked);
     crm_db_destroy(&db);
@@ -84,7 +87,8 @@ Test(gateway_store, deliveries_dedupe)
     cr_assert_eq(gw_store_delivery_find(db, "other", "d-1", &id2, &err), CRM_ENOTFOUND);
     /* the same id again inserts nothing */
     cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
-    cr_assert_eq(gw_store_delivery_insert(db, "website", "d-1", "", "x", 1, "c2", 1, &id2, &inserted, &err), CRM_OK);
+    cr_assert_eq(gw_store_delivery_insert(db, "website", "d-1", "", "x", 1, "c2", 1, &id2, &inserted, &err),
+                 CRM_OK);
     cr_assert_not(inserted);
     crm_db_rollback(db);
     /* no delivery id: never deduplicated */
@@ -98,7 +102,8 @@ Test(gateway_store, deliveries_dedupe)
     /* the body is stored byte for byte */
     char sql[256];
     snprintf(sql, sizeof sql,
-             "DO $$ BEGIN IF (SELECT body FROM gateway.deliveries WHERE id = %lld) <> '\\x613d3126623d0102'::bytea "
+             "DO $$ BEGIN IF (SELECT body FROM gateway.deliveries WHERE id = %lld) <> "
+             "'\\x613d3126623d0102'::bytea "
              "THEN RAISE EXCEPTION 'body differs'; END IF; END $$",
              (long long)id);
     cr_assert_eq(pgtest_psql(pg, sql), 0);
@@ -122,7 +127,8 @@ static void *race_insert(void *p)
     }
     r->rc = crm_db_begin(db, &err);
     if (r->rc == CRM_OK)
-        r->rc = gw_store_delivery_insert(db, "website", "race", "", "x", 1, "c", 1, &r->id, &r->inserted, &err);
+        r->rc =
+            gw_store_delivery_insert(db, "website", "race", "", "x", 1, "c", 1, &r->id, &r->inserted, &err);
     if (r->rc == CRM_OK && r->inserted)
         r->rc = crm_db_commit(db, &err);
     else
