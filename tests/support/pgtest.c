@@ -180,6 +180,72 @@ static void start_reaper(pgtest_t *self) {
     self->reaper_fd = fds[1];
 }
 
+/* initdb takes seconds; a fresh data directory copied from a cached one takes a fraction.
+ * The cache is made once per machine in a temp dir and renamed into place, so concurrent test
+ * programs never see a half-made one. */
+#define TEMPLATE_DIR "/tmp/pgtest-template-pg15"
+
+static int template_ready(void) {
+    struct stat st;
+    return stat(TEMPLATE_DIR "/data/PG_VERSION", &st) == 0 && stat(TEMPLATE_DIR "/ok", &st) == 0;
+}
+
+static int make_template(void) {
+    char tmp[] = "/tmp/pgtest-tpl.XXXXXX";
+    if (!mkdtemp(tmp)) return -1;
+    chmod(tmp, 0755);
+    if (as_root()) {
+        struct passwd *pw = getpwnam("postgres");
+        if (!pw || chown(tmp, pw->pw_uid, pw->pw_gid) != 0) {
+            rmdir(tmp);
+            return -1;
+        }
+    }
+    char data[64], log[64], srvlog[64], ok[64];
+    snprintf(data, sizeof data, "%s/data", tmp);
+    snprintf(srvlog, sizeof srvlog, "%s/server.log", tmp); /* written by postgres itself */
+    snprintf(log, sizeof log, "%s/initdb.log", tmp);
+    snprintf(ok, sizeof ok, "%s/ok", tmp);
+    char *initdb[] = {PG_BIN "/initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync",
+                      "-E", "UTF8", "--locale=C", NULL};
+    int rc = run_cmd(log, 1, initdb);
+    if (rc == 0) { /* the database "crm" is made once here (CREATE DATABASE checkpoints: slow) */
+        char opts[256], port[16];
+        int p = pgtest_free_port();
+        snprintf(port, sizeof port, "%d", p);
+        snprintf(opts, sizeof opts, "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", p, tmp);
+        char *start[] = {PG_BIN "/pg_ctl", "-D", data, "-l", srvlog, "-w", "-t", "60", "-o", opts, "start", NULL};
+        char *createdb[] = {PG_BIN "/createdb", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "crm", NULL};
+        char *stop[] = {PG_BIN "/pg_ctl", "-D", data, "-w", "-m", "fast", "stop", NULL};
+        rc = run_cmd(log, 1, start);
+        if (rc == 0) {
+            rc = run_cmd(log, 0, createdb);
+            if (run_cmd(log, 1, stop) != 0) rc = -1;
+        }
+    }
+    if (rc == 0) {
+        int fd = open(ok, O_WRONLY | O_CREAT, 0644);
+        if (fd >= 0) close(fd);
+        if (rename(tmp, TEMPLATE_DIR) != 0) rc = template_ready() ? 0 : -1; /* another program won */
+    }
+    if (access(tmp, F_OK) == 0) {
+        char *rm[] = {"rm", "-rf", tmp, NULL};
+        run_cmd(NULL, 0, rm);
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+static int copy_template(pgtest_t *self) {
+    if (!template_ready() && make_template() != 0) return -1;
+    char *cp[] = {"cp", "-a", TEMPLATE_DIR "/data", self->datadir, NULL};
+    if (run_cmd(self->cmdlog, 0, cp) != 0) {
+        char *rm[] = {"rm", "-rf", self->datadir, NULL};
+        run_cmd(NULL, 0, rm);
+        return -1;
+    }
+    return 0;
+}
+
 pgtest_t *pgtest_start(void) {
     pgtest_t *self = calloc(1, sizeof *self);
     if (!self) return NULL;
@@ -212,13 +278,16 @@ pgtest_t *pgtest_start(void) {
     start_reaper(self);
     live_add(self);
 
-    char *initdb[] = {PG_BIN "/initdb", "-D", self->datadir, "-A", "trust", "-U", "postgres", "--no-sync",
-                      "-E", "UTF8", "--locale=C", NULL};
-    if (run_cmd(self->cmdlog, 1, initdb) != 0) {
-        fprintf(stderr, "pgtest: initdb failed\n");
-        dump_file(self->cmdlog);
-        pgtest_destroy(&self);
-        return NULL;
+    int from_template = copy_template(self) == 0;
+    if (!from_template) {
+        char *initdb[] = {PG_BIN "/initdb", "-D", self->datadir, "-A", "trust", "-U", "postgres", "--no-sync",
+                          "-E", "UTF8", "--locale=C", NULL};
+        if (run_cmd(self->cmdlog, 1, initdb) != 0) {
+            fprintf(stderr, "pgtest: initdb failed\n");
+            dump_file(self->cmdlog);
+            pgtest_destroy(&self);
+            return NULL;
+        }
     }
     /* The port is free when probed but another program may take it first: try a few. */
     int started = 0;
@@ -234,7 +303,7 @@ pgtest_t *pgtest_start(void) {
     char port[16];
     snprintf(port, sizeof port, "%d", self->port);
     char *createdb[] = {PG_BIN "/createdb", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "crm", NULL};
-    if (run_cmd(self->cmdlog, 0, createdb) != 0) {
+    if (!from_template && run_cmd(self->cmdlog, 0, createdb) != 0) {
         fprintf(stderr, "pgtest: createdb failed\n");
         dump_file(self->cmdlog);
         pgtest_destroy(&self);
