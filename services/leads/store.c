@@ -66,12 +66,20 @@ int leads_store_capture(crm_db_t *tx, const Crm__LeadCaptured *cap, const char *
 {
     *lead = NULL;
     const char *src[] = {cap->source ? cap->source : "api"};
+    /* Read first, insert only when missing: an upsert that updates the same row on every
+     * capture would leave a dead row version per lead and slow every later lookup. */
     PGresult *res = crm_db_exec(tx, "leads_source_ensure",
-                                "INSERT INTO lead_sources (name) VALUES ($1) "
-                                "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+                                "WITH found AS (SELECT id FROM lead_sources WHERE name = $1), "
+                                "made AS (INSERT INTO lead_sources (name) SELECT $1 WHERE NOT EXISTS "
+                                "(SELECT 1 FROM found) ON CONFLICT (name) DO NOTHING RETURNING id) "
+                                "SELECT id FROM found UNION ALL SELECT id FROM made",
                                 1, src, err);
     if (!res)
         return err->code;
+    if (PQntuples(res) != 1) { /* a concurrent insert of the same name won: it is there now */
+        PQclear(res);
+        return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "lead source '%s' was being created; retry", src[0]);
+    }
     char source_id[32];
     snprintf(source_id, sizeof source_id, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
