@@ -204,7 +204,8 @@ static void worker_reply(void *sock, zmq_msg_t *client_id, const Crm__Reply *rep
 /* Serves one decoded request: fills reply (status, message, errors, payload). Returns the
  * handler's reply buffer to free after sending (or NULL). */
 static uint8_t *serve_request(crm_rpc_server_t *self, const Crm__Request *req, Crm__Reply *reply,
-                              Crm__FieldError *fe, Crm__FieldError **fe_list, crm_err_t *err, const char **label)
+                              Crm__FieldError *fe, Crm__FieldError **fe_list, crm_err_t *err,
+                              const char **label)
 {
     const char *method = req->method ? req->method : "";
     const rpc_route_t *route = route_find(self, method);
@@ -234,7 +235,8 @@ static uint8_t *serve_request(crm_rpc_server_t *self, const Crm__Request *req, C
         }
         db = crm_db_pool_get(self->pool, wait, err);
         if (!db) {
-            code = err->code ? err->code : crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "no database connection");
+            code = err->code ? err->code
+                             : crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "no database connection");
             goto done;
         }
     }
@@ -265,7 +267,8 @@ static uint8_t *serve_request(crm_rpc_server_t *self, const Crm__Request *req, C
     if (self->metrics) {
         char labels[160];
         snprintf(labels, sizeof labels, "method=\"%s\"", route->method);
-        crm_metrics_observe(self->metrics, "crm_rpc_handler_seconds", labels, (double)(crm_mono_us() - t0) / 1e6);
+        crm_metrics_observe(self->metrics, "crm_rpc_handler_seconds", labels,
+                            (double)(crm_mono_us() - t0) / 1e6);
     }
 done:
     if (in)
@@ -277,11 +280,20 @@ done:
             snprintf(err->message, sizeof err->message, "%s", crm_code_name(code));
         reply->message = err->message;
         if (err->field[0] || err->reason[0]) {
-            fe->field = err->field;
-            fe->code = err->reason;
-            fe->message = err->message;
-            fe_list[0] = fe;
-            reply->n_errors = 1;
+            crm__field_error__init(&fe[0]);
+            fe[0].field = err->field;
+            fe[0].code = err->reason;
+            fe[0].message = err->message;
+            fe_list[0] = &fe[0];
+            size_t n = 1;
+            for (int i = 0; i < err->nmore && i < CRM_ERR_MAX_MORE; i++, n++) {
+                crm__field_error__init(&fe[n]);
+                fe[n].field = err->more[i].field;
+                fe[n].code = err->more[i].reason;
+                fe[n].message = err->more[i].message;
+                fe_list[n] = &fe[n];
+            }
+            reply->n_errors = n;
             reply->errors = fe_list;
         }
     }
@@ -299,8 +311,8 @@ static void worker_handle(crm_rpc_server_t *self, void *sock, zmq_msg_t *f, int 
     }
     Crm__Request *req = crm__request__unpack(NULL, zmq_msg_size(&f[2]), zmq_msg_data(&f[2]));
     Crm__Reply reply = CRM__REPLY__INIT;
-    Crm__FieldError fe = CRM__FIELD_ERROR__INIT;
-    Crm__FieldError *fe_list[1];
+    Crm__FieldError fe[1 + CRM_ERR_MAX_MORE];
+    Crm__FieldError *fe_list[1 + CRM_ERR_MAX_MORE];
     crm_err_t err;
     uint8_t *payload = NULL;
     const char *label = "unknown";
@@ -320,7 +332,7 @@ static void worker_handle(crm_rpc_server_t *self, void *sock, zmq_msg_t *f, int 
         return;
     } else {
         reply.request_id = req->request_id;
-        payload = serve_request(self, req, &reply, &fe, fe_list, &err, &label);
+        payload = serve_request(self, req, &reply, fe, fe_list, &err, &label);
     }
     metric_inc(self->metrics, "crm_rpc_requests_total", label, crm_code_name((int)reply.status));
     worker_reply(sock, &f[0], &reply);
@@ -372,7 +384,8 @@ crm_rpc_server_t *crm_rpc_server_new(void *zctx, const char *bind_endpoint, int 
                                      crm_metrics_t *metrics, crm_err_t *err)
 {
     if (!zctx || !bind_endpoint) {
-        crm_err_set(err, CRM_EINVALID, "rpc_bind", "missing", "rpc: a context and a bind endpoint are needed");
+        crm_err_set(err, CRM_EINVALID, "rpc_bind", "missing",
+                    "rpc: a context and a bind endpoint are needed");
         return NULL;
     }
     crm_rpc_server_t *self = calloc(1, sizeof *self);
@@ -397,8 +410,8 @@ crm_rpc_server_t *crm_rpc_server_new(void *zctx, const char *bind_endpoint, int 
     zmq_setsockopt(self->frontend, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     zmq_setsockopt(self->frontend, ZMQ_LINGER, &linger, sizeof linger);
     if (zmq_bind(self->frontend, bind_endpoint) != 0) {
-        crm_err_set(err, CRM_EUNAVAILABLE, "rpc_bind", "bind_failed", "rpc: cannot bind %s: %s", bind_endpoint,
-                    zmq_strerror(zmq_errno()));
+        crm_err_set(err, CRM_EUNAVAILABLE, "rpc_bind", "bind_failed", "rpc: cannot bind %s: %s",
+                    bind_endpoint, zmq_strerror(zmq_errno()));
         zmq_close(self->frontend);
         free(self);
         return NULL;
@@ -406,8 +419,8 @@ crm_rpc_server_t *crm_rpc_server_new(void *zctx, const char *bind_endpoint, int 
     return self;
 }
 
-void crm_rpc_server_handle(crm_rpc_server_t *self, const char *method, const ProtobufCMessageDescriptor *in_desc,
-                           crm_rpc_handler_fn fn, void *arg)
+void crm_rpc_server_handle(crm_rpc_server_t *self, const char *method,
+                           const ProtobufCMessageDescriptor *in_desc, crm_rpc_handler_fn fn, void *arg)
 {
     if (!self || !method || !in_desc || !fn || self->started)
         return;
@@ -415,7 +428,8 @@ void crm_rpc_server_handle(crm_rpc_server_t *self, const char *method, const Pro
     if (!routes)
         return;
     self->routes = routes;
-    routes[self->nroutes++] = (rpc_route_t){.method = crm_strdup(method), .in_desc = in_desc, .fn = fn, .arg = arg};
+    routes[self->nroutes++] =
+        (rpc_route_t){.method = crm_strdup(method), .in_desc = in_desc, .fn = fn, .arg = arg};
 }
 
 int crm_rpc_server_start(crm_rpc_server_t *self, crm_err_t *err)
@@ -431,7 +445,8 @@ int crm_rpc_server_start(crm_rpc_server_t *self, crm_err_t *err)
     if (zmq_bind(self->backend, self->backend_ep) != 0) {
         zmq_close(self->backend);
         self->backend = NULL;
-        return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "rpc: bind backend: %s", zmq_strerror(zmq_errno()));
+        return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "rpc: bind backend: %s",
+                           zmq_strerror(zmq_errno()));
     }
     self->worker_threads = calloc((size_t)self->nworkers, sizeof *self->worker_threads);
     if (!self->worker_threads)
@@ -494,9 +509,9 @@ struct crm_rpc_client_t {
     void *zctx;
     char **endpoints;
     size_t n;
-    pthread_key_t key;          /* this thread's client_sock_t */
-    pthread_mutex_t lock;       /* guards socks */
-    client_sock_t *socks;       /* every thread's socket, closed at destroy */
+    pthread_key_t key;    /* this thread's client_sock_t */
+    pthread_mutex_t lock; /* guards socks */
+    client_sock_t *socks; /* every thread's socket, closed at destroy */
 };
 
 static void client_sock_unlink(crm_rpc_client_t *self, client_sock_t *cs)
@@ -550,8 +565,8 @@ crm_rpc_client_t *crm_rpc_client_new(void *zctx, const char *const *endpoints, s
         zmq_setsockopt(probe, ZMQ_LINGER, &linger, sizeof linger);
     for (size_t i = 0; probe && i < n; i++) {
         if (zmq_connect(probe, self->endpoints[i]) != 0) {
-            crm_err_set(err, CRM_EINVALID, "rpc_endpoints", "invalid", "rpc: bad endpoint %s: %s", self->endpoints[i],
-                        zmq_strerror(zmq_errno()));
+            crm_err_set(err, CRM_EINVALID, "rpc_endpoints", "invalid", "rpc: bad endpoint %s: %s",
+                        self->endpoints[i], zmq_strerror(zmq_errno()));
             zmq_close(probe);
             crm_rpc_client_destroy(&self);
             return NULL;
@@ -636,7 +651,8 @@ static int client_send(void *sock, const uint8_t *buf, size_t len, int64_t deadl
             return CRM_OK;
         }
         if (zmq_errno() != EAGAIN && zmq_errno() != EINTR)
-            return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "rpc %s: send: %s", method, zmq_strerror(zmq_errno()));
+            return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "rpc %s: send: %s", method,
+                               zmq_strerror(zmq_errno()));
         int64_t left = connect_deadline - crm_mono_us();
         if (left <= 0)
             return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "rpc %s: no instance reachable", method);
@@ -646,14 +662,18 @@ static int client_send(void *sock, const uint8_t *buf, size_t len, int64_t deadl
 }
 
 /* Turns the matching reply into the call's result. */
-static int client_result(const Crm__Reply *reply, const ProtobufCMessageDescriptor *out_desc, ProtobufCMessage **out,
-                         const char *method, crm_err_t *err)
+static int client_result(const Crm__Reply *reply, const ProtobufCMessageDescriptor *out_desc,
+                         ProtobufCMessage **out, const char *method, crm_err_t *err)
 {
     int code = reply->has_status ? clamp_code((int)reply->status) : CRM_OK;
     if (code != CRM_OK) {
         const Crm__FieldError *fe = reply->n_errors > 0 ? reply->errors[0] : NULL;
         crm_err_set(err, code, fe ? fe->field : NULL, fe ? fe->code : NULL, "%s",
                     reply->message ? reply->message : crm_code_name(code));
+        for (size_t i = 1; i < reply->n_errors; i++) {
+            const Crm__FieldError *more = reply->errors[i];
+            crm_err_add(err, code, more->field, more->code, "%s", more->message ? more->message : "");
+        }
         return code;
     }
     crm_err_clear(err);
@@ -661,8 +681,8 @@ static int client_result(const Crm__Reply *reply, const ProtobufCMessageDescript
         *out = protobuf_c_message_unpack(out_desc, NULL, reply->has_payload ? reply->payload.len : 0,
                                          reply->has_payload ? reply->payload.data : (const uint8_t *)"");
         if (!*out)
-            return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "rpc %s: reply payload is not a valid %s", method,
-                               out_desc->name);
+            return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "rpc %s: reply payload is not a valid %s",
+                               method, out_desc->name);
     }
     return CRM_OK;
 }
@@ -749,5 +769,6 @@ int crm_rpc_call(crm_rpc_client_t *self, const char *method, const crm_rpc_calle
         crm__reply__free_unpacked(reply, NULL);
         return rc;
     }
-    return crm_err_set(err, CRM_EUNAVAILABLE, NULL, "timeout", "rpc %s: no reply within %d ms", method, timeout_ms);
+    return crm_err_set(err, CRM_EUNAVAILABLE, NULL, "timeout", "rpc %s: no reply within %d ms", method,
+                       timeout_ms);
 }

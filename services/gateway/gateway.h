@@ -54,6 +54,17 @@ typedef struct {
     const char *value; /* never NULL ("" for a bare key) */
 } gw_param_t;
 
+#define GW_MAX_PATH_PARAMS 3
+
+/* The integer segments of a matched route pattern: "/v2/leads/{id}/notes/{note_id}". */
+typedef struct {
+    size_t n;
+    struct {
+        char name[32];
+        char value[24];
+    } p[GW_MAX_PATH_PARAMS];
+} gw_path_t;
+
 typedef const char *(*gw_header_fn)(void *arg, const char *name);
 
 /* One HTTP request as the handlers see it (independent of libmicrohttpd). */
@@ -69,6 +80,7 @@ typedef struct {
     size_t body_len;
     gw_header_fn header;
     void *header_arg;
+    gw_path_t pathp; /* set by the route match */
     /* the authenticated caller (set by gw_auth_check) */
     int64_t user_id;
     char role[16];

@@ -17,63 +17,57 @@
 #include "notify.pb-c.h"
 #include "rpc.pb-c.h"
 
-#define D(x) (&x##__descriptor)
-
-static const gw_route_t routes[] = {
-    /* users (assign) */
-    {"GET", "/v2/users/self", "assign", "users.get", D(crm__user_get_request), D(crm__user), "user", GW_ONE,
-     "sales", true, NULL},
-    {"GET", "/v2/users", "assign", "users.list", D(crm__user_list_request), D(crm__user_list), "user",
-     GW_LIST, "sales", false, NULL},
-    {"POST", "/v2/users", "assign", "users.create", D(crm__user), D(crm__user), "user", GW_CREATE, "admin",
-     false, NULL},
-    {"GET", "/v2/users/{id}", "assign", "users.get", D(crm__user_get_request), D(crm__user), "user", GW_ONE,
-     "sales", false, NULL},
-    /* distribution pools (assign) */
-    {"GET", "/v2/distribution_pools", "assign", "pools.list", D(crm__pool_list_request), D(crm__pool_list),
-     "distribution_pool", GW_LIST, "sales", false, NULL},
-    {"POST", "/v2/distribution_pools", "assign", "pools.create", D(crm__distribution_pool),
-     D(crm__distribution_pool), "distribution_pool", GW_CREATE, "admin", false, NULL},
-    {"GET", "/v2/distribution_pools/{id}", "assign", "pools.get", D(crm__pool_get_request),
-     D(crm__distribution_pool), "distribution_pool", GW_ONE, "sales", false, NULL},
-    /* leads */
-    {"GET", "/v2/leads", "leads", "leads.list", D(crm__lead_list_request), D(crm__lead_list), "lead", GW_LIST,
-     "sales", false, NULL},
-    {"GET", "/v2/leads/{id}", "leads", "leads.get", D(crm__lead_get_request), D(crm__lead), "lead", GW_ONE,
-     "sales", false, NULL},
-    /* notifications (notify) */
-    {"GET", "/v2/notifications", "notify", "notifications.list", D(crm__notification_list_request),
-     D(crm__notification_list), "notification", GW_LIST, "sales", false, NULL},
-    /* pipelines and stages (deals) */
-    {"GET", "/v2/pipelines", "deals", "pipelines.list", D(crm__pipeline_list_request), D(crm__pipeline_list),
-     "pipeline", GW_LIST, "sales", false, NULL},
-    {"GET", "/v2/stages", "deals", "stages.list", D(crm__stage_list_request), D(crm__stage_list), "stage",
-     GW_LIST, "sales", false, NULL},
-    /* API tokens (the gateway's own) */
-    {"POST", "/v2/api_tokens", NULL, NULL, NULL, NULL, "api_token", GW_CUSTOM, "admin", false,
-     gw_auth_create_token},
+/* Every service's table (routes_<service>.c), searched in this order. */
+static const struct {
+    const gw_route_t *routes;
+    const size_t *n;
+} tables[] = {
+    {gw_routes_assign, &gw_routes_assign_n},   {gw_routes_leads, &gw_routes_leads_n},
+    {gw_routes_deals, &gw_routes_deals_n},     {gw_routes_notify, &gw_routes_notify_n},
+    {gw_routes_gateway, &gw_routes_gateway_n},
 };
+#define NTABLES (sizeof tables / sizeof tables[0])
 
-const gw_route_t *gw_routes_all(size_t *n)
+size_t gw_routes_count(void)
 {
-    *n = sizeof routes / sizeof routes[0];
-    return routes;
+    size_t n = 0;
+    for (size_t t = 0; t < NTABLES; t++)
+        n += *tables[t].n;
+    return n;
 }
 
-/* Matches path against pattern; a "{id}" segment takes a positive decimal integer. */
-static bool pattern_match(const char *pattern, const char *path, char id[32])
+const gw_route_t *gw_route_at(size_t i)
 {
-    id[0] = '\0';
+    for (size_t t = 0; t < NTABLES; t++) {
+        if (i < *tables[t].n)
+            return &tables[t].routes[i];
+        i -= *tables[t].n;
+    }
+    return NULL;
+}
+
+/* Matches path against pattern; a "{name}" segment takes a positive decimal integer, stored in
+ * pp under name ("{id}" → "id"). */
+static bool pattern_match(const char *pattern, const char *path, gw_path_t *pp)
+{
+    pp->n = 0;
     const char *p = pattern, *s = path;
     while (*p && *s) {
-        if (strncmp(p, "{id}", 4) == 0) {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            size_t nlen = close ? (size_t)(close - p - 1) : 0;
             size_t n = strspn(s, "0123456789");
+            if (!close || nlen == 0 || nlen >= sizeof pp->p[0].name || pp->n >= GW_MAX_PATH_PARAMS)
+                return false; /* a malformed pattern never matches (the unit test checks them) */
             if (n == 0 || n >= 20 || (s[n] != '\0' && s[n] != '/') || s[0] == '0')
                 return false;
-            memcpy(id, s, n);
-            id[n] = '\0';
+            memcpy(pp->p[pp->n].name, p + 1, nlen);
+            pp->p[pp->n].name[nlen] = '\0';
+            memcpy(pp->p[pp->n].value, s, n);
+            pp->p[pp->n].value[n] = '\0';
+            pp->n++;
             s += n;
-            p += 4;
+            p = close + 1;
             continue;
         }
         if (*p != *s)
@@ -87,19 +81,38 @@ static bool pattern_match(const char *pattern, const char *path, char id[32])
     return *p == '\0' && *s == '\0';
 }
 
-const gw_route_t *gw_route_match(const char *method, const char *path, char id[32])
+const char *gw_path_get(const gw_path_t *pp, const char *name)
 {
-    id[0] = '\0';
+    for (size_t i = 0; i < pp->n; i++)
+        if (strcmp(pp->p[i].name, name) == 0)
+            return pp->p[i].value;
+    return NULL;
+}
+
+const gw_route_t *gw_route_match(const char *method, const char *path, gw_path_t *pp)
+{
+    pp->n = 0;
     if (!method || !path)
         return NULL;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (strcmp(routes[i].method, method) != 0)
-            continue;
-        if (pattern_match(routes[i].pattern, path, id))
-            return &routes[i];
+    for (size_t t = 0; t < NTABLES; t++) {
+        for (size_t i = 0; i < *tables[t].n; i++) {
+            const gw_route_t *r = &tables[t].routes[i];
+            if (strcmp(r->method, method) == 0 && pattern_match(r->pattern, path, pp))
+                return r;
+        }
     }
-    id[0] = '\0';
+    pp->n = 0;
     return NULL;
+}
+
+bool gw_path_known(const char *path)
+{
+    gw_path_t pp;
+    for (size_t t = 0; t < NTABLES; t++)
+        for (size_t i = 0; i < *tables[t].n; i++)
+            if (pattern_match(tables[t].routes[i].pattern, path, &pp))
+                return true;
+    return false;
 }
 
 static int role_rank(const char *role)
@@ -264,7 +277,7 @@ json_t *gw_body_data(const char *body, size_t len, crm_err_t *err)
     return data;
 }
 
-static ProtobufCMessage *build_request(const gw_route_t *r, gw_request_t *req, const char *id, crm_err_t *err)
+static ProtobufCMessage *build_request(const gw_route_t *r, gw_request_t *req, crm_err_t *err)
 {
     ProtobufCMessage *in = NULL;
     if (r->kind == GW_CREATE || r->kind == GW_UPDATE) {
@@ -294,10 +307,16 @@ static ProtobufCMessage *build_request(const gw_route_t *r, gw_request_t *req, c
     char self_id[32];
     if (r->self_id) {
         snprintf(self_id, sizeof self_id, "%lld", (long long)req->user_id);
-        id = self_id;
+        if (crm_pbjson_set_field_text(in, "id", self_id, err) != CRM_OK) {
+            protobuf_c_message_free_unpacked(in, NULL);
+            return NULL;
+        }
     }
-    if (id && id[0] && crm_pbjson_field(r->req_desc, "id")) {
-        if (crm_pbjson_set_field_text(in, "id", id, err) != CRM_OK) {
+    /* Path parameters override the body: PUT /v2/leads/7 updates lead 7 whatever "id" says. */
+    for (size_t i = 0; i < req->pathp.n; i++) {
+        if (!crm_pbjson_field(r->req_desc, req->pathp.p[i].name))
+            continue;
+        if (crm_pbjson_set_field_text(in, req->pathp.p[i].name, req->pathp.p[i].value, err) != CRM_OK) {
             protobuf_c_message_free_unpacked(in, NULL);
             crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "no such %s", r->meta_type);
             return NULL;
@@ -334,10 +353,14 @@ static void render_reply(const gw_route_t *r, gw_request_t *req, const ProtobufC
 
 void gw_routes_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
 {
-    char id[32];
-    const gw_route_t *r = gw_route_match(req->method, req->path, id);
+    const gw_route_t *r = gw_route_match(req->method, req->path, &req->pathp);
     if (!r) {
-        gw_respond_error(resp, 404, "incorrect_path", "Requested path was not found.", NULL, NULL, req->corr);
+        if (gw_path_known(req->path))
+            gw_respond_error(resp, 405, "method_not_allowed", "this path does not take that method", NULL,
+                             NULL, req->corr);
+        else
+            gw_respond_error(resp, 404, "incorrect_path", "Requested path was not found.", NULL, NULL,
+                             req->corr);
         return;
     }
     resp->route = r->pattern;
@@ -360,7 +383,7 @@ void gw_routes_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
         gw_respond_err(resp, &err, r->meta_type, req->corr);
         return;
     }
-    ProtobufCMessage *in = build_request(r, req, id, &err);
+    ProtobufCMessage *in = build_request(r, req, &err);
     if (!in) {
         gw_respond_err(resp, &err, r->meta_type, req->corr);
         return;

@@ -34,11 +34,31 @@ struct gw_route_t {
 #define GW_DEFAULT_PER_PAGE 25
 #define GW_MAX_PER_PAGE 100
 
-/* The route for method and path, or NULL. id (size 32) gets the {id} segment ("" when none).
- * {id} matches only a positive decimal integer. */
-const gw_route_t *gw_route_match(const char *method, const char *path, char id[32]);
-/* All routes (for tests), *n set to their number. */
-const gw_route_t *gw_routes_all(size_t *n);
+/* The route for method and path, or NULL. pp gets the "{name}" segments of the pattern; each
+ * matches only a positive decimal integer, and the generic handler sets the request field of
+ * that name (when the request message has one). */
+const gw_route_t *gw_route_match(const char *method, const char *path, gw_path_t *pp);
+/* The value of path parameter name, or NULL. */
+const char *gw_path_get(const gw_path_t *pp, const char *name);
+/* True when some route (any method) matches path: then a miss is 405, not 404. */
+bool gw_path_known(const char *path);
+/* All routes, for tests: gw_route_at(0 .. gw_routes_count() - 1). */
+size_t gw_routes_count(void);
+const gw_route_t *gw_route_at(size_t i);
+
+/* Each service's table lives in routes_<service>.c; add a route there. */
+#define GW_ROUTE_TABLE(name)                                                                                 \
+    extern const gw_route_t gw_routes_##name[];                                                              \
+    extern const size_t gw_routes_##name##_n
+GW_ROUTE_TABLE(assign);
+GW_ROUTE_TABLE(leads);
+GW_ROUTE_TABLE(deals);
+GW_ROUTE_TABLE(notify);
+GW_ROUTE_TABLE(gateway);
+
+#define GW_D(x) (&x##__descriptor)
+#define GW_TABLE_END(name)                                                                                   \
+    const size_t gw_routes_##name##_n = sizeof gw_routes_##name / sizeof gw_routes_##name[0]
 
 /* True when role is at least min_role (sales < manager < admin). */
 bool gw_role_allows(const char *role, const char *min_role);

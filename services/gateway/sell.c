@@ -285,6 +285,21 @@ void gw_respond_err(gw_response_t *resp, const crm_err_t *err, const char *resou
     bool resource_error = status == 422;
     gw_respond_error(resp, status, code, details, resource_error ? resource : NULL,
                      resource_error && err ? err->field : NULL, logref);
+    if (!resource_error || !err || err->nmore == 0 || !resp->body)
+        return;
+    /* Sell lists one item per offending field: add the further ones to "errors". */
+    json_t *root = json_loads(resp->body, 0, NULL);
+    json_t *items = root ? json_object_get(root, "errors") : NULL;
+    for (int i = 0; json_is_array(items) && i < err->nmore; i++) {
+        const char *reason = is_resource_code(err->more[i].reason) ? err->more[i].reason : "incorrect_value";
+        json_t *one = gw_sell_error_body(status, reason, gw_sell_message(reason),
+                                         err->more[i].message[0] ? err->more[i].message : NULL, resource,
+                                         err->more[i].field, logref);
+        json_array_extend(items, json_object_get(one, "errors"));
+        json_decref(one);
+    }
+    if (root)
+        gw_respond_json(resp, status, root);
 }
 
 void gw_respond_no_content(gw_response_t *resp)

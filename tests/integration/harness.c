@@ -43,6 +43,7 @@ struct harness_t {
     char token_file[512];
     char admin_token[256];
     pgtest_t *pg;
+    harness_opts_t opts;
     daemon_t daemons[NDAEMONS];
     int http_port, xsub_port, xpub_port;
 };
@@ -363,6 +364,21 @@ static int pick_ports(int *ports, int n)
     return 0;
 }
 
+static const char *section_extra(const harness_opts_t *o, const char *name)
+{
+    if (strcmp(name, "gateway") == 0)
+        return o->gateway_extra;
+    if (strcmp(name, "leads") == 0)
+        return o->leads_extra;
+    if (strcmp(name, "deals") == 0)
+        return o->deals_extra;
+    if (strcmp(name, "assign") == 0)
+        return o->assign_extra;
+    if (strcmp(name, "notify") == 0)
+        return o->notify_extra;
+    return NULL;
+}
+
 static int write_config(harness_t *self)
 {
     FILE *f = fopen(self->config, "w");
@@ -389,9 +405,16 @@ static int write_config(harness_t *self)
                     "  http_bind: 127.0.0.1\n  http_port: %d\n  http_threads: 8\n"
                     "  max_body_bytes: 1048576\n  admin_token_file: \"%s\"\n"
                     "  bootstrap_admin_email: admin@localhost\n  bootstrap_admin_name: Admin\n"
-                    "  sources:\n    - {name: website, kind: form, signature: none}\n",
-                    self->http_port, self->token_file);
+                    "  sources:\n%s",
+                    self->http_port, self->token_file,
+                    self->opts.gateway_sources ? self->opts.gateway_sources
+                                               : "    - {name: website, kind: form, signature: none}\n");
+        const char *extra = section_extra(&self->opts, d->name);
+        if (extra)
+            fprintf(f, "%s", extra);
     }
+    if (self->opts.top_extra)
+        fprintf(f, "%s", self->opts.top_extra);
     return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -435,9 +458,16 @@ static int read_token(harness_t *self, int timeout_ms)
 
 harness_t *harness_start(void)
 {
+    return harness_start_opts(NULL);
+}
+
+harness_t *harness_start_opts(const harness_opts_t *opts)
+{
     harness_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
+    if (opts)
+        self->opts = *opts; /* the strings stay the caller's; write_config uses them at once */
     live_set(self, true);
     snprintf(self->dir, sizeof self->dir, "/tmp/crm-it-XXXXXX");
     if (!mkdtemp(self->dir)) {

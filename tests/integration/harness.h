@@ -19,6 +19,21 @@ typedef struct harness_t harness_t;
  * file is written. NULL on failure, with the reason and the daemons' log tails on stderr.
  * The stack is also torn down at exit if the test forgets to. */
 harness_t *harness_start(void);
+
+/* Changes to the generated YAML. Each *_extra is YAML text appended inside that daemon's section
+ * (lines indented by two spaces, ending in "\n"); gateway_sources replaces the list items of
+ * gateway.sources (default "    - {name: website, kind: form, signature: none}\n"); top_extra is
+ * appended at the top level. NULL fields change nothing. */
+typedef struct {
+    const char *gateway_extra;
+    const char *gateway_sources;
+    const char *leads_extra;
+    const char *deals_extra;
+    const char *assign_extra;
+    const char *notify_extra;
+    const char *top_extra;
+} harness_opts_t;
+harness_t *harness_start_opts(const harness_opts_t *opts);
 /* Stops every daemon (SIGTERM, then SIGKILL), the Postgres cluster, and removes the temp dir. */
 void harness_destroy(harness_t **self_p);
 

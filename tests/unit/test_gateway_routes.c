@@ -16,70 +16,91 @@
 
 Test(gateway_routes, match)
 {
-    char id[32];
-    const gw_route_t *r = gw_route_match("GET", "/v2/users/self", id);
+    gw_path_t id;
+    const gw_route_t *r = gw_route_match("GET", "/v2/users/self", &id);
     cr_assert_not_null(r);
     cr_assert(r->self_id);
     cr_assert_str_eq(r->rpc_method, "users.get");
-    r = gw_route_match("GET", "/v2/users/42", id);
+    r = gw_route_match("GET", "/v2/users/42", &id);
     cr_assert_not_null(r);
-    cr_assert_str_eq(id, "42");
+    cr_assert_str_eq(gw_path_get(&id, "id"), "42");
     cr_assert_not(r->self_id);
-    r = gw_route_match("GET", "/v2/leads", id);
+    r = gw_route_match("GET", "/v2/leads", &id);
     cr_assert_eq(r->kind, GW_LIST);
     cr_assert_str_eq(r->service, "leads");
-    cr_assert_str_eq(id, "");
-    r = gw_route_match("GET", "/v2/leads/", id);
+    cr_assert_eq(id.n, 0);
+    r = gw_route_match("GET", "/v2/leads/", &id);
     cr_assert_not_null(r, "one trailing slash is tolerated");
-    r = gw_route_match("POST", "/v2/users", id);
+    r = gw_route_match("POST", "/v2/users", &id);
     cr_assert_eq(r->kind, GW_CREATE);
     cr_assert_str_eq(r->min_role, "admin");
-    r = gw_route_match("POST", "/v2/distribution_pools", id);
+    r = gw_route_match("POST", "/v2/distribution_pools", &id);
     cr_assert_str_eq(r->min_role, "admin");
-    cr_assert_str_eq(gw_route_match("GET", "/v2/distribution_pools/3", id)->rpc_method, "pools.get");
-    cr_assert_str_eq(gw_route_match("GET", "/v2/notifications", id)->rpc_method, "notifications.list");
-    cr_assert_str_eq(gw_route_match("GET", "/v2/pipelines", id)->rpc_method, "pipelines.list");
-    cr_assert_str_eq(gw_route_match("GET", "/v2/stages", id)->rpc_method, "stages.list");
-    cr_assert_eq(gw_route_match("POST", "/v2/api_tokens", id)->kind, GW_CUSTOM);
+    cr_assert_str_eq(gw_route_match("GET", "/v2/distribution_pools/3", &id)->rpc_method, "pools.get");
+    cr_assert_str_eq(gw_route_match("GET", "/v2/notifications", &id)->rpc_method, "notifications.list");
+    cr_assert_str_eq(gw_route_match("GET", "/v2/pipelines", &id)->rpc_method, "pipelines.list");
+    cr_assert_str_eq(gw_route_match("GET", "/v2/stages", &id)->rpc_method, "stages.list");
+    cr_assert_eq(gw_route_match("POST", "/v2/api_tokens", &id)->kind, GW_CUSTOM);
 }
 
 Test(gateway_routes, no_match)
 {
-    char id[32];
-    cr_assert_null(gw_route_match("GET", "/v2/users/abc", id));
-    cr_assert_null(gw_route_match("GET", "/v2/users/0", id));
-    cr_assert_null(gw_route_match("GET", "/v2/users/-1", id));
-    cr_assert_null(gw_route_match("GET", "/v2/users/1/x", id));
-    cr_assert_null(gw_route_match("GET", "/v2/users/99999999999999999999999", id));
-    cr_assert_null(gw_route_match("DELETE", "/v2/leads/1", id));
-    cr_assert_null(gw_route_match("GET", "/v2/nothing", id));
-    cr_assert_null(gw_route_match("GET", "/v2", id));
-    cr_assert_null(gw_route_match("GET", "/v2/leadsx", id));
-    cr_assert_null(gw_route_match(NULL, "/v2/leads", id));
+    gw_path_t id;
+    cr_assert_null(gw_route_match("GET", "/v2/users/abc", &id));
+    cr_assert_null(gw_route_match("GET", "/v2/users/0", &id));
+    cr_assert_null(gw_route_match("GET", "/v2/users/-1", &id));
+    cr_assert_null(gw_route_match("GET", "/v2/users/1/x", &id));
+    cr_assert_null(gw_route_match("GET", "/v2/users/99999999999999999999999", &id));
+    cr_assert_null(gw_route_match("DELETE", "/v2/leads/1", &id));
+    cr_assert_null(gw_route_match("GET", "/v2/nothing", &id));
+    cr_assert_null(gw_route_match("GET", "/v2", &id));
+    cr_assert_null(gw_route_match("GET", "/v2/leadsx", &id));
+    cr_assert_null(gw_route_match(NULL, "/v2/leads", &id));
 }
 
 Test(gateway_routes, every_route_is_well_formed)
 {
-    size_t n;
-    const gw_route_t *all = gw_routes_all(&n);
+    size_t n = gw_routes_count();
     cr_assert_gt(n, 10);
     for (size_t i = 0; i < n; i++) {
-        cr_assert_not_null(all[i].meta_type);
-        cr_assert_not_null(all[i].min_role);
-        if (all[i].kind == GW_CUSTOM) {
-            cr_assert_not_null(all[i].custom);
+        const gw_route_t *r = gw_route_at(i);
+        gw_path_t pp;
+        cr_assert_null(gw_route_match(r->method, "/v2/leadsx", &pp));
+        cr_assert_not_null(r->meta_type);
+        cr_assert_not_null(r->min_role);
+        if (r->kind == GW_CUSTOM) {
+            cr_assert_not_null(r->custom);
             continue;
         }
-        cr_assert_not_null(all[i].req_desc, "%s", all[i].pattern);
-        cr_assert_not_null(all[i].reply_desc, "%s", all[i].pattern);
-        if (all[i].kind == GW_LIST) {
-            cr_assert_not_null(crm_pbjson_field(all[i].reply_desc, "items"), "%s", all[i].pattern);
-            cr_assert_not_null(crm_pbjson_field(all[i].reply_desc, "has_more"), "%s", all[i].pattern);
-            cr_assert_not_null(crm_pbjson_field(all[i].req_desc, "page"), "%s", all[i].pattern);
-            cr_assert_not_null(crm_pbjson_field(all[i].req_desc, "per_page"), "%s", all[i].pattern);
+        cr_assert_not_null(r->req_desc, "%s", r->pattern);
+        cr_assert_not_null(r->reply_desc, "%s", r->pattern);
+        if (r->kind == GW_LIST) {
+            cr_assert_not_null(crm_pbjson_field(r->reply_desc, "items"), "%s", r->pattern);
+            cr_assert_not_null(crm_pbjson_field(r->reply_desc, "has_more"), "%s", r->pattern);
+            cr_assert_not_null(crm_pbjson_field(r->req_desc, "page"), "%s", r->pattern);
+            cr_assert_not_null(crm_pbjson_field(r->req_desc, "per_page"), "%s", r->pattern);
         }
-        if (strstr(all[i].pattern, "{id}") || all[i].self_id)
-            cr_assert_not_null(crm_pbjson_field(all[i].req_desc, "id"), "%s", all[i].pattern);
+        if (r->self_id)
+            cr_assert_not_null(crm_pbjson_field(r->req_desc, "id"), "%s", r->pattern);
+        /* Each route is reachable (no earlier route shadows it) and every "{name}" in it is a
+         * field of its request. */
+        char path[256];
+        size_t len = 0;
+        for (const char *p = r->pattern; *p && len < sizeof path - 8;) {
+            if (*p == '{') {
+                const char *close = strchr(p, '}');
+                cr_assert_not_null(close, "%s", r->pattern);
+                char name[32];
+                snprintf(name, sizeof name, "%.*s", (int)(close - p - 1), p + 1);
+                cr_assert_not_null(crm_pbjson_field(r->req_desc, name), "%s: no field %s", r->pattern, name);
+                path[len++] = '7';
+                p = close + 1;
+            } else {
+                path[len++] = *p++;
+            }
+        }
+        path[len] = '\0';
+        cr_assert_eq(gw_route_match(r->method, path, &pp), r, "%s %s is shadowed", r->method, r->pattern);
     }
 }
 

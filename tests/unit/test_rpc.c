@@ -64,7 +64,8 @@ static int h_fail(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *i
                   crm_err_t *err)
 {
     (void)arg, (void)ctx, (void)in, (void)out;
-    return crm_err_set(err, CRM_EINVALID, "/last_name", "missing", "last_name is required");
+    crm_err_add(err, CRM_EINVALID, "/last_name", "missing", "last_name is required");
+    return crm_err_add(err, CRM_EINVALID, "/email", "blank", "email must not be blank");
 }
 
 static int h_sleep(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, ProtobufCMessage **out,
@@ -132,7 +133,8 @@ Test(rpc, echo_roundtrip_errors_unknown)
     /* System caller: NULL caller → role "system", user 0, correlation "". */
     Crm__FieldError in = CRM__FIELD_ERROR__INIT;
     cr_assert_eq(crm_rpc_call(c, "test.echo", NULL, &in.base, &crm__field_error__descriptor, 3000,
-                              (ProtobufCMessage **)&rep, &err), CRM_OK);
+                              (ProtobufCMessage **)&rep, &err),
+                 CRM_OK);
     cr_assert_str_eq(rep->message, "a:system:0");
     cr_assert_str_eq(rep->code, "");
     protobuf_c_message_free_unpacked(&rep->base, NULL);
@@ -140,20 +142,27 @@ Test(rpc, echo_roundtrip_errors_unknown)
     /* Handler error: code, field, reason and message travel back. */
     rep = (void *)0x1;
     cr_assert_eq(crm_rpc_call(c, "test.fail", NULL, &in.base, &crm__field_error__descriptor, 3000,
-                              (ProtobufCMessage **)&rep, &err), CRM_EINVALID);
+                              (ProtobufCMessage **)&rep, &err),
+                 CRM_EINVALID);
     cr_assert_null(rep);
     cr_assert_eq(err.code, CRM_EINVALID);
     cr_assert_str_eq(err.field, "/last_name");
     cr_assert_str_eq(err.reason, "missing");
     cr_assert_str_eq(err.message, "last_name is required");
+    cr_assert_eq(err.nmore, 1, "the second field error travels too");
+    cr_assert_str_eq(err.more[0].field, "/email");
+    cr_assert_str_eq(err.more[0].reason, "blank");
 
     /* Unknown method. */
     cr_assert_eq(crm_rpc_call(c, "test.nope", NULL, &in.base, NULL, 3000, NULL, &err), CRM_ENOTFOUND);
     cr_assert(strstr(err.message, "test.nope") != NULL, "%s", err.message);
 
-    cr_assert_geq(crm_metrics_get(metrics, "crm_rpc_requests_total", "method=\"test.echo\",status=\"OK\""), 2);
-    cr_assert_eq(crm_metrics_get(metrics, "crm_rpc_requests_total", "method=\"test.fail\",status=\"INVALID\""), 1);
-    cr_assert_eq(crm_metrics_get(metrics, "crm_rpc_requests_total", "method=\"unknown\",status=\"NOT_FOUND\""), 1);
+    cr_assert_geq(crm_metrics_get(metrics, "crm_rpc_requests_total", "method=\"test.echo\",status=\"OK\""),
+                  2);
+    cr_assert_eq(
+        crm_metrics_get(metrics, "crm_rpc_requests_total", "method=\"test.fail\",status=\"INVALID\""), 1);
+    cr_assert_eq(
+        crm_metrics_get(metrics, "crm_rpc_requests_total", "method=\"unknown\",status=\"NOT_FOUND\""), 1);
     cr_assert_geq(crm_metrics_get(metrics, "crm_rpc_handler_seconds", "method=\"test.echo\""), 2);
 
     crm_rpc_client_destroy(&c);
@@ -416,7 +425,8 @@ Test(rpc_db, handler_gets_a_pooled_connection, .timeout = 120)
         Crm__FieldError in = CRM__FIELD_ERROR__INIT;
         Crm__FieldError *rep = NULL;
         cr_assert_eq(crm_rpc_call(c, "test.db", &caller, &in.base, &crm__field_error__descriptor, 5000,
-                                  (ProtobufCMessage **)&rep, &err), CRM_OK, "%s", err.message);
+                                  (ProtobufCMessage **)&rep, &err),
+                     CRM_OK, "%s", err.message);
         char want[32];
         snprintf(want, sizeof want, "c%d-db", i);
         cr_assert_str_eq(rep->field, want);

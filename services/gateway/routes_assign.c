@@ -1,0 +1,22 @@
+/* /v2 routes of users, teams, distribution pools and assignments (crm-assign): method, pattern, service, RPC
+ * method, request and reply messages, Sell meta type, kind, least role, self id, custom handler. */
+#include "routes.h"
+#include "assign.pb-c.h"
+
+const gw_route_t gw_routes_assign[] = {
+    {"GET", "/v2/users/self", "assign", "users.get", GW_D(crm__user_get_request), GW_D(crm__user), "user",
+     GW_ONE, "sales", true, NULL},
+    {"GET", "/v2/users", "assign", "users.list", GW_D(crm__user_list_request), GW_D(crm__user_list), "user",
+     GW_LIST, "sales", false, NULL},
+    {"POST", "/v2/users", "assign", "users.create", GW_D(crm__user), GW_D(crm__user), "user", GW_CREATE,
+     "admin", false, NULL},
+    {"GET", "/v2/users/{id}", "assign", "users.get", GW_D(crm__user_get_request), GW_D(crm__user), "user",
+     GW_ONE, "sales", false, NULL},
+    {"GET", "/v2/distribution_pools", "assign", "pools.list", GW_D(crm__pool_list_request),
+     GW_D(crm__pool_list), "distribution_pool", GW_LIST, "sales", false, NULL},
+    {"POST", "/v2/distribution_pools", "assign", "pools.create", GW_D(crm__distribution_pool),
+     GW_D(crm__distribution_pool), "distribution_pool", GW_CREATE, "admin", false, NULL},
+    {"GET", "/v2/distribution_pools/{id}", "assign", "pools.get", GW_D(crm__pool_get_request),
+     GW_D(crm__distribution_pool), "distribution_pool", GW_ONE, "sales", false, NULL},
+};
+GW_TABLE_END(assign);

@@ -1,0 +1,11 @@
+/* /v2 routes of the gateway's own resources (API tokens, webhook sources and deliveries): method, pattern,
+ * service, RPC method, request and reply messages, Sell meta type, kind, least role, self id, custom handler.
+ */
+#include "routes.h"
+#include "auth.h"
+
+const gw_route_t gw_routes_gateway[] = {
+    {"POST", "/v2/api_tokens", NULL, NULL, NULL, NULL, "api_token", GW_CUSTOM, "admin", false,
+     gw_auth_create_token},
+};
+GW_TABLE_END(gateway);
