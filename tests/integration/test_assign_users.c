@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "harness.h"
 
@@ -73,6 +74,24 @@ static char *mint(const char *admin, long long user, long long *token_id)
     return tok;
 }
 
+/* Runs crmctl with the stack's config; returns its exit status and the first stdout line. */
+static int crmctl(const char *args, char *line, size_t len)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/tools/crmctl/crmctl --config '%s' %s 2>/dev/null", CRM_BUILD_DIR,
+             harness_config_path(h), args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    line[0] = '\0';
+    if (fgets(line, (int)len, p))
+        line[strcspn(line, "\n")] = '\0';
+    char sink[256];
+    while (fgets(sink, sizeof sink, p))
+        ;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 static long long make_user(const char *admin, const char *name, const char *email, const char *role)
 {
     harness_resp_t *r = call("POST", "/v2/users", admin,
@@ -133,7 +152,8 @@ Test(assign_users, users_teams_account_and_tokens)
     cr_expect_eq(status_of("PUT", upath, mgr_tok, json_pack("{s:s}", "name", "Nope")), 403);
     r = call("PUT", upath, admin, json_pack("{s:s,s:s}", "role", "boss", "status", "gone"));
     cr_expect_eq(r->status, 422, "%s", r->body);
-    cr_expect(strstr(r->body, "\"/role\"") && strstr(r->body, "\"/status\""), "both fields named: %s", r->body);
+    cr_expect(strstr(r->body, "\"/role\"") && strstr(r->body, "\"/status\""), "both fields named: %s",
+              r->body);
     harness_resp_destroy(&r);
     r = call("PUT", upath, admin, json_pack("{s:s,s:s}", "name", "Sam Senior", "role", "manager"));
     cr_expect_eq(r->status, 200, "%s", r->body);
@@ -212,6 +232,28 @@ Test(assign_users, users_teams_account_and_tokens)
     cr_expect_eq(json_array_size(json_object_get(r->json, "items")), 0, "%s", r->body);
     harness_resp_destroy(&r);
 
+    /* crmctl token create / revoke / list. */
+    char line[256];
+    cr_expect_eq(crmctl("token create --user MIA@example.com --name cli", line, sizeof line), 0);
+    cr_expect_eq(strlen(line), 64, "one 64-char token printed: '%s'", line);
+    cr_expect_eq(status_of("GET", "/v2/users/self", line, NULL), 200, "crmctl token works");
+    cr_expect_eq(crmctl("token create --user MIA@example.com", line, sizeof line), 0);
+    long long cli_id = harness_sql_long(h, "SELECT max(id) FROM gateway.api_tokens");
+    char args[64];
+    snprintf(args, sizeof args, "token revoke %lld", cli_id);
+    char out[256];
+    cr_expect_eq(crmctl(args, out, sizeof out), 0, "%s", out);
+    cr_expect_eq(status_of("GET", "/v2/users/self", line, NULL), 401, "a token revoked by crmctl before use");
+    cr_expect_eq(crmctl("token revoke 999999", out, sizeof out), 1);
+    cr_expect_eq(crmctl("token create --user nobody@example.com", out, sizeof out), 1);
+    cr_expect_eq(crmctl("token create", out, sizeof out), 2);
+    cr_expect_eq(
+        harness_sql_long(h, "SELECT count(*) FROM gateway.api_tokens WHERE length(token_hash) <> 64"), 0,
+        "stored as sha256 hex");
+    cr_expect_eq(crmctl("user create --email cli@example.com --name Cli", out, sizeof out), 0);
+    cr_expect(atoll(out) > 0, "user id printed: %s", out);
+    cr_expect_eq(crmctl("user deactivate cli@example.com", out, sizeof out), 0, "%s", out);
+
     /* Deactivation: the user's tokens stop working at once; no new token for an inactive user. */
     cr_expect_eq(status_of("GET", "/v2/users/self", sales_tok, NULL), 200);
     cr_expect_eq(status_of("DELETE", upath, admin, NULL), 204);
@@ -227,7 +269,7 @@ Test(assign_users, users_teams_account_and_tokens)
     cr_expect_eq(r->status, 422, "token for an inactive user: %s", r->body);
     cr_expect_str_eq(error_field(r), "/user_id", "%s", r->body);
     harness_resp_destroy(&r);
-    cr_expect_eq(harness_count_items(h, "/v2/users?status=inactive", admin), 1);
+    cr_expect_eq(harness_count_items(h, "/v2/users?status=inactive", admin), 2);
 
     free(sales_tok);
     free(mgr_tok);
