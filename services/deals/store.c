@@ -395,9 +395,10 @@ int deals_store_stage_update(crm_db_t *db, const Crm__Stage *in, Crm__Stage **ou
                            crm_param_i64(b[3], true, np), ip[0]};
         rc = crm_db_run(
             db, "stages_reorder",
-            "UPDATE stages SET position = CASE WHEN id = $4 THEN $3 "
-            "WHEN $3 < $2 THEN position + 1 ELSE position - 1 END, updated_at = now() "
-            "WHERE pipeline_id = $1 AND (id = $4 OR position BETWEEN least($2, $3) AND greatest($2, $3))",
+            "UPDATE stages SET position = CASE WHEN id = $4 THEN $3::integer "
+            "WHEN $3::integer < $2::integer THEN position + 1 ELSE position - 1 END, updated_at = now() "
+            "WHERE pipeline_id = $1 AND (id = $4 OR position BETWEEN least($2::integer, $3::integer) "
+            "AND greatest($2::integer, $3::integer))",
             4, p, err);
     }
     if (rc == CRM_OK) {
