@@ -8,6 +8,10 @@
 const gw_route_t gw_routes_gateway[] = {
     {"POST", "/v2/api_tokens", NULL, NULL, NULL, NULL, "api_token", GW_CUSTOM, "admin", false,
      gw_auth_create_token},
+    {"GET", "/v2/api_tokens", NULL, NULL, NULL, NULL, "api_token", GW_CUSTOM, "admin", false,
+     gw_auth_list_tokens},
+    {"DELETE", "/v2/api_tokens/{id}", NULL, NULL, NULL, NULL, "api_token", GW_CUSTOM, "admin", false,
+     gw_auth_revoke_token},
     {"GET", "/v2/webhook_sources", NULL, NULL, NULL, NULL, "webhook_source", GW_CUSTOM, "admin", false,
      gw_webhook_sources_list},
     {"GET", "/v2/webhook_deliveries", NULL, NULL, NULL, NULL, "webhook_delivery", GW_CUSTOM, "admin", false,

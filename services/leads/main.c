@@ -1,6 +1,7 @@
 /* crm-leads: owner of leads and contacts (DESIGN §2). Wiring only. */
 #include <stdio.h>
 
+#include "extras.h"
 #include "leads.h"
 
 extern const crm_migration_t leads_migrations[];
@@ -24,6 +25,7 @@ int main(int argc, char **argv)
         return err.code == CRM_OK ? 0 : 1;
     leads_t self = {.daemon = d};
     leads_rpc_register(&self);
+    leads_extras_register(d->rpc, d->outbox, &err); /* sources, reasons, notes, tasks, tags, custom fields */
     if (leads_consume_register(&self, &err) != CRM_OK) {
         fprintf(stderr, "crm-leads: %s\n", err.message);
         crm_daemon_destroy(&d);
