@@ -65,6 +65,7 @@ typedef struct {
     const char *token;        /* Authorization: Bearer <token> when not NULL */
     const char *header;       /* one extra header line, "X-Delivery-Id: abc", or NULL */
     int port;                 /* 0: the gateway's HTTP port */
+    const char *headers[6];   /* more header lines ("Name: value"), NULL-terminated */
 } harness_req_t;
 
 typedef struct {
