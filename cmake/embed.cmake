@@ -9,6 +9,7 @@ function(crm_embed_migrations target dir symbol)
     COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DSYMBOL=${symbol} "-DFILES=${sqls}"
             -P ${CMAKE_SOURCE_DIR}/cmake/embed_run.cmake
     DEPENDS ${sqls} ${CMAKE_SOURCE_DIR}/cmake/embed_run.cmake
-    COMMENT "embedding migrations of ${target}")
+    COMMENT "embedding migrations of ${target}"
+    VERBATIM)
   target_sources(${target} PRIVATE ${out})
 endfunction()
