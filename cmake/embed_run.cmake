@@ -2,6 +2,7 @@
 set(body "/* generated from the migrations folder: do not edit */\n#include \"crm/db.h\"\n")
 set(table "")
 set(i 0)
+string(REPLACE "|" ";" FILES "${FILES}")
 foreach(f ${FILES})
   get_filename_component(name ${f} NAME)
   file(READ ${f} hex HEX)

@@ -14,8 +14,9 @@ static int forbidden(crm_err_t *err)
     return crm_err_set(err, CRM_EFORBIDDEN, NULL, "forbidden", "only admins may change users and pools");
 }
 
-#define HANDLER(fn) static int fn(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, \
-                                  ProtobufCMessage **out, crm_err_t *err)
+#define HANDLER(fn)                                                                                          \
+    static int fn(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, ProtobufCMessage **out,   \
+                  crm_err_t *err)
 #define REPLY(var) (*out = (var) ? &(var)->base : NULL)
 
 HANDLER(user_create)
@@ -61,6 +62,96 @@ HANDLER(user_list)
     return rc;
 }
 
+HANDLER(user_update)
+{
+    (void)arg;
+    if (!is_admin(ctx))
+        return forbidden(err);
+    const Crm__User *req = (const Crm__User *)in;
+    if (!req->has_id)
+        return crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "no user id");
+    Crm__User *u = NULL;
+    int rc = assign_store_user_update(ctx->db, ctx->user_id, req, &u, err);
+    REPLY(u);
+    return rc;
+}
+
+/* DELETE /v2/users/{id}: users are never removed (records keep their owner): status inactive. */
+HANDLER(user_deactivate)
+{
+    (void)arg;
+    if (!is_admin(ctx))
+        return forbidden(err);
+    Crm__User req = CRM__USER__INIT;
+    req.has_id = 1;
+    req.id = ((const Crm__UserGetRequest *)in)->id;
+    req.status = "inactive";
+    Crm__User *u = NULL;
+    int rc = assign_store_user_update(ctx->db, ctx->user_id, &req, &u, err);
+    REPLY(u);
+    return rc;
+}
+
+HANDLER(account_get)
+{
+    (void)arg;
+    (void)ctx;
+    (void)in;
+    Crm__Account *a = NULL;
+    int rc = assign_store_account_get(ctx->db, &a, err);
+    REPLY(a);
+    return rc;
+}
+
+HANDLER(team_create)
+{
+    (void)arg;
+    if (!is_admin(ctx))
+        return forbidden(err);
+    Crm__Team *t = NULL;
+    int rc = assign_store_team_create(ctx->db, (const Crm__Team *)in, &t, err);
+    REPLY(t);
+    return rc;
+}
+
+HANDLER(team_update)
+{
+    (void)arg;
+    if (!is_admin(ctx))
+        return forbidden(err);
+    Crm__Team *t = NULL;
+    int rc = assign_store_team_update(ctx->db, (const Crm__Team *)in, &t, err);
+    REPLY(t);
+    return rc;
+}
+
+HANDLER(team_delete)
+{
+    (void)arg;
+    if (!is_admin(ctx))
+        return forbidden(err);
+    *out = NULL;
+    return assign_store_team_delete(ctx->db, ((const Crm__TeamGetRequest *)in)->id, err);
+}
+
+HANDLER(team_get)
+{
+    (void)arg;
+    Crm__Team *t = NULL;
+    int rc = assign_store_team_get(ctx->db, ((const Crm__TeamGetRequest *)in)->id, &t, err);
+    REPLY(t);
+    return rc;
+}
+
+HANDLER(team_list)
+{
+    (void)arg;
+    Crm__TeamList *l = NULL;
+    int rc = assign_store_team_list(ctx->db, (const Crm__TeamListRequest *)in, &l, err);
+    REPLY(l);
+    return rc;
+}
+
 HANDLER(pool_create)
 {
     (void)arg;
@@ -97,6 +188,14 @@ void assign_rpc_register(assign_t *self)
     crm_rpc_server_handle(rpc, "users.bootstrap", &crm__user__descriptor, user_bootstrap, self);
     crm_rpc_server_handle(rpc, "users.get", &crm__user_get_request__descriptor, user_get, self);
     crm_rpc_server_handle(rpc, "users.list", &crm__user_list_request__descriptor, user_list, self);
+    crm_rpc_server_handle(rpc, "users.update", &crm__user__descriptor, user_update, self);
+    crm_rpc_server_handle(rpc, "users.deactivate", &crm__user_get_request__descriptor, user_deactivate, self);
+    crm_rpc_server_handle(rpc, "accounts.get", &crm__account_get_request__descriptor, account_get, self);
+    crm_rpc_server_handle(rpc, "teams.create", &crm__team__descriptor, team_create, self);
+    crm_rpc_server_handle(rpc, "teams.update", &crm__team__descriptor, team_update, self);
+    crm_rpc_server_handle(rpc, "teams.delete", &crm__team_get_request__descriptor, team_delete, self);
+    crm_rpc_server_handle(rpc, "teams.get", &crm__team_get_request__descriptor, team_get, self);
+    crm_rpc_server_handle(rpc, "teams.list", &crm__team_list_request__descriptor, team_list, self);
     crm_rpc_server_handle(rpc, "pools.create", &crm__distribution_pool__descriptor, pool_create, self);
     crm_rpc_server_handle(rpc, "pools.get", &crm__pool_get_request__descriptor, pool_get, self);
     crm_rpc_server_handle(rpc, "pools.list", &crm__pool_list_request__descriptor, pool_list, self);

@@ -84,6 +84,24 @@ static void cache_put(gw_auth_t *self, const char *hash, int64_t user_id, const 
     pthread_mutex_unlock(&self->lock);
 }
 
+static void cache_forget_hash(gw_auth_t *self, const char *hash)
+{
+    pthread_mutex_lock(&self->lock);
+    cache_entry_t *e = &self->slots[slot_of(hash)];
+    if (strcmp(e->hash, hash) == 0)
+        memset(e, 0, sizeof *e);
+    pthread_mutex_unlock(&self->lock);
+}
+
+void gw_auth_forget_user(gw_auth_t *self, int64_t user_id)
+{
+    pthread_mutex_lock(&self->lock);
+    for (size_t i = 0; i < CACHE_SLOTS; i++)
+        if (self->slots[i].hash[0] && (user_id == 0 || self->slots[i].user_id == user_id))
+            memset(&self->slots[i], 0, sizeof self->slots[i]);
+    pthread_mutex_unlock(&self->lock);
+}
+
 bool gw_auth_bearer(const char *header, char *out, size_t outlen)
 {
     if (!header)
@@ -392,6 +410,13 @@ void gw_auth_create_token(gw_t *gw, const gw_route_t *route, gw_request_t *req, 
         return;
     }
     Crm__User *user = (Crm__User *)out;
+    if (user->status && strcmp(user->status, "active") != 0) {
+        protobuf_c_message_free_unpacked(out, NULL);
+        crm_err_set(&err, CRM_EINVALID, "/user_id", "incorrect_value", "user %lld is not active",
+                    (long long)user_id);
+        gw_respond_err(resp, &err, route->meta_type, req->corr);
+        return;
+    }
     char role[16];
     snprintf(role, sizeof role, "%s", user->role && user->role[0] ? user->role : "sales");
     protobuf_c_message_free_unpacked(out, NULL);
@@ -422,4 +447,129 @@ void gw_auth_create_token(gw_t *gw, const gw_route_t *route, gw_request_t *req, 
     crm_log_info(req->corr, "api_token.created", "token_id=%lld user_id=%lld role=%s", (long long)row.id,
                  (long long)row.user_id, row.role);
     gw_respond_json(resp, 200, gw_sell_single(data, route->meta_type));
+}
+
+void gw_auth_list_tokens(gw_t *gw, const gw_route_t *route, gw_request_t *req, gw_response_t *resp)
+{
+    crm_err_t err;
+    crm_err_clear(&err);
+    long page, per_page;
+    int64_t user_id = 0;
+    if (gw_paging(req->params, req->nparams, &page, &per_page, &err) != CRM_OK) {
+        gw_respond_err(resp, &err, route->meta_type, req->corr);
+        return;
+    }
+    for (size_t i = 0; i < req->nparams; i++) {
+        const char *k = req->params[i].key;
+        if (strcmp(k, "page") == 0 || strcmp(k, "per_page") == 0)
+            continue;
+        if (strcmp(k, "user_id") != 0 || !crm_parse_i64(req->params[i].value, &user_id) || user_id <= 0) {
+            crm_err_set(&err, CRM_EBADREQUEST, k, "invalid_param", "%s: unknown query parameter or bad value",
+                        strcmp(k, "user_id") == 0 ? "user_id"
+                                                  : "only page, per_page and user_id are allowed");
+            gw_respond_err(resp, &err, route->meta_type, req->corr);
+            return;
+        }
+    }
+    crm_db_t *db = gw_db_get(gw, gw->db_wait_ms, &err);
+    if (!db) {
+        gw_respond_err(resp, &err, route->meta_type, req->corr);
+        return;
+    }
+    json_t *items = NULL;
+    bool has_more = false;
+    int rc = gw_store_token_list(db, user_id, page, per_page, &items, &has_more, &err);
+    crm_db_pool_put(gw->db, db);
+    if (rc != CRM_OK) {
+        gw_respond_err(resp, &err, route->meta_type, req->corr);
+        return;
+    }
+    gw_links_t links;
+    gw_links_build(req->base, req->path, req->params, req->nparams, page, per_page, has_more, &links);
+    gw_respond_json(resp, 200, gw_sell_collection(items, route->meta_type, &links));
+    gw_links_clear(&links);
+}
+
+void gw_auth_revoke_token(gw_t *gw, const gw_route_t *route, gw_request_t *req, gw_response_t *resp)
+{
+    crm_err_t err;
+    crm_err_clear(&err);
+    int64_t id = 0;
+    crm_parse_i64(gw_path_get(&req->pathp, "id"), &id);
+    crm_db_t *db = gw_db_get(gw, gw->db_wait_ms, &err);
+    if (!db) {
+        gw_respond_err(resp, &err, route->meta_type, req->corr);
+        return;
+    }
+    char hash[65];
+    int rc = gw_store_token_revoke(db, id, hash, &err);
+    crm_db_pool_put(gw->db, db);
+    if (rc != CRM_OK) {
+        gw_respond_err(resp, &err, route->meta_type, req->corr);
+        return;
+    }
+    cache_forget_hash(gw->auth, hash);
+    crm_log_info(req->corr, "api_token.revoked", "token_id=%lld by=%lld", (long long)id,
+                 (long long)req->user_id);
+    gw_respond_no_content(resp);
+}
+
+void gw_auth_user_write(gw_t *gw, const gw_route_t *route, gw_request_t *req, gw_response_t *resp)
+{
+    crm_err_t err;
+    crm_err_clear(&err);
+    ProtobufCMessage *in = NULL;
+    if (req->nparams > 0) {
+        crm_err_set(&err, CRM_EBADREQUEST, req->params[0].key, "invalid_param",
+                    "unknown query parameter: %.100s", req->params[0].key);
+    } else if (strcmp(req->method, "PUT") == 0) {
+        json_t *data = gw_body_data(req->body, req->body_len, &err);
+        if (data)
+            in = crm_pbjson_to_message(route->req_desc, data, "", &err);
+        json_decref(data);
+    } else {
+        in = crm_pb_new(route->req_desc);
+    }
+    if (in && crm_pbjson_set_field_text(in, "id", gw_path_get(&req->pathp, "id"), &err) != CRM_OK) {
+        protobuf_c_message_free_unpacked(in, NULL);
+        in = NULL;
+    }
+    if (!in) {
+        gw_respond_err(resp, &err, route->meta_type, req->corr);
+        return;
+    }
+    crm_rpc_caller_t caller = {.user_id = req->user_id, .role = req->role, .correlation_id = req->corr};
+    ProtobufCMessage *out = NULL;
+    crm_rpc_client_t *assign = gw_client(gw, "assign");
+    int rc = assign ? crm_rpc_call(assign, route->rpc_method, &caller, in, route->reply_desc,
+                                   gw_rpc_timeout_ms(gw, "assign"), &out, &err)
+                    : crm_err_set(&err, CRM_EUNAVAILABLE, NULL, NULL, "no RPC client for assign");
+    protobuf_c_message_free_unpacked(in, NULL);
+    if (rc != CRM_OK) {
+        gw_respond_err(resp, &err, route->meta_type, req->corr);
+        return;
+    }
+    Crm__User *user = (Crm__User *)out;
+    bool inactive = user->status && strcmp(user->status, "inactive") == 0;
+    crm_db_t *db = gw_db_get(gw, gw->db_wait_ms, &err);
+    rc = db ? gw_store_tokens_sync_user(db, user->id, user->role, inactive, &err) : err.code;
+    if (db)
+        crm_db_pool_put(gw->db, db);
+    gw_auth_forget_user(gw->auth, user->id);
+    if (rc != CRM_OK) {
+        /* The user changed but the tokens did not follow: the client retries (PUT and DELETE are
+         * idempotent) until they do. */
+        protobuf_c_message_free_unpacked(out, NULL);
+        crm_err_set(&err, CRM_EUNAVAILABLE, NULL, NULL,
+                    "the user changed but the token store is unavailable; retry");
+        gw_respond_err(resp, &err, route->meta_type, req->corr);
+        return;
+    }
+    crm_log_info(req->corr, "user.changed", "user_id=%lld role=%s status=%s", (long long)user->id,
+                 user->role ? user->role : "", user->status ? user->status : "");
+    if (strcmp(req->method, "DELETE") == 0)
+        gw_respond_no_content(resp);
+    else
+        gw_respond_json(resp, 200, gw_sell_single(crm_pbjson_from_message(out), route->meta_type));
+    protobuf_c_message_free_unpacked(out, NULL);
 }

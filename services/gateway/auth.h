@@ -33,7 +33,19 @@ int gw_auth_bootstrap_once(gw_t *gw, crm_err_t *err);
  * at once end up with the same token) with a new token. out gets the token (65 bytes). */
 int gw_auth_token_file(const char *path, char out[65], bool *created, crm_err_t *err);
 
-/* POST /v2/api_tokens (admin only). */
+/* POST /v2/api_tokens (admin only); refused (422 /user_id) for an inactive user. */
 void gw_auth_create_token(gw_t *gw, const gw_route_t *route, gw_request_t *req, gw_response_t *resp);
+/* GET /v2/api_tokens[?user_id=N] (admin only): the tokens, never their secret or hash. */
+void gw_auth_list_tokens(gw_t *gw, const gw_route_t *route, gw_request_t *req, gw_response_t *resp);
+/* DELETE /v2/api_tokens/{id} (admin only): revoked at once in this instance (its cache entry is
+ * dropped); another gateway instance may still accept it from its cache for GW_AUTH_CACHE_US. */
+void gw_auth_revoke_token(gw_t *gw, const gw_route_t *route, gw_request_t *req, gw_response_t *resp);
+/* PUT /v2/users/{id} and DELETE /v2/users/{id} (deactivate): the route's RPC on assign, then
+ * the user's tokens follow: the new role is copied onto them, and an inactive user's tokens are
+ * revoked; this instance's cache entries of the user are dropped. */
+void gw_auth_user_write(gw_t *gw, const gw_route_t *route, gw_request_t *req, gw_response_t *resp);
+
+/* Drops every cache entry of user_id (all of them when user_id is 0). */
+void gw_auth_forget_user(gw_auth_t *self, int64_t user_id);
 
 #endif

@@ -2,6 +2,7 @@
  * method, request and reply messages, Sell meta type, kind, least role, self id, custom handler. */
 #include "routes.h"
 #include "assign.pb-c.h"
+#include "auth.h"
 
 const gw_route_t gw_routes_assign[] = {
     {"GET", "/v2/users/self", "assign", "users.get", GW_D(crm__user_get_request), GW_D(crm__user), "user",
@@ -12,6 +13,23 @@ const gw_route_t gw_routes_assign[] = {
      "admin", false, NULL},
     {"GET", "/v2/users/{id}", "assign", "users.get", GW_D(crm__user_get_request), GW_D(crm__user), "user",
      GW_ONE, "sales", false, NULL},
+    /* Writes to a user go through auth.c: the user's API tokens follow its role and status. */
+    {"PUT", "/v2/users/{id}", "assign", "users.update", GW_D(crm__user), GW_D(crm__user), "user", GW_CUSTOM,
+     "admin", false, gw_auth_user_write},
+    {"DELETE", "/v2/users/{id}", "assign", "users.deactivate", GW_D(crm__user_get_request), GW_D(crm__user),
+     "user", GW_CUSTOM, "admin", false, gw_auth_user_write},
+    {"GET", "/v2/accounts/self", "assign", "accounts.get", GW_D(crm__account_get_request), GW_D(crm__account),
+     "account", GW_ONE, "sales", false, NULL},
+    {"GET", "/v2/teams", "assign", "teams.list", GW_D(crm__team_list_request), GW_D(crm__team_list), "team",
+     GW_LIST, "sales", false, NULL},
+    {"POST", "/v2/teams", "assign", "teams.create", GW_D(crm__team), GW_D(crm__team), "team", GW_CREATE,
+     "admin", false, NULL},
+    {"GET", "/v2/teams/{id}", "assign", "teams.get", GW_D(crm__team_get_request), GW_D(crm__team), "team",
+     GW_ONE, "sales", false, NULL},
+    {"PUT", "/v2/teams/{id}", "assign", "teams.update", GW_D(crm__team), GW_D(crm__team), "team", GW_UPDATE,
+     "admin", false, NULL},
+    {"DELETE", "/v2/teams/{id}", "assign", "teams.delete", GW_D(crm__team_get_request), GW_D(crm__team),
+     "team", GW_DELETE, "admin", false, NULL},
     {"GET", "/v2/distribution_pools", "assign", "pools.list", GW_D(crm__pool_list_request),
      GW_D(crm__pool_list), "distribution_pool", GW_LIST, "sales", false, NULL},
     {"POST", "/v2/distribution_pools", "assign", "pools.create", GW_D(crm__distribution_pool),

@@ -7,5 +7,9 @@
 const gw_route_t gw_routes_gateway[] = {
     {"POST", "/v2/api_tokens", NULL, NULL, NULL, NULL, "api_token", GW_CUSTOM, "admin", false,
      gw_auth_create_token},
+    {"GET", "/v2/api_tokens", NULL, NULL, NULL, NULL, "api_token", GW_CUSTOM, "admin", false,
+     gw_auth_list_tokens},
+    {"DELETE", "/v2/api_tokens/{id}", NULL, NULL, NULL, NULL, "api_token", GW_CUSTOM, "admin", false,
+     gw_auth_revoke_token},
 };
 GW_TABLE_END(gateway);

@@ -71,6 +71,68 @@ int gw_store_token_insert(crm_db_t *db, const char *token_hash, int64_t user_id,
     return CRM_OK;
 }
 
+int gw_store_tokens_sync_user(crm_db_t *db, int64_t user_id, const char *role, bool revoke, crm_err_t *err)
+{
+    char uid[32];
+    snprintf(uid, sizeof uid, "%lld", (long long)user_id);
+    const char *params[] = {uid, role, revoke ? "true" : "false"};
+    return crm_db_run(db, "gw_tokens_sync_user",
+                      "UPDATE api_tokens SET role = coalesce($2, role), "
+                      "revoked_at = CASE WHEN $3::boolean THEN now() ELSE revoked_at END "
+                      "WHERE user_id = $1::bigint AND revoked_at IS NULL",
+                      3, params, err);
+}
+
+int gw_store_token_revoke(crm_db_t *db, int64_t id, char hash[65], crm_err_t *err)
+{
+    char tid[32];
+    snprintf(tid, sizeof tid, "%lld", (long long)id);
+    const char *params[] = {tid};
+    PGresult *res =
+        crm_db_exec(db, "gw_token_revoke",
+                    "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1::bigint "
+                    "RETURNING token_hash",
+                    1, params, err);
+    if (!res)
+        return err->code;
+    int rc = CRM_OK;
+    if (PQntuples(res) == 0)
+        rc = crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "no api token %s", tid);
+    else
+        snprintf(hash, 65, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
+int gw_store_token_list(crm_db_t *db, int64_t user_id, long page, long per_page, json_t **items,
+                        bool *has_more, crm_err_t *err)
+{
+    char uid[32], lim[32], off[32];
+    snprintf(uid, sizeof uid, "%lld", (long long)user_id);
+    snprintf(lim, sizeof lim, "%ld", per_page + 1);
+    snprintf(off, sizeof off, "%ld", (page - 1) * per_page);
+    const char *params[] = {uid, lim, off};
+    PGresult *res =
+        crm_db_exec(db, "gw_token_list",
+                    "SELECT id, user_id, role, name, " TS_UTC("created_at") ", " TS_UTC(
+                        "revoked_at") " FROM api_tokens WHERE ($1::bigint = 0 OR user_id = $1::bigint) "
+                                      "ORDER BY id LIMIT $2::bigint OFFSET $3::bigint",
+                    3, params, err);
+    if (!res)
+        return err->code;
+    int n = PQntuples(res);
+    *has_more = n > per_page;
+    *items = json_array();
+    for (int r = 0; r < n && r < per_page; r++)
+        json_array_append_new(
+            *items, json_pack("{s:I,s:I,s:s,s:s,s:s,s:o}", "id", (json_int_t)crm_db_i64(res, r, 0), "user_id",
+                              (json_int_t)crm_db_i64(res, r, 1), "role", crm_db_str(res, r, 2), "name",
+                              crm_db_str(res, r, 3), "created_at", crm_db_str(res, r, 4), "revoked_at",
+                              crm_db_str(res, r, 5) ? json_string(crm_db_str(res, r, 5)) : json_null()));
+    PQclear(res);
+    return CRM_OK;
+}
+
 int gw_store_delivery_find(crm_db_t *db, const char *source, const char *external_id, int64_t *id,
                            crm_err_t *err)
 {

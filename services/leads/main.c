@@ -1,6 +1,7 @@
 /* crm-leads: owner of leads and contacts (DESIGN §2). Wiring only. */
 #include <stdio.h>
 
+#include "extras.h"
 #include "leads.h"
 
 extern const crm_migration_t leads_migrations[];
@@ -30,6 +31,7 @@ int main(int argc, char **argv)
     }
     self.deals = crm_daemon_client(d, "deals", &err); /* NULL: conversions leave the deal to lead.converted */
     leads_rpc_register(&self);
+    leads_extras_register(d->rpc, d->outbox, &err); /* sources, reasons, notes, tasks, tags, custom fields */
     if (leads_consume_register(&self, &err) != CRM_OK) {
         fprintf(stderr, "crm-leads: %s\n", err.message);
         crm_daemon_destroy(&d);

@@ -7,8 +7,11 @@
 #include "assign.pb-c.h"
 #include "notify.pb-c.h"
 
+typedef struct notify_mail_t notify_mail_t;
+
 typedef struct {
     crm_daemon_t *daemon;
+    notify_mail_t *mail;
 } notify_t;
 
 void notify_rpc_register(notify_t *self);
@@ -16,9 +19,40 @@ int notify_consume_register(notify_t *self, crm_err_t *err);
 
 /* store.c */
 /* Stores one in-app notification; a second one for the same event and user is not stored. */
-int notify_store_add(crm_db_t *tx, int64_t user_id, const char *kind, const char *resource_type, int64_t resource_id,
-                     const char *message, const char *event_id, bool *created, crm_err_t *err);
+int notify_store_add(crm_db_t *tx, int64_t user_id, const char *kind, const char *resource_type,
+                     int64_t resource_id, const char *message, const char *event_id, bool *created,
+                     crm_err_t *err);
 int notify_store_list(crm_db_t *db, int64_t user_id, const Crm__NotificationListRequest *req,
                       Crm__NotificationList **out, crm_err_t *err);
+
+/* Event kinds a user can be told about, with their default channels. */
+#define NOTIFY_KINDS 4
+typedef struct {
+    const char *kind; /* "assigned", "deal_stage_changed", "lead_stale", "task_due" */
+    bool in_app, email;
+} notify_kind_t;
+extern const notify_kind_t notify_kinds[NOTIFY_KINDS];
+int notify_kind_index(const char *kind); /* -1 when unknown */
+const Crm__NotificationChannels *notify_settings_channels(const Crm__NotificationSettings *s, int i);
+/* The user's channels for kind (the defaults unless changed). */
+int notify_store_prefs(crm_db_t *db, int64_t user_id, const char *kind, bool *in_app, bool *email,
+                       crm_err_t *err);
+int notify_store_settings_get(crm_db_t *db, int64_t user_id, Crm__NotificationSettings **out, crm_err_t *err);
+/* Changes the channels `in` names, keeps the others; returns the settings after. */
+int notify_store_settings_update(crm_db_t *db, int64_t user_id, const Crm__NotificationSettings *in,
+                                 Crm__NotificationSettings **out, crm_err_t *err);
+/* Marks notification id (of user_id unless owner_any) read or unread; CRM_ENOTFOUND otherwise. */
+int notify_store_set_read(crm_db_t *db, int64_t id, bool owner_any, int64_t user_id, bool read,
+                          Crm__Notification **out, crm_err_t *err);
+int notify_store_read_all(crm_db_t *db, int64_t user_id, int64_t *updated, crm_err_t *err);
+/* Queues one e-mail for user_id (one per event and user). */
+int notify_store_mail_add(crm_db_t *tx, int64_t user_id, const char *kind, const char *subject,
+                          const char *body, const char *event_id, bool *created, crm_err_t *err);
+
+/* mail.c: the e-mail sender thread (notify.smtp.*, notify.mail.*). Without notify.smtp.host it
+ * sends nothing and mails stay queued. */
+notify_mail_t *notify_mail_new(crm_daemon_t *d, crm_err_t *err);
+int notify_mail_start(notify_mail_t *self, crm_err_t *err);
+void notify_mail_destroy(notify_mail_t **self_p);
 
 #endif

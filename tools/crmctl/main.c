@@ -9,6 +9,8 @@
 static const crmctl_command_t *const commands[] = {
     &crmctl_db_command,
     &crmctl_config_command,
+    &crmctl_token_command,
+    &crmctl_user_command,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
