@@ -69,6 +69,9 @@ int leads_timeline_list(crm_db_t *db, bool contact, const Crm__TimelineRequest *
 /* Applies a capture: *lead = the new (*created) or merged lead, NULL when it was applied before. */
 int leads_store_capture_dedup(crm_db_t *tx, const Crm__LeadCaptured *cap, const char *event_id,
                               Crm__Lead **lead, bool *created, crm_err_t *err);
+/* One lead (CRM_ENOTFOUND when missing or, restrict_owner, not owned by visible_owner). */
+int leads_store_get(crm_db_t *db, int64_t id, bool restrict_owner, int64_t visible_owner, Crm__Lead **lead,
+                    crm_err_t *err);
 /* Sets the owner; *lead = NULL when the lead no longer exists. */
 int leads_store_set_owner(crm_db_t *tx, int64_t lead_id, int64_t owner_id, const char *event_id,
                           Crm__Lead **lead, crm_err_t *err);
@@ -104,18 +107,5 @@ int leads_ticket_link(crm_db_t *tx, int64_t lead_id, const Crm__LeadCaptured *ca
                       crm_err_t *err);
 int leads_timeline_list(crm_db_t *db, bool contact, const Crm__TimelineRequest *req, Crm__Timeline **out,
                         crm_err_t *err);
-
-/* store.c: all SQL of the service. Replies are malloc'd protobuf-c messages. */
-/* Creates the lead of a capture unless that delivery was captured before (then *lead = NULL). */
-int leads_store_capture(crm_db_t *tx, const Crm__LeadCaptured *cap, const char *event_id, Crm__Lead **lead,
-                        crm_err_t *err);
-/* Sets the owner; *lead = NULL when the lead no longer exists. */
-int leads_store_set_owner(crm_db_t *tx, int64_t lead_id, int64_t owner_id, const char *event_id,
-                          Crm__Lead **lead, crm_err_t *err);
-/* visible_owner: when set, only leads of that owner are visible (role sales). */
-int leads_store_get(crm_db_t *db, int64_t id, bool restrict_owner, int64_t visible_owner, Crm__Lead **lead,
-                    crm_err_t *err);
-int leads_store_list(crm_db_t *db, const Crm__LeadListRequest *req, bool restrict_owner,
-                     int64_t visible_owner, Crm__LeadList **list, crm_err_t *err);
 
 #endif

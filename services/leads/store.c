@@ -213,3 +213,9 @@ int leads_store_set_owner(crm_db_t *tx, int64_t lead_id, int64_t owner_id, const
         return rc;
     return rec_get(tx, &rec_lead, lead_id, false, 0, false, (ProtobufCMessage **)lead, err);
 }
+
+int leads_store_get(crm_db_t *db, int64_t id, bool restrict_owner, int64_t visible_owner, Crm__Lead **lead,
+                    crm_err_t *err)
+{
+    return rec_get(db, &rec_lead, id, restrict_owner, visible_owner, false, (ProtobufCMessage **)lead, err);
+}
