@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include "crm/daemon.h"
+#include "assign.pb-c.h"
 #include "deals.pb-c.h"
 #include "leads.pb-c.h"
 
@@ -63,6 +64,15 @@ int deals_store_contact_remove(crm_db_t *db, const deals_caller_t *c, const Crm_
                                crm_err_t *err);
 int deals_store_stage_changes(crm_db_t *db, const deals_caller_t *c, const Crm__StageChangeListRequest *req,
                               Crm__StageChangeList **out, crm_err_t *err);
+
+/* Creates the deal of a lead conversion in the open transaction tx, at most one per conversion_id
+ * (*created = false and *deal_id = the existing one when the RPC or the event made it already). */
+int deals_store_from_conversion(crm_db_t *tx, const deals_caller_t *c, const Crm__LeadConverted *lc,
+                                int64_t *deal_id, bool *created, crm_err_t *err);
+/* Applies owner.assigned in tx (emits deal.updated with assignment_id); *found = false for an
+ * unknown deal. */
+int deals_store_set_owner(crm_db_t *tx, const deals_caller_t *c, int64_t deal_id, int64_t owner_id,
+                          int64_t assignment_id, bool *found, crm_err_t *err);
 
 /* store.c: loss reasons, deal unqualified reasons, deal sources (kind: table of the kind). */
 int deals_store_reason_list(crm_db_t *db, const deals_reason_kind_t *k, const Crm__DealReasonListRequest *req,

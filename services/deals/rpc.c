@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "crm/log.h"
+#include "crm/pbjson.h"
+
 static deals_caller_t caller_of(deals_t *self, const crm_rpc_ctx_t *ctx)
 {
     deals_caller_t c = {.user_id = ctx->user_id,
@@ -58,6 +61,36 @@ HANDLER(contact_remove, Crm__AssociatedContact, Crm__AssociatedContact,
 HANDLER(stage_changes, Crm__StageChangeListRequest, Crm__StageChangeList,
         deals_store_stage_changes(ctx->db, &c, q, &r, err))
 
+/* deals.create_from_conversion (crm.LeadConverted → crm.ConversionDealReply): called by crm-leads
+ * while converting; the lead.converted event does the same, whichever comes first wins. */
+static int from_conversion(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in,
+                           ProtobufCMessage **out, crm_err_t *err)
+{
+    deals_t *self = arg;
+    const Crm__LeadConverted *lc = (const Crm__LeadConverted *)in;
+    deals_caller_t c = caller_of(self, ctx);
+    int64_t id = 0;
+    bool created = false;
+    if (crm_db_begin(ctx->db, err))
+        return err->code;
+    if (deals_store_from_conversion(ctx->db, &c, lc, &id, &created, err) || crm_db_commit(ctx->db, err)) {
+        crm_db_rollback(ctx->db);
+        return err->code;
+    }
+    if (created)
+        crm_outbox_kick(c.outbox);
+    crm_log_info(ctx->correlation_id, "deal.from_conversion",
+                 "conversion_id=%lld deal_id=%lld created=%d via=rpc", (long long)lc->conversion_id,
+                 (long long)id, created);
+    Crm__ConversionDealReply *r =
+        (Crm__ConversionDealReply *)crm_pb_new(&crm__conversion_deal_reply__descriptor);
+    r->has_deal_id = r->has_created = 1;
+    r->deal_id = id;
+    r->created = created;
+    *out = &r->base;
+    return CRM_OK;
+}
+
 /* Loss reasons, deal unqualified reasons and deal sources: one set of handlers, the kind as arg. */
 #define REASON_HANDLER(fn, REQ, T, call)                                                                     \
     static int fn(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, ProtobufCMessage **out,   \
@@ -107,6 +140,7 @@ void deals_rpc_register(deals_t *self)
     H("deals.contacts.add", crm__associated_contact, contact_add);
     H("deals.contacts.remove", crm__associated_contact, contact_remove);
     H("deals.stage_changes", crm__stage_change_list_request, stage_changes);
+    H("deals.create_from_conversion", crm__lead_converted, from_conversion);
 #undef H
     static const char *const prefixes[3] = {"loss_reasons", "unqualified_reasons", "sources"};
     static const char *const tables[3][2] = {{"loss_reasons", "loss reason"},

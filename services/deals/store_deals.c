@@ -15,24 +15,30 @@
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 /* Sell: an integer when there is no fraction ("1000"), two decimals otherwise ("1000.50"). */
 #define DEC(col) "CASE WHEN " col " = trunc(" col ") THEN trunc(" col ")::text ELSE " col "::text END"
-#define DEAL_COLS                                                                                                                                                                                    \
-    "d.id, d.creator_id, d.owner_id, d.name, " DEC(                                                                                                                                                  \
-        "d.value") ", d.currency, d.hot, d.stage_id, "                                                                                                                                               \
-                   "d.pipeline_id, d.contact_id, d.organization_id, d.estimated_close_date::text, "                                                                                                  \
-                   "d.loss_reason_id, "                                                                                                                                                              \
-                   "d.unqualified_reason_id, d.source_id, to_json(d.tags)::text, " TS("d.last_stage_change_"                                                                                         \
-                                                                                      "at") ", " TS("d."                                                                                             \
-                                                                                                    "create"                                                                                         \
-                                                                                                    "d_at") ", " TS("d.updated_at") ", d.last_stage_change_by_id, d.customized_win_likelihood, " TS( \
-                       "d.added_on") ", " DEC("d.monthly_payment") ", " DEC("d.contract_value") ", "                                                                                                 \
-                                                                                                "d.custom_"                                                                                          \
-                                                                                                "fields::"                                                                                           \
-                                                                                                "text, "                                                                                             \
-                                                                                                "d."                                                                                                 \
-                                                                                                "unsorted, "                                                                                         \
-                                                                                                "d."                                                                                                 \
-                                                                                                "conversion"                                                                                         \
-                                                                                                "_id"
+#define DEAL_COLS                                                                                                                                                                    \
+    "d.id, d.creator_id, d.owner_id, d.name, " DEC(                                                                                                                                  \
+        "d.value") ", d.currency, d.hot, d.stage_id, "                                                                                                                               \
+                   "d.pipeline_id, d.contact_id, d.organization_id, d.estimated_close_date::text, "                                                                                  \
+                   "d.loss_reason_id, "                                                                                                                                              \
+                   "d.unqualified_reason_id, d.source_id, to_json(d.tags)::text, " TS(                                                                                               \
+                       "d.last_stage_change_"                                                                                                                                        \
+                       "at") ", " TS("d."                                                                                                                                            \
+                                     "create"                                                                                                                                        \
+                                     "d_at") ", " TS("d.updated_at") ", d.last_stage_change_by_id, "                                                                                 \
+                                                                     "d.customized_win_likelihood, " TS("d."                                                                         \
+                                                                                                        "ad"                                                                         \
+                                                                                                        "de"                                                                         \
+                                                                                                        "d_"                                                                         \
+                                                                                                        "o"                                                                          \
+                                                                                                        "n") ", " DEC("d.monthly_payment") ", " DEC("d.contract_value") ", "         \
+                                                                                                                                                                        "d.custom_"  \
+                                                                                                                                                                        "fields::"   \
+                                                                                                                                                                        "text, "     \
+                                                                                                                                                                        "d."         \
+                                                                                                                                                                        "unsorted, " \
+                                                                                                                                                                        "d."         \
+                                                                                                                                                                        "conversion" \
+                                                                                                                                                                        "_id"
 
 static void custom_fields_from_text(Crm__Deal *m, const char *text)
 {
@@ -896,4 +902,116 @@ int deals_store_stage_changes(crm_db_t *db, const deals_caller_t *c, const Crm__
     PQclear(res);
     *out = list;
     return CRM_OK;
+}
+
+/* ---- lead conversion (D2) and owner assignment ---------------------------------------------- */
+
+int deals_store_from_conversion(crm_db_t *tx, const deals_caller_t *c, const Crm__LeadConverted *lc,
+                                int64_t *deal_id, bool *created, crm_err_t *err)
+{
+    *deal_id = 0;
+    *created = false;
+    if (!lc->has_conversion_id || lc->conversion_id <= 0)
+        return crm_err_set(err, CRM_EINVALID, "/conversion_id", "missing", "conversion_id is required");
+    if (lc->deal_value && !decimal_ok(lc->deal_value))
+        return crm_err_set(err, CRM_EINVALID, "/deal_value", "incorrect_value",
+                           "deal_value must be a decimal string such as \"1200.50\"");
+    if (lc->deal_currency &&
+        (strlen(lc->deal_currency) != 3 || strspn(lc->deal_currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3))
+        return crm_err_set(err, CRM_EINVALID, "/deal_currency", "incorrect_value",
+                           "deal_currency must be an ISO 4217 code such as USD");
+    stage_info_t st;
+    bool found = false;
+    bool named = lc->has_pipeline_id && lc->pipeline_id > 0;
+    if (first_stage(tx, named, lc->pipeline_id, &st, &found, err))
+        return err->code;
+    if (!found)
+        return crm_err_set(err, CRM_EINVALID, "/pipeline_id", "incorrect_value",
+                           "pipeline %lld does not exist or has no active stage", (long long)lc->pipeline_id);
+    /* The deal's name: the one asked for, else the lead's organization or person. */
+    char name[512];
+    const Crm__Lead *l = lc->lead;
+    if (!blank(lc->deal_name))
+        snprintf(name, sizeof name, "%s", lc->deal_name);
+    else if (l && !blank(l->organization_name))
+        snprintf(name, sizeof name, "%s", l->organization_name);
+    else if (l && !blank(l->last_name))
+        snprintf(name, sizeof name, "%s%s%s", l->first_name ? l->first_name : "", l->first_name ? " " : "",
+                 l->last_name);
+    else
+        snprintf(name, sizeof name, "Deal from lead %lld", (long long)lc->lead_id);
+    Crm__Deal in = CRM__DEAL__INIT;
+    in.name = name;
+    in.value = lc->deal_value;
+    in.currency = lc->deal_currency;
+    in.has_contact_id = lc->has_individual_id && lc->individual_id > 0;
+    in.contact_id = lc->individual_id;
+    int64_t org[1] = {lc->organization_id};
+    if (lc->has_organization_id && lc->organization_id > 0) {
+        in.n_contact_ids = 1;
+        in.contact_ids = org;
+    }
+    deals_caller_t who = *c;
+    who.user_id = lc->has_creator_id ? lc->creator_id : 0;
+    bool has_owner = lc->has_owner_id && lc->owner_id > 0;
+    int64_t id = 0;
+    if (deal_insert(tx, &who, &in, &st, lc->owner_id, has_owner, lc->conversion_id, false, &id, created, err))
+        return err->code;
+    if (!*created) {
+        /* The other path (RPC or event) made it already: answer with that deal. */
+        char b[24];
+        const char *p[] = {crm_param_i64(b, true, lc->conversion_id)};
+        PGresult *res = crm_db_exec(tx, "deals_by_conversion",
+                                    "SELECT id FROM deals WHERE conversion_id = $1", 1, p, err);
+        if (!res)
+            return err->code;
+        *deal_id = PQntuples(res) ? crm_db_i64(res, 0, 0) : 0;
+        PQclear(res);
+        return CRM_OK;
+    }
+    *deal_id = id;
+    if (lc->has_organization_id && lc->organization_id > 0) {
+        char b[2][24];
+        const char *p[] = {crm_param_i64(b[0], true, id), crm_param_i64(b[1], true, lc->organization_id)};
+        if (crm_db_run(tx, "deals_set_org", "UPDATE deals SET organization_id = $2 WHERE id = $1", 2, p, err))
+            return err->code;
+    }
+    Crm__Deal *deal = NULL;
+    int rc = deal_load(tx, &(deals_caller_t){0}, id, false, &deal, err);
+    if (rc == CRM_OK)
+        rc = emit_deal(tx, &who, "deal.created", deal, false, 0, 0, 0, lc->conversion_id, err);
+    if (deal)
+        protobuf_c_message_free_unpacked(&deal->base, NULL);
+    return rc;
+}
+
+int deals_store_set_owner(crm_db_t *tx, const deals_caller_t *c, int64_t deal_id, int64_t owner_id,
+                          int64_t assignment_id, bool *found, crm_err_t *err)
+{
+    *found = false;
+    char b[2][24];
+    const char *p[] = {crm_param_i64(b[0], true, deal_id), crm_param_i64(b[1], true, owner_id)};
+    /* The old owner comes from a self-join on the locked row: the UPDATE alone would return the new one. */
+    PGresult *res =
+        crm_db_exec(tx, "deals_set_owner",
+                    "UPDATE deals d SET owner_id = $2, updated_at = now() FROM (SELECT id, owner_id FROM "
+                    "deals WHERE id = $1 FOR UPDATE) o WHERE d.id = o.id RETURNING o.owner_id",
+                    2, p, err);
+    if (!res)
+        return err->code;
+    *found = PQntuples(res) == 1;
+    protobuf_c_boolean has_prev = 0;
+    int64_t prev = 0;
+    if (*found)
+        crm_row_i64(res, 0, 0, &has_prev, &prev);
+    PQclear(res);
+    if (!*found)
+        return CRM_OK;
+    Crm__Deal *deal = NULL;
+    int rc = deal_load(tx, &(deals_caller_t){0}, deal_id, false, &deal, err);
+    if (rc == CRM_OK)
+        rc = emit_deal(tx, c, "deal.updated", deal, true, prev, 0, assignment_id, 0, err);
+    if (deal)
+        protobuf_c_message_free_unpacked(&deal->base, NULL);
+    return rc;
 }

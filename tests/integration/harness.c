@@ -799,3 +799,9 @@ long long harness_sql_long(harness_t *self, const char *sql)
     PQfinish(conn);
     return v;
 }
+
+int harness_rpc_port(harness_t *self, const char *name)
+{
+    daemon_t *d = find_daemon(self, name);
+    return d ? d->rpc_port : 0;
+}
