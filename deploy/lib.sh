@@ -6,6 +6,8 @@ CRM_PACKAGES=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev pro
     libpq-dev libyaml-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libssl-dev
     libcriterion-dev postgresql-15 postgresql-client-15 postgresql-contrib-15 clang
     libclang-rt-14-dev curl)
+# The SMTP server the crm-notify e-mail tests start (python3 -m aiosmtpd, Debian's python3).
+CRM_PACKAGES+=(python3-aiosmtpd)
 CRM_PG_BIN=${CRM_PG_BIN:-/usr/lib/postgresql/15/bin}
 
 crm_log() { printf '%s: %s\n' "${CRM_SCRIPT:-crm}" "$*" >&2; }

@@ -22,13 +22,29 @@
 #define MEMBER(msg, off) ((void *)((char *)(msg) + (off)))
 #define CMEMBER(msg, off) ((const void *)((const char *)(msg) + (off)))
 
-/* Length of a field's JSON name: the proto name minus one trailing underscore. */
+/* Length of a field's JSON name: the proto name minus one trailing underscore, or minus the
+ * suffix "_json" (a string field holding raw JSON, see pbjson.h). */
 static size_t json_name_len(const char *proto_name)
 {
     size_t n = strlen(proto_name);
+    if (n > 5 && memcmp(proto_name + n - 5, "_json", 5) == 0)
+        return n - 5;
     if (n > 1 && proto_name[n - 1] == '_')
         n--;
     return n;
+}
+
+/* A string field named "<name>_json" carries a JSON value as compact text. */
+static bool is_raw_json(const ProtobufCFieldDescriptor *f)
+{
+    size_t n = strlen(f->name);
+    return f->type == PROTOBUF_C_TYPE_STRING && n > 5 && memcmp(f->name + n - 5, "_json", 5) == 0;
+}
+
+/* The field a gateway fills with the keys of a PUT body (never rendered, never read). */
+static bool is_update_mask(const ProtobufCFieldDescriptor *f)
+{
+    return strcmp(f->name, "update_mask") == 0;
 }
 
 static size_t elem_size(ProtobufCType type)
@@ -89,8 +105,7 @@ static size_t utf8_seq_len(const unsigned char *s, size_t avail)
             return 0;
         cp = (cp << 6) | (s[i] & 0x3F);
     }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
         return 0;
     return n;
 }
@@ -424,6 +439,10 @@ static json_t *value_to_json(const ProtobufCFieldDescriptor *f, const void *slot
     }
     case PROTOBUF_C_TYPE_STRING: {
         const char *s = *(const char *const *)slot;
+        if (s && is_raw_json(f)) {
+            json_t *raw = json_loads(s, JSON_DECODE_ANY, NULL);
+            return raw ? raw : json_null();
+        }
         return s ? json_string_lossy(s) : json_null();
     }
     case PROTOBUF_C_TYPE_BYTES: {
@@ -471,6 +490,8 @@ static json_t *message_to_json(const ProtobufCMessage *msg, int depth)
         return NULL;
     for (unsigned i = 0; i < desc->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &desc->fields[i];
+        if (is_update_mask(f))
+            continue;
         json_t *v = field_to_json(msg, f, depth);
         if (!v || json_object_setn_new(obj, f->name, json_name_len(f->name), v) != 0) {
             json_decref(obj);
@@ -551,14 +572,21 @@ static int fill_message(ProtobufCMessage *m, const json_t *obj, path_t *path, in
 static const char *json_type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "something else";
 }
@@ -586,8 +614,7 @@ static int value_from_json(const ProtobufCFieldDescriptor *f, void *slot, const 
                 return invalid_type(err, path, "an integer", v);
             int r = integer_from_text(f->type, t, slot);
             if (r < 0)
-                return crm_err_set(err, CRM_EINVALID, path->buf, "incorrect_value",
-                                   "integer out of range");
+                return crm_err_set(err, CRM_EINVALID, path->buf, "incorrect_value", "integer out of range");
             return CRM_OK;
         } else {
             return invalid_type(err, path, "an integer", v);
@@ -628,6 +655,14 @@ static int value_from_json(const ProtobufCFieldDescriptor *f, void *slot, const 
         return CRM_OK;
     }
     case PROTOBUF_C_TYPE_STRING: {
+        if (is_raw_json(f)) {
+            char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+            if (!text)
+                return crm_err_set(err, CRM_EINVALID, path->buf, "incorrect_value",
+                                   "unrepresentable JSON value");
+            *(char **)slot = text;
+            return CRM_OK;
+        }
         if (!json_is_string(v))
             return invalid_type(err, path, "a string", v);
         const char *s = json_string_value(v);
@@ -939,14 +974,15 @@ int crm_pbjson_set_field_text(ProtobufCMessage *msg, const char *json_name, cons
     return CRM_OK;
 }
 
-const ProtobufCFieldDescriptor *crm_pbjson_field(const ProtobufCMessageDescriptor *desc, const char *json_name)
+const ProtobufCFieldDescriptor *crm_pbjson_field(const ProtobufCMessageDescriptor *desc,
+                                                 const char *json_name)
 {
     if (!desc || !json_name)
         return NULL;
     size_t want = strlen(json_name);
     for (unsigned i = 0; i < desc->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &desc->fields[i];
-        if (json_name_len(f->name) == want && memcmp(f->name, json_name, want) == 0)
+        if (json_name_len(f->name) == want && memcmp(f->name, json_name, want) == 0 && !is_update_mask(f))
             return f;
     }
     return NULL;

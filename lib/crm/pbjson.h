@@ -5,7 +5,14 @@
  * Message → JSON: every field appears; an unset optional field is null; repeated fields are
  * arrays; int64 are JSON integers; enums are their names; bytes are base64.
  * JSON → message: unknown keys, wrong types and out-of-range numbers are refused with
- * CRM_EINVALID naming the field as a JSON pointer; null leaves a field unset. */
+ * CRM_EINVALID naming the field as a JSON pointer; null leaves a field unset.
+ *
+ * Two naming conventions:
+ * - a string field "<name>_json" holds any JSON value as compact text (sorted keys) and appears
+ *   in JSON as "<name>" with that value (Sell's custom_fields object: `custom_fields_json`);
+ * - a field "update_mask" (repeated string) is never rendered nor read from JSON or a query:
+ *   the gateway fills it on PUT with the top-level keys of the body (null ones included), so a
+ *   service can tell "absent" from "set to null / []" in a partial update. */
 #ifndef CRM_PBJSON_H
 #define CRM_PBJSON_H
 

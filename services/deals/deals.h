@@ -2,18 +2,87 @@
 #ifndef DEALS_H
 #define DEALS_H
 
+#include <stdbool.h>
 #include "crm/daemon.h"
+#include "assign.pb-c.h"
 #include "deals.pb-c.h"
+#include "leads.pb-c.h"
+
+/* Loss reasons, deal unqualified reasons and deal sources share one store and handler set. */
+typedef struct {
+    const char *table; /* loss_reasons | deal_unqualified_reasons | deal_sources */
+    const char *label; /* "loss reason" */
+    void *owner;       /* the deals_t, for the handlers */
+} deals_reason_kind_t;
 
 typedef struct {
     crm_daemon_t *daemon;
+    crm_rpc_client_t *assign; /* teams.get for team funnels (may be NULL) */
+    deals_reason_kind_t reasons[3];
 } deals_t;
 
 void deals_rpc_register(deals_t *self);
+int deals_consume_register(deals_t *self, crm_err_t *err);
 
-/* store.c */
+/* Who asks, and where events go: every write takes one. */
+typedef struct {
+    int64_t user_id; /* 0 = the system */
+    bool sales;      /* sees and changes only deals it owns */
+    const char *corr;
+    crm_outbox_t *outbox;
+} deals_caller_t;
+
+/* store.c: pipelines and stages */
 int deals_store_pipeline_list(crm_db_t *db, const Crm__PipelineListRequest *req, Crm__PipelineList **out,
                               crm_err_t *err);
-int deals_store_stage_list(crm_db_t *db, const Crm__StageListRequest *req, Crm__StageList **out, crm_err_t *err);
+int deals_store_pipeline_get(crm_db_t *db, int64_t id, Crm__Pipeline **out, crm_err_t *err);
+int deals_store_pipeline_create(crm_db_t *db, const Crm__Pipeline *in, Crm__Pipeline **out, crm_err_t *err);
+int deals_store_pipeline_update(crm_db_t *db, const Crm__Pipeline *in, Crm__Pipeline **out, crm_err_t *err);
+int deals_store_pipeline_delete(crm_db_t *db, int64_t id, crm_err_t *err);
+int deals_store_stage_list(crm_db_t *db, const Crm__StageListRequest *req, Crm__StageList **out,
+                           crm_err_t *err);
+int deals_store_stage_get(crm_db_t *db, int64_t id, Crm__Stage **out, crm_err_t *err);
+int deals_store_stage_create(crm_db_t *db, const Crm__Stage *in, Crm__Stage **out, crm_err_t *err);
+int deals_store_stage_update(crm_db_t *db, const Crm__Stage *in, Crm__Stage **out, crm_err_t *err);
+int deals_store_stage_delete(crm_db_t *db, int64_t id, crm_err_t *err);
+
+/* store.c: deals */
+int deals_store_deal_list(crm_db_t *db, const deals_caller_t *c, const Crm__DealListRequest *req,
+                          Crm__DealList **out, crm_err_t *err);
+int deals_store_deal_get(crm_db_t *db, const deals_caller_t *c, int64_t id, Crm__Deal **out, crm_err_t *err);
+int deals_store_deal_create(crm_db_t *db, const deals_caller_t *c, const Crm__Deal *in, Crm__Deal **out,
+                            crm_err_t *err);
+int deals_store_deal_update(crm_db_t *db, const deals_caller_t *c, const Crm__Deal *in, Crm__Deal **out,
+                            crm_err_t *err);
+int deals_store_deal_delete(crm_db_t *db, const deals_caller_t *c, int64_t id, crm_err_t *err);
+int deals_store_contacts_list(crm_db_t *db, const deals_caller_t *c,
+                              const Crm__AssociatedContactListRequest *req, Crm__AssociatedContactList **out,
+                              crm_err_t *err);
+int deals_store_contact_add(crm_db_t *db, const deals_caller_t *c, const Crm__AssociatedContact *in,
+                            Crm__AssociatedContact **out, crm_err_t *err);
+int deals_store_contact_remove(crm_db_t *db, const deals_caller_t *c, const Crm__AssociatedContact *in,
+                               crm_err_t *err);
+int deals_store_stage_changes(crm_db_t *db, const deals_caller_t *c, const Crm__StageChangeListRequest *req,
+                              Crm__StageChangeList **out, crm_err_t *err);
+
+/* Creates the deal of a lead conversion in the open transaction tx, at most one per conversion_id
+ * (*created = false and *deal_id = the existing one when the RPC or the event made it already). */
+int deals_store_from_conversion(crm_db_t *tx, const deals_caller_t *c, const Crm__LeadConverted *lc,
+                                int64_t *deal_id, bool *created, crm_err_t *err);
+/* Applies owner.assigned in tx (emits deal.updated with assignment_id); *found = false for an
+ * unknown deal. */
+int deals_store_set_owner(crm_db_t *tx, const deals_caller_t *c, int64_t deal_id, int64_t owner_id,
+                          int64_t assignment_id, bool *found, crm_err_t *err);
+
+/* store.c: loss reasons, deal unqualified reasons, deal sources (kind: table of the kind). */
+int deals_store_reason_list(crm_db_t *db, const deals_reason_kind_t *k, const Crm__DealReasonListRequest *req,
+                            Crm__DealReasonList **out, crm_err_t *err);
+int deals_store_reason_get(crm_db_t *db, const deals_reason_kind_t *k, int64_t id, Crm__DealReason **out,
+                           crm_err_t *err);
+int deals_store_reason_create(crm_db_t *db, const deals_reason_kind_t *k, const deals_caller_t *c,
+                              const Crm__DealReason *in, Crm__DealReason **out, crm_err_t *err);
+int deals_store_reason_update(crm_db_t *db, const deals_reason_kind_t *k, const Crm__DealReason *in,
+                              Crm__DealReason **out, crm_err_t *err);
+int deals_store_reason_delete(crm_db_t *db, const deals_reason_kind_t *k, int64_t id, crm_err_t *err);
 
 #endif

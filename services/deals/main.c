@@ -1,4 +1,6 @@
 /* crm-deals: owner of pipelines, stages and deals (DESIGN §2). Wiring only. */
+#include <stdio.h>
+
 #include "deals.h"
 
 extern const crm_migration_t deals_migrations[];
@@ -14,6 +16,7 @@ int main(int argc, char **argv)
         .database = true,
         .rpc = true,
         .outbox = true,
+        .inbox = true,
     };
     crm_err_t err;
     crm_daemon_t *d = crm_daemon_new(&spec, argc, argv, &err);
@@ -21,6 +24,11 @@ int main(int argc, char **argv)
         return err.code == CRM_OK ? 0 : 1;
     deals_t self = {.daemon = d};
     deals_rpc_register(&self);
+    if (deals_consume_register(&self, &err) != CRM_OK) {
+        fprintf(stderr, "crm-deals: %s\n", err.message);
+        crm_daemon_destroy(&d);
+        return 1;
+    }
     int rc = crm_daemon_run(d);
     crm_daemon_destroy(&d);
     return rc;

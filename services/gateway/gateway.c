@@ -9,6 +9,9 @@
 #include "crm/log.h"
 #include "crm/util.h"
 #include "http.h"
+#include "mapping.h"
+#include "ratelimit.h"
+#include "signature.h"
 
 static const char *const svc_names[GW_SVC_COUNT] = {"leads", "assign", "notify", "deals"};
 
@@ -46,6 +49,68 @@ const gw_source_t *gw_source_find(const gw_t *gw, const char *name)
     return NULL;
 }
 
+static const char *cfg(const gw_t *gw, size_t i, const char *sub, const char *dflt)
+{
+    char key[160];
+    snprintf(key, sizeof key, "gateway.sources.%zu.%s", i, sub);
+    return crm_config_str(gw->config, key, dflt);
+}
+
+static size_t cfg_len(const gw_t *gw, size_t i, const char *sub)
+{
+    char key[160];
+    snprintf(key, sizeof key, "gateway.sources.%zu.%s", i, sub);
+    return crm_config_len(gw->config, key);
+}
+
+static const char *cfg_item(const gw_t *gw, size_t i, const char *sub, size_t j)
+{
+    char key[160];
+    snprintf(key, sizeof key, "gateway.sources.%zu.%s", i, sub);
+    return crm_config_list_str(gw->config, key, j);
+}
+
+static bool known_type(const char *t)
+{
+    static const char *const types[] = {"zendesk",  "intercom", "sunshine", "livechat",
+                                        "typeform", "webflow",  "html",     "json"};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(types[i], t) == 0)
+            return true;
+    return false;
+}
+
+/* The mapping entries of source i (gateway.sources.i.mapping: a list of {field, pointer | ref |
+ * label | key | value}). */
+static void load_mapping(const gw_t *gw, size_t i, gw_source_t *s)
+{
+    size_t n = cfg_len(gw, i, "mapping");
+    for (size_t j = 0; j < n && s->nmapping < GW_MAX_MAPPING; j++) {
+        char sub[64];
+        gw_map_entry_t *m = &s->mapping[s->nmapping];
+        memset(m, 0, sizeof *m);
+#define MAPKEY(member)                                                                                       \
+    snprintf(sub, sizeof sub, "mapping.%zu." #member, j);                                                    \
+    snprintf(m->member, sizeof m->member, "%s", cfg(gw, i, sub, ""))
+        MAPKEY(field);
+        MAPKEY(pointer);
+        MAPKEY(ref);
+        MAPKEY(label);
+        MAPKEY(key);
+        MAPKEY(value);
+#undef MAPKEY
+        int sources = !!m->pointer[0] + !!m->ref[0] + !!m->label[0] + !!m->key[0] + !!m->value[0];
+        if (!gw_mapping_field_ok(m->field) || sources != 1 || (m->pointer[0] && m->pointer[0] != '/')) {
+            crm_log_error(NULL, "gateway.mapping_skipped",
+                          "source=%s index=%zu reason=\"needs a known field and exactly one of pointer "
+                          "(starting with /), ref, label, key, value\"",
+                          s->name, j);
+            continue;
+        }
+        s->nmapping++;
+    }
+}
+
 void gw_sources_load(gw_t *gw)
 {
     gw->nsources = 0;
@@ -53,30 +118,80 @@ void gw_sources_load(gw_t *gw)
     if (n == 0 && !crm_config_has(gw->config, "gateway.sources")) {
         /* The documented default: one unsigned HTML form source. */
         gw_source_t *s = &gw->sources[gw->nsources++];
+        memset(s, 0, sizeof *s);
         snprintf(s->name, sizeof s->name, "website");
         snprintf(s->kind, sizeof s->kind, "form");
+        snprintf(s->type, sizeof s->type, "html");
         snprintf(s->signature, sizeof s->signature, "none");
+        s->tolerance_s = 300;
         return;
     }
     for (size_t i = 0; i < n && gw->nsources < GW_MAX_SOURCES; i++) {
-        char key[96];
-        snprintf(key, sizeof key, "gateway.sources.%zu.name", i);
-        const char *name = crm_config_str(gw->config, key, NULL);
-        snprintf(key, sizeof key, "gateway.sources.%zu.kind", i);
-        const char *kind = crm_config_str(gw->config, key, "form");
-        snprintf(key, sizeof key, "gateway.sources.%zu.signature", i);
-        /* No default: a source is unsigned only when it says "signature: none". */
-        const char *sig = crm_config_str(gw->config, key, "");
-        if (!name || !name[0]) {
-            crm_log_warn(NULL, "gateway.source_skipped", "index=%zu reason=\"no name\"", i);
+        const char *name = cfg(gw, i, "name", NULL);
+        if (!name || !name[0] || strlen(name) >= sizeof gw->sources[0].name || strchr(name, '/')) {
+            crm_log_warn(NULL, "gateway.source_skipped", "index=%zu reason=\"no usable name\"", i);
             continue;
         }
         gw_source_t *s = &gw->sources[gw->nsources++];
+        memset(s, 0, sizeof *s);
         snprintf(s->name, sizeof s->name, "%s", name);
-        snprintf(s->kind, sizeof s->kind, "%s", kind);
-        snprintf(s->signature, sizeof s->signature, "%s", sig);
-        crm_log_info(NULL, "gateway.source", "name=%s kind=%s signature=%s", s->name, s->kind,
-                     s->signature[0] ? s->signature : "(unset)");
+        snprintf(s->kind, sizeof s->kind, "%s", cfg(gw, i, "kind", "form"));
+        const char *dflt_type = strcmp(s->kind, "support") == 0 ? "zendesk"
+                                : strcmp(s->kind, "form") == 0  ? "html"
+                                                                : "";
+        snprintf(s->type, sizeof s->type, "%s", cfg(gw, i, "type", dflt_type));
+        /* No default: a source is unsigned only when it says "signature: none". */
+        snprintf(s->signature, sizeof s->signature, "%s", cfg(gw, i, "signature", ""));
+        char key[160];
+        snprintf(key, sizeof key, "gateway.sources.%zu.tolerance_seconds", i);
+        s->tolerance_s = crm_config_int(gw->config, key, 300);
+        const char *one = cfg(gw, i, "secret", NULL);
+        if (one && one[0])
+            snprintf(s->secrets[s->nsecrets++], sizeof s->secrets[0], "%s", one);
+        size_t ns = cfg_len(gw, i, "secrets");
+        for (size_t j = 0; j < ns && s->nsecrets < 2; j++) {
+            const char *v = cfg_item(gw, i, "secrets", j);
+            if (v && v[0])
+                snprintf(s->secrets[s->nsecrets++], sizeof s->secrets[0], "%s", v);
+        }
+        snprintf(s->delivery_header, sizeof s->delivery_header, "%s", cfg(gw, i, "delivery_id_header", ""));
+        snprintf(s->delivery_pointer, sizeof s->delivery_pointer, "%s",
+                 cfg(gw, i, "delivery_id_pointer", ""));
+        snprintf(s->event_pointer, sizeof s->event_pointer, "%s", cfg(gw, i, "event_pointer", ""));
+        size_t ne = cfg_len(gw, i, "events");
+        for (size_t j = 0; j < ne && s->nevents < 4; j++) {
+            const char *v = cfg_item(gw, i, "events", j);
+            if (v)
+                snprintf(s->events[s->nevents++], sizeof s->events[0], "%s", v);
+        }
+        size_t nt = cfg_len(gw, i, "tags");
+        for (size_t j = 0; j < nt && s->ntags < GW_MAX_SOURCE_TAGS; j++) {
+            const char *v = cfg_item(gw, i, "tags", j);
+            if (v && v[0])
+                snprintf(s->tags[s->ntags++], sizeof s->tags[0], "%s", v);
+        }
+        load_mapping(gw, i, s);
+        gw_sig_scheme_t scheme = gw_sig_scheme(s->signature);
+        if (!s->signature[0])
+            snprintf(s->problem, sizeof s->problem,
+                     "the source does not declare `signature: none`, so unsigned deliveries are refused");
+        else if (scheme == GW_SIG_UNKNOWN)
+            snprintf(s->problem, sizeof s->problem,
+                     "this source's signature scheme is not supported: deliveries are refused");
+        else if (scheme != GW_SIG_NONE && s->nsecrets == 0)
+            snprintf(s->problem, sizeof s->problem,
+                     "this source has no secret configured: deliveries are refused");
+        else if (!known_type(s->type))
+            snprintf(s->problem, sizeof s->problem,
+                     "this source's type is not supported: deliveries are refused");
+        if (s->problem[0])
+            crm_log_error(NULL, "gateway.source_unusable",
+                          "name=%s kind=%s type=%s signature=%s reason=\"%s\"", s->name, s->kind, s->type,
+                          s->signature[0] ? s->signature : "(unset)", s->problem);
+        else
+            crm_log_info(NULL, "gateway.source",
+                         "name=%s kind=%s type=%s signature=%s secrets=%zu mapping=%zu", s->name, s->kind,
+                         s->type, s->signature, s->nsecrets, s->nmapping);
     }
 }
 
@@ -99,6 +214,10 @@ gw_t *gw_new(crm_daemon_t *d, crm_err_t *err)
     self->db_wait_ms = (int)crm_config_int(self->config, "gateway.db_wait_ms", 2000);
     gw_sources_load(self);
     self->auth = gw_auth_new();
+    /* Per API token: burst requests at once, per_second sustained; per_second 0 turns it off. */
+    long rl_rate = crm_config_int(self->config, "gateway.rate_limit.per_second", 200);
+    long rl_burst = crm_config_int(self->config, "gateway.rate_limit.burst", 2 * rl_rate);
+    self->ratelimit = gw_ratelimit_new((double)rl_rate, (double)rl_burst);
     for (int i = 0; i < GW_SVC_COUNT; i++) {
         self->clients[i] = crm_daemon_client(d, svc_names[i], err);
         if (!self->clients[i]) {
@@ -110,6 +229,8 @@ gw_t *gw_new(crm_daemon_t *d, crm_err_t *err)
     crm_metrics_help(self->metrics, "crm_http_request_duration_seconds", "HTTP request latency by route");
     crm_metrics_help(self->metrics, "crm_gateway_deliveries_total",
                      "Inbound webhook deliveries by source, outcome and reason");
+    crm_metrics_help(self->metrics, "crm_gateway_rate_limited_total",
+                     "REST requests refused 429 by the per-token rate limit");
     return self;
 }
 
@@ -162,6 +283,7 @@ void gw_destroy(gw_t **self_p)
     for (int i = 0; i < GW_SVC_COUNT; i++)
         crm_rpc_client_destroy(&self->clients[i]);
     gw_auth_destroy(&self->auth);
+    gw_ratelimit_destroy(&self->ratelimit);
     pthread_mutex_destroy(&self->boot_lock);
     free(self);
     *self_p = NULL;

@@ -14,17 +14,48 @@
 #define GW_MAX_SOURCES 32
 #define GW_MAX_PARAMS 64
 
+#define GW_MAX_MAPPING 32
+#define GW_MAX_SOURCE_TAGS 8
+
+/* One entry of a source's field mapping (gateway.sources.N.mapping.M): the lead field it fills
+ * and where the value comes from — a JSON pointer into the body ("pointer"), a Typeform answer
+ * ref ("ref"), a LiveChat pre-chat label ("label"), a form/field name ("key"), or a constant
+ * ("value"). Exactly one of them is set. */
+typedef struct {
+    char field[32];
+    char pointer[160];
+    char ref[96];
+    char label[96];
+    char key[96];
+    char value[160];
+} gw_map_entry_t;
+
 /* One configured inbound webhook source (gateway.sources). */
 typedef struct {
     char name[64];
     char kind[16];      /* form | support | chat */
-    char signature[32]; /* "none" for unsigned sources; anything else is a scheme name */
+    char type[16];      /* zendesk | intercom | sunshine | livechat | typeform | webflow | html | json */
+    char signature[32]; /* "none" for unsigned sources; anything else is a scheme name (signature.h) */
+    char secrets[2][160];
+    size_t nsecrets;           /* two during a rotation */
+    long tolerance_s;          /* timestamp tolerance of schemes that carry one (default 300) */
+    char delivery_header[64];  /* header naming the delivery id ("" → the type's default) */
+    char delivery_pointer[96]; /* or a JSON pointer into the body */
+    char event_pointer[96];    /* json: where the event type is ("" → every body is a lead) */
+    char events[4][64];        /* json: event types that become leads */
+    size_t nevents;
+    gw_map_entry_t mapping[GW_MAX_MAPPING];
+    size_t nmapping;
+    char tags[GW_MAX_SOURCE_TAGS][48]; /* added to every lead of this source */
+    size_t ntags;
+    char problem[160]; /* why deliveries are refused 401 (bad signature setup), "" when fine */
 } gw_source_t;
 
 /* The RPC peers the gateway talks to. */
 typedef enum { GW_SVC_LEADS = 0, GW_SVC_ASSIGN, GW_SVC_NOTIFY, GW_SVC_DEALS, GW_SVC_COUNT } gw_svc_t;
 
 typedef struct gw_auth_t gw_auth_t;
+typedef struct gw_ratelimit_t gw_ratelimit_t;
 typedef struct gw_http_t gw_http_t;
 
 /* The daemon's one context struct (STYLE: no other mutable globals). */
@@ -40,6 +71,7 @@ typedef struct gw_t {
     size_t max_body;
     int db_wait_ms; /* how long a request waits for a pooled connection */
     gw_auth_t *auth;
+    gw_ratelimit_t *ratelimit; /* per API token (ratelimit.h), NULL when disabled */
     gw_http_t *http;
     pthread_t boot_thread;
     bool boot_started;
@@ -94,6 +126,7 @@ typedef struct {
     const char *ctype; /* NULL → no Content-Type */
     const char *allow; /* Allow header, or NULL */
     const char *route; /* route pattern for metrics labels (static), or NULL */
+    int retry_after;   /* seconds for a Retry-After header (429), 0 → none */
 } gw_response_t;
 
 #define GW_JSON_CTYPE "application/json; charset=utf-8"
@@ -110,7 +143,10 @@ int gw_rpc_timeout_ms(gw_t *gw, const char *service);
 crm_db_t *gw_db_get(gw_t *gw, int timeout_ms, crm_err_t *err);
 /* The configured source by name, or NULL. */
 const gw_source_t *gw_source_find(const gw_t *gw, const char *name);
-/* Reads gateway.sources (default: website, form, unsigned) into gw. */
+/* Reads gateway.sources (default: website, form, unsigned) into gw. A source whose signature
+ * cannot be checked (unknown scheme, none declared, no secret) is kept with `problem` set: its
+ * deliveries are refused 401, never accepted unsigned. Bad mapping entries are logged and
+ * skipped. */
 void gw_sources_load(gw_t *gw);
 
 /* Builds the context from the daemon's parts (config, pool, outbox, RPC clients, sources). */

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "crm/log.h"
 #include "crm/util.h"
+#include "ratelimit.h"
 #include "routes.h"
 #include "sell.h"
 #include "webhooks.h"
@@ -36,6 +37,7 @@ typedef struct {
     bool too_large;
     size_t discarded; /* bytes thrown away after crossing the limit */
     bool answered;
+    bool too_large_noted; /* the 413 was counted and archived */
     int status;
     const char *route; /* static pattern for metrics */
 } req_ctx_t;
@@ -98,8 +100,13 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, req_ctx_t *ctx
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     if (resp->status == 401)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    if (resp->status == 503)
+    if (resp->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", resp->retry_after);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    } else if (resp->status == 503) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    }
     if (resp->status == 413)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     ctx->status = resp->status;
@@ -127,6 +134,28 @@ static bool admin_path(const char *path)
     return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0;
 }
 
+/* The per-token rate limit of /v2 (after authentication): 429 with Retry-After and a Sell
+ * error body. Keyed by the bearer token's hash, so each token has its own bucket. */
+static bool rate_limited(gw_t *gw, const gw_request_t *req, gw_response_t *resp)
+{
+    if (!gw->ratelimit)
+        return false;
+    char token[256];
+    if (!gw_auth_bearer(gw_request_header(req, "Authorization"), token, sizeof token))
+        return false;
+    char key[65];
+    crm_sha256_hex(token, strlen(token), key);
+    int wait = gw_ratelimit_take(gw->ratelimit, key, crm_mono_us());
+    if (wait == 0)
+        return false;
+    char details[160];
+    snprintf(details, sizeof details, "too many requests for this API token: retry after %d s", wait);
+    gw_respond_error(resp, 429, "rate_limit_exceeded", details, NULL, NULL, req->corr);
+    resp->retry_after = wait;
+    crm_metrics_inc(gw->metrics, "crm_gateway_rate_limited_total", "", 1);
+    return true;
+}
+
 void gw_dispatch(gw_t *gw, gw_request_t *req, gw_response_t *resp)
 {
     if (admin_path(req->path)) {
@@ -148,11 +177,13 @@ void gw_dispatch(gw_t *gw, gw_request_t *req, gw_response_t *resp)
         resp->route = "/v2";
         if (gw_auth_check(gw, req, resp) != 0)
             return;
+        if (rate_limited(gw, req, resp))
+            return;
         gw_routes_handle(gw, req, resp);
         return;
     }
-    if (strncmp(req->path, GW_WEBHOOK_PREFIX, strlen(GW_WEBHOOK_PREFIX)) == 0) {
-        resp->route = "/webhooks/forms/{source}";
+    if (gw_webhook_path(req->path)) {
+        resp->route = gw_webhook_route(req->path);
         if (!gw_webhook_precheck(gw, req, resp))
             gw_webhook_handle(gw, req, resp);
         return;
@@ -182,7 +213,7 @@ static void fill_request(struct MHD_Connection *conn, req_ctx_t *ctx, gw_request
 
 static bool is_webhook_path(const char *path)
 {
-    return strncmp(path, GW_WEBHOOK_PREFIX, strlen(GW_WEBHOOK_PREFIX)) == 0;
+    return gw_webhook_path(path);
 }
 
 static enum MHD_Result answer_too_large(gw_http_t *self, struct MHD_Connection *conn, req_ctx_t *ctx)
@@ -191,9 +222,14 @@ static enum MHD_Result answer_too_large(gw_http_t *self, struct MHD_Connection *
     char details[128];
     snprintf(details, sizeof details, "the request body exceeds the limit of %zu bytes", self->gw->max_body);
     gw_respond_error(&resp, 413, "request_too_large", details, NULL, NULL, ctx->corr);
-    if (is_webhook_path(ctx->path)) {
-        const gw_source_t *src = gw_source_find(self->gw, ctx->path + strlen(GW_WEBHOOK_PREFIX));
-        gw_webhook_count(self->gw, src ? src->name : "unknown", "refused", "too_large");
+    if (is_webhook_path(ctx->path) && !ctx->too_large_noted) {
+        ctx->too_large_noted = true;
+        gw_request_t req;
+        char base[300];
+        fill_request(conn, ctx, &req, base, sizeof base);
+        req.body = NULL;
+        req.body_len = 0;
+        gw_webhook_too_large(self->gw, &req);
     }
     return send_response(conn, ctx, &resp);
 }
@@ -205,7 +241,7 @@ static enum MHD_Result on_headers(gw_http_t *self, struct MHD_Connection *conn, 
     char base[300];
     fill_request(conn, ctx, &req, base, sizeof base);
     gw_response_t resp = {0};
-    ctx->route = is_webhook_path(ctx->path)           ? "/webhooks/forms/{source}"
+    ctx->route = is_webhook_path(ctx->path)           ? gw_webhook_route(ctx->path)
                  : strncmp(ctx->path, "/v2/", 4) == 0 ? "/v2"
                                                       : NULL;
     if (is_webhook_path(ctx->path) && gw_webhook_precheck(self->gw, &req, &resp))

@@ -233,10 +233,61 @@ void gw_links_build(const char *base, const char *path, const gw_param_t *params
         out->next_page = page_link(base, path, params, n, page + 1, per_page);
 }
 
+/* Sell's bracket filters: "address[city]=X" sets field address_city; "custom_fields[Size]=M"
+ * appends "Size=M" to a repeated string field custom_fields. 1 when handled, 0 when key has no
+ * brackets, or a CRM_EBADREQUEST code. */
+static int apply_bracket_param(ProtobufCMessage *msg, const char *key, const char *value, crm_err_t *err)
+{
+    const char *open = strchr(key, '[');
+    size_t len = strlen(key);
+    if (!open || open == key || len < 3 || key[len - 1] != ']' || open + 1 >= key + len - 1)
+        return 0;
+    char outer[64], inner[128], flat[200];
+    size_t olen = (size_t)(open - key), ilen = len - 2 - olen;
+    if (olen >= sizeof outer || ilen >= sizeof inner || memchr(open + 1, '[', ilen) ||
+        memchr(open + 1, ']', ilen))
+        return crm_err_set(err, CRM_EBADREQUEST, key, "invalid_param", "unknown query parameter: %.100s",
+                           key);
+    memcpy(outer, key, olen);
+    outer[olen] = '\0';
+    memcpy(inner, open + 1, ilen);
+    inner[ilen] = '\0';
+    snprintf(flat, sizeof flat, "%s_%s", outer, inner);
+    crm_err_t e;
+    crm_err_clear(&e);
+    const ProtobufCFieldDescriptor *f = crm_pbjson_field(msg->descriptor, flat);
+    if (f && f->label != PROTOBUF_C_LABEL_REPEATED) {
+        if (crm_pbjson_set_field_text(msg, flat, value, &e) != CRM_OK)
+            return crm_err_set(err, CRM_EBADREQUEST, key, "invalid_param",
+                               "invalid value for query parameter %.100s: %.300s", key, e.message);
+        return 1;
+    }
+    f = crm_pbjson_field(msg->descriptor, outer);
+    if (f && f->label == PROTOBUF_C_LABEL_REPEATED && f->type == PROTOBUF_C_TYPE_STRING) {
+        size_t vlen = strlen(value);
+        char *pair = malloc(ilen + vlen + 2);
+        if (!pair)
+            return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
+        snprintf(pair, ilen + vlen + 2, "%s=%s", inner, value);
+        int rc = crm_pbjson_set_field_text(msg, outer, pair, &e);
+        free(pair);
+        if (rc != CRM_OK)
+            return crm_err_set(err, CRM_EBADREQUEST, key, "invalid_param", "invalid query parameter %.100s",
+                               key);
+        return 1;
+    }
+    return crm_err_set(err, CRM_EBADREQUEST, key, "invalid_param", "unknown query parameter: %.100s", key);
+}
+
 int gw_apply_params(ProtobufCMessage *msg, const gw_param_t *params, size_t n, crm_err_t *err)
 {
     for (size_t i = 0; i < n; i++) {
         const char *key = params[i].key;
+        int br = apply_bracket_param(msg, key, params[i].value, err);
+        if (br == 1)
+            continue;
+        if (br != 0)
+            return br;
         /* "id" comes from the path only; a query "id" would silently override it. */
         if (strcmp(key, "id") == 0 || !crm_pbjson_field(msg->descriptor, key))
             return crm_err_set(err, CRM_EBADREQUEST, key, "invalid_param", "unknown query parameter: %.100s",
@@ -277,6 +328,29 @@ json_t *gw_body_data(const char *body, size_t len, crm_err_t *err)
     return data;
 }
 
+/* A PUT: the request's "update_mask" field (when it has one) gets every top-level key of the
+ * body, so the service changes exactly the attributes sent (null included). */
+static void fill_update_mask(ProtobufCMessage *in, const json_t *data)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(in->descriptor, "update_mask");
+    if (!f || f->label != PROTOBUF_C_LABEL_REPEATED || f->type != PROTOBUF_C_TYPE_STRING)
+        return;
+    size_t n = json_object_size(data), k = 0;
+    char **keys = calloc(n + 1, sizeof *keys);
+    if (!keys)
+        abort();
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)data, key, v)
+    {
+        (void)v;
+        keys[k++] = crm_pb_strdup(key);
+    }
+    *(char ***)((char *)in + f->offset) = keys;
+    *(size_t *)((char *)in + f->quantifier_offset) = k;
+}
+
 static ProtobufCMessage *build_request(const gw_route_t *r, gw_request_t *req, crm_err_t *err)
 {
     ProtobufCMessage *in = NULL;
@@ -290,6 +364,8 @@ static ProtobufCMessage *build_request(const gw_route_t *r, gw_request_t *req, c
         if (!data)
             return NULL;
         in = crm_pbjson_to_message(r->req_desc, data, "", err);
+        if (in && r->kind == GW_UPDATE)
+            fill_update_mask(in, data);
         json_decref(data);
         if (!in)
             return NULL;

@@ -3,10 +3,59 @@
 #include "routes.h"
 #include "deals.pb-c.h"
 
+#define DEALS(method, pattern, rpc, req, reply, type, kind, role)                                            \
+    {                                                                                                        \
+        method, pattern, "deals", rpc, GW_D(req), GW_D(reply), type, kind, role, false, NULL                 \
+    }
+/* The CRUD routes of one reason-like resource (loss reasons, unqualified reasons, sources). */
+#define REASONS(path, rpc, type)                                                                             \
+    DEALS("GET", path, rpc ".list", crm__deal_reason_list_request, crm__deal_reason_list, type, GW_LIST,     \
+          "sales"),                                                                                          \
+        DEALS("POST", path, rpc ".create", crm__deal_reason, crm__deal_reason, type, GW_CREATE, "admin"),    \
+        DEALS("GET", path "/{id}", rpc ".get", crm__deal_reason_get_request, crm__deal_reason, type, GW_ONE, \
+              "sales"),                                                                                      \
+        DEALS("PUT", path "/{id}", rpc ".update", crm__deal_reason, crm__deal_reason, type, GW_UPDATE,       \
+              "admin"),                                                                                      \
+        DEALS("DELETE", path "/{id}", rpc ".delete", crm__deal_reason_get_request, crm__deal_reason, type,   \
+              GW_DELETE, "admin")
+
 const gw_route_t gw_routes_deals[] = {
-    {"GET", "/v2/pipelines", "deals", "pipelines.list", GW_D(crm__pipeline_list_request),
-     GW_D(crm__pipeline_list), "pipeline", GW_LIST, "sales", false, NULL},
-    {"GET", "/v2/stages", "deals", "stages.list", GW_D(crm__stage_list_request), GW_D(crm__stage_list),
-     "stage", GW_LIST, "sales", false, NULL},
+    DEALS("GET", "/v2/pipelines", "pipelines.list", crm__pipeline_list_request, crm__pipeline_list,
+          "pipeline", GW_LIST, "sales"),
+    DEALS("POST", "/v2/pipelines", "pipelines.create", crm__pipeline, crm__pipeline, "pipeline", GW_CREATE,
+          "admin"),
+    DEALS("GET", "/v2/pipelines/{id}", "pipelines.get", crm__pipeline_get_request, crm__pipeline, "pipeline",
+          GW_ONE, "sales"),
+    DEALS("PUT", "/v2/pipelines/{id}", "pipelines.update", crm__pipeline, crm__pipeline, "pipeline",
+          GW_UPDATE, "admin"),
+    DEALS("DELETE", "/v2/pipelines/{id}", "pipelines.delete", crm__pipeline_get_request, crm__pipeline,
+          "pipeline", GW_DELETE, "admin"),
+    DEALS("GET", "/v2/stages", "stages.list", crm__stage_list_request, crm__stage_list, "stage", GW_LIST,
+          "sales"),
+    DEALS("POST", "/v2/stages", "stages.create", crm__stage, crm__stage, "stage", GW_CREATE, "admin"),
+    DEALS("GET", "/v2/stages/{id}", "stages.get", crm__stage_get_request, crm__stage, "stage", GW_ONE,
+          "sales"),
+    DEALS("PUT", "/v2/stages/{id}", "stages.update", crm__stage, crm__stage, "stage", GW_UPDATE, "admin"),
+    DEALS("DELETE", "/v2/stages/{id}", "stages.delete", crm__stage_get_request, crm__stage, "stage",
+          GW_DELETE, "admin"),
+    DEALS("GET", "/v2/deals", "deals.list", crm__deal_list_request, crm__deal_list, "deal", GW_LIST, "sales"),
+    DEALS("POST", "/v2/deals", "deals.create", crm__deal, crm__deal, "deal", GW_CREATE, "sales"),
+    DEALS("GET", "/v2/deals/{id}", "deals.get", crm__deal_get_request, crm__deal, "deal", GW_ONE, "sales"),
+    DEALS("PUT", "/v2/deals/{id}", "deals.update", crm__deal, crm__deal, "deal", GW_UPDATE, "sales"),
+    DEALS("DELETE", "/v2/deals/{id}", "deals.delete", crm__deal_get_request, crm__deal, "deal", GW_DELETE,
+          "sales"),
+    DEALS("GET", "/v2/deals/{deal_id}/associated_contacts", "deals.contacts.list",
+          crm__associated_contact_list_request, crm__associated_contact_list, "associated_contact", GW_LIST,
+          "sales"),
+    DEALS("POST", "/v2/deals/{deal_id}/associated_contacts", "deals.contacts.add", crm__associated_contact,
+          crm__associated_contact, "associated_contact", GW_CREATE, "sales"),
+    DEALS("DELETE", "/v2/deals/{deal_id}/associated_contacts/{contact_id}", "deals.contacts.remove",
+          crm__associated_contact, crm__associated_contact, "associated_contact", GW_DELETE, "sales"),
+    DEALS("GET", "/v2/deals/{deal_id}/stage_changes", "deals.stage_changes", crm__stage_change_list_request,
+          crm__stage_change_list, "stage_change", GW_LIST, "sales"),
+    REASONS("/v2/loss_reasons", "loss_reasons", "loss_reason"),
+    REASONS("/v2/deal_unqualified_reasons", "unqualified_reasons", "deal_unqualified_reason"),
+    REASONS("/v2/deal_sources", "sources", "source"),
+    REASONS("/v2/sources", "sources", "source"),
 };
 GW_TABLE_END(deals);

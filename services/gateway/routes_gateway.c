@@ -3,6 +3,7 @@
  */
 #include "routes.h"
 #include "auth.h"
+#include "webhooks.h"
 
 const gw_route_t gw_routes_gateway[] = {
     {"POST", "/v2/api_tokens", NULL, NULL, NULL, NULL, "api_token", GW_CUSTOM, "admin", false,
@@ -11,5 +12,11 @@ const gw_route_t gw_routes_gateway[] = {
      gw_auth_list_tokens},
     {"DELETE", "/v2/api_tokens/{id}", NULL, NULL, NULL, NULL, "api_token", GW_CUSTOM, "admin", false,
      gw_auth_revoke_token},
+    {"GET", "/v2/webhook_sources", NULL, NULL, NULL, NULL, "webhook_source", GW_CUSTOM, "admin", false,
+     gw_webhook_sources_list},
+    {"GET", "/v2/webhook_deliveries", NULL, NULL, NULL, NULL, "webhook_delivery", GW_CUSTOM, "admin", false,
+     gw_webhook_deliveries_list},
+    {"GET", "/v2/webhook_deliveries/{id}", NULL, NULL, NULL, NULL, "webhook_delivery", GW_CUSTOM, "admin",
+     false, gw_webhook_delivery_get},
 };
 GW_TABLE_END(gateway);

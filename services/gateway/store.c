@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "crm/util.h"
+#include "sell.h"
 
 #define TS_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
@@ -182,6 +183,124 @@ int gw_store_delivery_insert(crm_db_t *db, const char *source, const char *exter
         return err->code;
     *inserted = PQntuples(res) > 0;
     *id = *inserted ? crm_db_i64(res, 0, 0) : 0;
+    PQclear(res);
+    return CRM_OK;
+}
+
+int gw_store_archive(crm_db_t *db, const gw_archive_in_t *in, int64_t *id, bool *inserted, crm_err_t *err)
+{
+    char *hex = malloc(2 * in->body_len + 3);
+    if (!hex)
+        return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "out of memory storing the delivery");
+    hex[0] = '\\';
+    hex[1] = 'x';
+    crm_hex_encode(in->body ? in->body : "", in->body_len, hex + 2);
+    char received[32], status[16];
+    snprintf(received, sizeof received, "%lld", (long long)in->received_at_us);
+    snprintf(status, sizeof status, "%d", in->status);
+    const char *params[] = {in->source,
+                            in->external_id,
+                            in->content_type ? in->content_type : "",
+                            hex,
+                            in->correlation_id ? in->correlation_id : "",
+                            received,
+                            in->outcome,
+                            in->reason,
+                            status,
+                            in->sender_id,
+                            in->details ? in->details : ""};
+    PGresult *res =
+        crm_db_exec(db, "gw_archive_insert",
+                    "INSERT INTO deliveries (source, external_id, content_type, body, correlation_id, "
+                    "received_at, outcome, "
+                    "reason, status, sender_delivery_id, details) VALUES ($1, $2, $3, $4::bytea, $5, "
+                    "to_timestamp($6::bigint / 1000000.0), $7, $8, $9::int, $10, $11) "
+                    "ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
+                    11, params, err);
+    free(hex);
+    if (!res)
+        return err->code;
+    *inserted = PQntuples(res) > 0;
+    *id = *inserted ? crm_db_i64(res, 0, 0) : 0;
+    PQclear(res);
+    return CRM_OK;
+}
+
+#define ARCHIVE_COLS                                                                                         \
+    "id, source, outcome, reason, status, sender_delivery_id, content_type, octet_length(body), "            \
+    "correlation_id, details, " TS_UTC("received_at")
+
+static json_t *archive_item(const PGresult *res, int r)
+{
+    const char *sender = crm_db_str(res, r, 5);
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(crm_db_i64(res, r, 0)));
+    json_object_set_new(o, "source", gw_json_text(crm_db_str(res, r, 1)));
+    json_object_set_new(o, "outcome", gw_json_text(crm_db_str(res, r, 2)));
+    json_object_set_new(o, "reason", gw_json_text(crm_db_str(res, r, 3)));
+    json_object_set_new(o, "status", json_integer(crm_db_i64(res, r, 4)));
+    json_object_set_new(o, "delivery_id", sender ? gw_json_text(sender) : json_null());
+    json_object_set_new(o, "content_type", gw_json_text(crm_db_str(res, r, 6)));
+    json_object_set_new(o, "body_size", json_integer(crm_db_i64(res, r, 7)));
+    json_object_set_new(o, "correlation_id", gw_json_text(crm_db_str(res, r, 8)));
+    json_object_set_new(o, "details", gw_json_text(crm_db_str(res, r, 9)));
+    json_object_set_new(o, "received_at", gw_json_text(crm_db_str(res, r, 10)));
+    return o;
+}
+
+int gw_store_archive_list(crm_db_t *db, const char *source, const char *outcome, long page, long per_page,
+                          json_t **items, bool *has_more, crm_err_t *err)
+{
+    char limit[24], offset[24];
+    snprintf(limit, sizeof limit, "%ld", per_page + 1);
+    snprintf(offset, sizeof offset, "%ld", (page - 1) * per_page);
+    const char *params[] = {source, outcome, limit, offset};
+    PGresult *res =
+        crm_db_exec(db, "gw_archive_list",
+                    "SELECT " ARCHIVE_COLS " FROM deliveries "
+                    "WHERE ($1::text IS NULL OR source = $1) AND ($2::text IS NULL OR outcome = $2) "
+                    "ORDER BY id DESC LIMIT $3::bigint OFFSET $4::bigint",
+                    4, params, err);
+    if (!res)
+        return err->code;
+    int n = PQntuples(res);
+    *has_more = n > per_page;
+    *items = json_array();
+    for (int r = 0; r < n && r < per_page; r++)
+        json_array_append_new(*items, archive_item(res, r));
+    PQclear(res);
+    return CRM_OK;
+}
+
+int gw_store_archive_get(crm_db_t *db, int64_t id, json_t **item, crm_err_t *err)
+{
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *params[] = {ids};
+    PGresult *res = crm_db_exec(
+        db, "gw_archive_get",
+        "SELECT " ARCHIVE_COLS ", encode(body, 'hex') FROM deliveries WHERE id = $1::bigint", 1, params, err);
+    if (!res)
+        return err->code;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "no such webhook delivery");
+    }
+    *item = archive_item(res, 0);
+    const char *hex = crm_db_str(res, 0, 11);
+    size_t hl = hex ? strlen(hex) : 0;
+    char *body = malloc(hl / 2 + 1);
+    if (body) {
+        size_t n = 0;
+        for (size_t i = 0; i + 1 < hl; i += 2) {
+            unsigned v = 0;
+            sscanf(hex + i, "%2x", &v);
+            body[n++] = (char)v;
+        }
+        body[n] = '\0';
+        json_object_set_new(*item, "body", gw_json_text(body));
+        free(body);
+    }
     PQclear(res);
     return CRM_OK;
 }

@@ -8,6 +8,7 @@
 #include "crm/db.h"
 #include <jansson.h>
 #include "crm/err.h"
+#include <jansson.h>
 
 typedef struct {
     int64_t id;
@@ -46,5 +47,35 @@ int gw_store_delivery_insert(crm_db_t *db, const char *source, const char *exter
                              const char *content_type, const void *body, size_t body_len,
                              const char *correlation_id, int64_t received_at_us, int64_t *id, bool *inserted,
                              crm_err_t *err);
+
+/* One row of the delivery archive as written (gw_store_archive) and read. */
+typedef struct {
+    int64_t id;
+    const char *source;
+    const char *outcome;     /* accepted | ignored | duplicate | refused */
+    const char *reason;      /* ok | signature_mismatch | content_type | ... */
+    int status;              /* the HTTP status answered */
+    const char *external_id; /* dedupe key (accepted and ignored only), or NULL */
+    const char *sender_id;   /* the sender's delivery id as received, or NULL */
+    const char *content_type;
+    const void *body;
+    size_t body_len;
+    const char *correlation_id;
+    const char *details;
+    int64_t received_at_us;
+} gw_archive_in_t;
+
+/* Inserts an archive row inside or outside a transaction. With external_id set, an existing
+ * (source, external_id) inserts nothing and *inserted is false (*id 0). */
+int gw_store_archive(crm_db_t *db, const gw_archive_in_t *in, int64_t *id, bool *inserted, crm_err_t *err);
+
+/* The archive as JSON for GET /v2/webhook_deliveries: items (newest first) of the page,
+ * filtered by source and outcome when not NULL; *has_more when another page follows. Each item:
+ * id, source, outcome, reason, status, delivery_id (sender's), content_type, body_size,
+ * correlation_id, details, received_at; with_body adds "body" (text, invalid UTF-8 as '?'). */
+int gw_store_archive_list(crm_db_t *db, const char *source, const char *outcome, long page, long per_page,
+                          json_t **items, bool *has_more, crm_err_t *err);
+/* One archived delivery with its body; CRM_ENOTFOUND when none. */
+int gw_store_archive_get(crm_db_t *db, int64_t id, json_t **item, crm_err_t *err);
 
 #endif

@@ -15,8 +15,8 @@ int leads_extras_register(crm_rpc_server_t *rpc, crm_outbox_t *outbox, crm_err_t
     (void)err;
     extras.outbox = outbox;
     leads_catalog_register(rpc, &extras);
-    // NOTES
-    // CF
+    leads_notes_register(rpc, &extras);
+    leads_custom_fields_register(rpc, &extras);
     return CRM_OK;
 }
 

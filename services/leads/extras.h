@@ -23,12 +23,14 @@ int leads_extras_register(crm_rpc_server_t *rpc, crm_outbox_t *outbox, crm_err_t
 /* Checks a record's custom_fields object (name → value) against the definitions of
  * resource_type ("lead", "contact", "deal"): every unknown name and every value of the wrong
  * shape is a CRM_EINVALID field error naming "/custom_fields/<name>" (crm_err_add, so all of
- * them are reported). values NULL or JSON null is fine; anything but an object is an error on
- * "/custom_fields". Values: text/string/url/date/datetime/list strings (list: one of the
- * choices, also {"id"|"name"} objects), number (JSON number or decimal string), bool (true /
- * false), multi_select_list (array of choices). null clears a field and is always accepted. */
-int leads_custom_fields_validate(crm_db_t *db, const char *resource_type, const json_t *values,
-                                 crm_err_t *err);
+ * them are reported, up to 1 + CRM_ERR_MAX_MORE). values NULL or JSON null is fine; anything but
+ * an object is an error on "/custom_fields". Accepted values by type: string/text/phone a
+ * string; email a string with one '@'; url an http(s):// URL; number a JSON number or a decimal
+ * string ("123.45"); date "YYYY-MM-DD"; datetime ISO 8601; bool true/false; list one of the
+ * choices, as its name or as {"name": ...} / {"id": n}; multi_select_list an array of distinct
+ * choices. null clears a field and is always accepted. On success, values is normalized in
+ * place: list choices become their names (what records store and emit). */
+int leads_custom_fields_validate(crm_db_t *db, const char *resource_type, json_t *values, crm_err_t *err);
 
 /* --- shared helpers (extras.c) ----------------------------------------------------------- */
 /* "2014-09-27T16:32:56Z", with optional fraction and offset (+00:00, +0000, Z) / "2014-09-27". */

@@ -6,27 +6,106 @@
 #include "crm/daemon.h"
 #include "crm/rpc.h"
 #include "assign.pb-c.h"
+#include "deals.pb-c.h"
 #include "leads.pb-c.h"
+#include "records.h"
+
+#define LEADS_MAX_STATUSES 32
+#define LEADS_MAX_REQUIRED 16
+
+/* A lead status (C1) and the fields a lead needs to enter it (C2), from leads.statuses and
+ * leads.status_rules.<name>.required. */
+typedef struct {
+    const char *name;
+    const char *required[LEADS_MAX_REQUIRED];
+    size_t nrequired;
+} leads_status_t;
 
 typedef struct {
     crm_daemon_t *daemon;
+    leads_status_t statuses[LEADS_MAX_STATUSES]; /* statuses[0] is the default of a new lead */
+    size_t nstatuses;
+    crm_rpc_client_t *deals; /* deals.create_from_conversion; NULL when not configured */
+    int deals_timeout_ms;
 } leads_t;
 
 /* rpc.c and consume.c */
 void leads_rpc_register(leads_t *self);
 int leads_consume_register(leads_t *self, crm_err_t *err);
 
-/* store.c: all SQL of the service. Replies are malloc'd protobuf-c messages. */
-/* Creates the lead of a capture unless that delivery was captured before (then *lead = NULL). */
-int leads_store_capture(crm_db_t *tx, const Crm__LeadCaptured *cap, const char *event_id, Crm__Lead **lead,
+/* api.c: configuration, the /v2 leads, contacts, statuses and timelines, conversions. */
+int leads_config(leads_t *self, crm_err_t *err);
+void leads_api_register(leads_t *self);
+void leads_conversions_register(leads_t *self);
+const leads_status_t *leads_status_find(const leads_t *self, const char *name);
+/* E.164 form of a phone typed with a leading "+" ("+49 30 123" → "+4930123"), else NULL; malloc'd. */
+char *leads_phone_e164(const char *phone);
+int leads_emit_lead(leads_t *self, crm_db_t *tx, const char *type, const char *corr, const Crm__Lead *lead,
+                    int64_t previous_owner_id, int64_t changed_by, int64_t assignment_id, int64_t delivery_id,
+                    const char *source, crm_err_t *err);
+int leads_emit_contact(leads_t *self, crm_db_t *tx, const char *type, const char *corr, const Crm__Contact *c,
+                       int64_t previous_owner_id, int64_t changed_by, int64_t assignment_id,
+                       int64_t conversion_id, int64_t assign_pool_id, crm_err_t *err);
+/* Sets the owner of a contact (owner.assigned); *c = NULL when it no longer exists. */
+int leads_contact_set_owner(crm_db_t *tx, int64_t id, int64_t owner_id, const char *event_id,
+                            Crm__Contact **c, int64_t *previous_owner_id, crm_err_t *err);
+/* convert.c: deal.created of a conversion fills lead_conversions.deal_id. */
+int leads_conversion_deal(crm_db_t *tx, int64_t conversion_id, int64_t deal_id, crm_err_t *err);
+
+/* timeline.c */
+int leads_timeline_add(crm_db_t *tx, bool contact, int64_t id, const char *kind, int64_t actor_id,
+                       const char *summary, const char *previous_value, const char *value,
+                       const char *event_id, crm_err_t *err);
+/* The lead a (source, ticket) is linked to, or 0. */
+int leads_ticket_lead(crm_db_t *tx, const char *source, const char *ticket_id, int64_t *lead_id,
+                      crm_err_t *err);
+/* Links (or re-links, updating subject/status/url) the capture's ticket to lead_id. */
+int leads_ticket_link(crm_db_t *tx, int64_t lead_id, const Crm__LeadCaptured *cap, const char *event_id,
+                      crm_err_t *err);
+int leads_timeline_list(crm_db_t *db, bool contact, const Crm__TimelineRequest *req, Crm__Timeline **out,
                         crm_err_t *err);
-/* Sets the owner; *lead = NULL when the lead no longer exists. */
-int leads_store_set_owner(crm_db_t *tx, int64_t lead_id, int64_t owner_id, const char *event_id, Crm__Lead **lead,
-                          crm_err_t *err);
-/* visible_owner: when set, only leads of that owner are visible (role sales). */
+
+/* store.c: captures and owner changes. Replies are malloc'd protobuf-c messages. */
+/* Applies a capture: *lead = the new (*created) or merged lead, NULL when it was applied before. */
+int leads_store_capture_dedup(crm_db_t *tx, const Crm__LeadCaptured *cap, const char *event_id,
+                              Crm__Lead **lead, bool *created, crm_err_t *err);
+/* One lead (CRM_ENOTFOUND when missing or, restrict_owner, not owned by visible_owner). */
 int leads_store_get(crm_db_t *db, int64_t id, bool restrict_owner, int64_t visible_owner, Crm__Lead **lead,
                     crm_err_t *err);
-int leads_store_list(crm_db_t *db, const Crm__LeadListRequest *req, bool restrict_owner, int64_t visible_owner,
-                     Crm__LeadList **list, crm_err_t *err);
+/* Sets the owner; *lead = NULL when the lead no longer exists. */
+int leads_store_set_owner(crm_db_t *tx, int64_t lead_id, int64_t owner_id, const char *event_id,
+                          Crm__Lead **lead, crm_err_t *err);
+
+/* api.c: configuration, the /v2 leads, contacts, statuses and timelines, conversions. */
+int leads_config(leads_t *self, crm_err_t *err);
+void leads_api_register(leads_t *self);
+void leads_conversions_register(leads_t *self);
+const leads_status_t *leads_status_find(const leads_t *self, const char *name);
+/* E.164 form of a phone typed with a leading "+" ("+49 30 123" → "+4930123"), else NULL; malloc'd. */
+char *leads_phone_e164(const char *phone);
+int leads_emit_lead(leads_t *self, crm_db_t *tx, const char *type, const char *corr, const Crm__Lead *lead,
+                    int64_t previous_owner_id, int64_t changed_by, int64_t assignment_id, int64_t delivery_id,
+                    const char *source, crm_err_t *err);
+int leads_emit_contact(leads_t *self, crm_db_t *tx, const char *type, const char *corr, const Crm__Contact *c,
+                       int64_t previous_owner_id, int64_t changed_by, int64_t assignment_id,
+                       int64_t conversion_id, int64_t assign_pool_id, crm_err_t *err);
+/* Sets the owner of a contact (owner.assigned); *c = NULL when it no longer exists. */
+int leads_contact_set_owner(crm_db_t *tx, int64_t id, int64_t owner_id, const char *event_id,
+                            Crm__Contact **c, int64_t *previous_owner_id, crm_err_t *err);
+/* convert.c: deal.created of a conversion fills lead_conversions.deal_id. */
+int leads_conversion_deal(crm_db_t *tx, int64_t conversion_id, int64_t deal_id, crm_err_t *err);
+
+/* timeline.c */
+int leads_timeline_add(crm_db_t *tx, bool contact, int64_t id, const char *kind, int64_t actor_id,
+                       const char *summary, const char *previous_value, const char *value,
+                       const char *event_id, crm_err_t *err);
+/* The lead a (source, ticket) is linked to, or 0. */
+int leads_ticket_lead(crm_db_t *tx, const char *source, const char *ticket_id, int64_t *lead_id,
+                      crm_err_t *err);
+/* Links (or re-links, updating subject/status/url) the capture's ticket to lead_id. */
+int leads_ticket_link(crm_db_t *tx, int64_t lead_id, const Crm__LeadCaptured *cap, const char *event_id,
+                      crm_err_t *err);
+int leads_timeline_list(crm_db_t *db, bool contact, const Crm__TimelineRequest *req, Crm__Timeline **out,
+                        crm_err_t *err);
 
 #endif

@@ -24,6 +24,12 @@ int main(int argc, char **argv)
     if (!d)
         return err.code == CRM_OK ? 0 : 1;
     leads_t self = {.daemon = d};
+    if (leads_config(&self, &err) != CRM_OK) {
+        fprintf(stderr, "crm-leads: %s\n", err.message);
+        crm_daemon_destroy(&d);
+        return 1;
+    }
+    self.deals = crm_daemon_client(d, "deals", &err); /* NULL: conversions leave the deal to lead.converted */
     leads_rpc_register(&self);
     leads_extras_register(d->rpc, d->outbox, &err); /* sources, reasons, notes, tasks, tags, custom fields */
     if (leads_consume_register(&self, &err) != CRM_OK) {
@@ -32,6 +38,8 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc = crm_daemon_run(d);
+    if (self.deals) /* before the daemon: its ZeroMQ context waits for every socket */
+        crm_rpc_client_destroy(&self.deals);
     crm_daemon_destroy(&d);
     return rc;
 }

@@ -9,202 +9,213 @@
 #include "crm/row.h"
 #include "crm/util.h"
 
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-#define LEAD_COLS                                                                                            \
-    "id, creator_id, owner_id, first_name, last_name, organization_name, status, source_id, title, "          \
-    "description, industry, website, email, phone, mobile, fax, twitter, facebook, linkedin, skype, "        \
-    "address_line1, address_city, address_postal_code, address_state, address_country, to_json(tags)::text, " \
-    "unqualified_reason_id, " TS("created_at") ", " TS("updated_at")
-
-static Crm__Lead *lead_from_row(const PGresult *res, int r)
+/* The open lead with one of these dedup keys, after locking the keys (sorted, so two
+ * transactions always lock in the same order). 0 when none. */
+static int dedup_find(crm_db_t *tx, const char *email_norm, const char *phone_norm, int64_t *lead_id,
+                      crm_err_t *err)
 {
-    Crm__Lead *l = (Crm__Lead *)crm_pb_new(&crm__lead__descriptor);
-    crm_row_i64(res, r, 0, &l->has_id, &l->id);
-    crm_row_i64(res, r, 1, &l->has_creator_id, &l->creator_id);
-    crm_row_i64(res, r, 2, &l->has_owner_id, &l->owner_id);
-    l->first_name = crm_row_str(res, r, 3);
-    l->last_name = crm_row_str(res, r, 4);
-    l->organization_name = crm_row_str(res, r, 5);
-    l->status = crm_row_str(res, r, 6);
-    crm_row_i64(res, r, 7, &l->has_source_id, &l->source_id);
-    char **strs[] = {&l->title,    &l->description, &l->industry, &l->website, &l->email,
-                     &l->phone,    &l->mobile,      &l->fax,      &l->twitter, &l->facebook,
-                     &l->linkedin, &l->skype};
-    for (int i = 0; i < 12; i++)
-        *strs[i] = crm_row_str(res, r, 8 + i);
-    bool any_address = false;
-    for (int c = 20; c <= 24; c++)
-        any_address = any_address || !PQgetisnull(res, r, c);
-    if (any_address) {
-        Crm__Address *a = (Crm__Address *)crm_pb_new(&crm__address__descriptor);
-        a->line1 = crm_row_str(res, r, 20);
-        a->city = crm_row_str(res, r, 21);
-        a->postal_code = crm_row_str(res, r, 22);
-        a->state = crm_row_str(res, r, 23);
-        a->country = crm_row_str(res, r, 24);
-        l->address = a;
+    *lead_id = 0;
+    char keys[2][600];
+    int nk = 0;
+    if (email_norm && *email_norm)
+        snprintf(keys[nk++], sizeof keys[0], "lead-email:%.500s", email_norm);
+    if (phone_norm && *phone_norm)
+        snprintf(keys[nk++], sizeof keys[0], "lead-phone:%.500s", phone_norm);
+    if (nk == 0)
+        return CRM_OK;
+    if (nk == 2 && strcmp(keys[0], keys[1]) > 0) {
+        char tmp[600];
+        memcpy(tmp, keys[0], sizeof tmp);
+        memcpy(keys[0], keys[1], sizeof tmp);
+        memcpy(keys[1], tmp, sizeof tmp);
     }
-    crm_row_str_array(res, r, 25, &l->n_tags, &l->tags);
-    crm_row_i64(res, r, 26, &l->has_unqualified_reason_id, &l->unqualified_reason_id);
-    l->created_at = crm_row_str(res, r, 27);
-    l->updated_at = crm_row_str(res, r, 28);
-    return l;
+    for (int i = 0; i < nk; i++) {
+        const char *p[] = {keys[i]};
+        PGresult *res = crm_db_exec(tx, "leads_dedup_lock",
+                                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 3))", 1, p, err);
+        if (!res)
+            return err->code;
+        PQclear(res);
+    }
+    const char *p[] = {email_norm && *email_norm ? email_norm : NULL,
+                       phone_norm && *phone_norm ? phone_norm : NULL};
+    PGresult *res = crm_db_exec(tx, "leads_dedup_find",
+                                "SELECT id FROM leads WHERE converted_at IS NULL AND "
+                                "((email_norm = $1) OR (phone_norm = $2)) ORDER BY id LIMIT 1",
+                                2, p, err);
+    if (!res)
+        return err->code;
+    protobuf_c_boolean has;
+    if (PQntuples(res) == 1)
+        crm_row_i64(res, 0, 0, &has, lead_id);
+    PQclear(res);
+    return CRM_OK;
 }
 
-static int add_activity(crm_db_t *tx, int64_t lead_id, const char *kind, const char *summary, const char *event_id,
-                        crm_err_t *err)
+static char *norm_email(const char *email)
 {
-    char id[24];
-    const char *p[] = {crm_param_i64(id, true, lead_id), kind, summary, event_id};
-    return crm_db_run(tx, "leads_activity_add",
-                      "INSERT INTO lead_activities (lead_id, kind, summary, event_id) VALUES ($1, $2, $3, $4)", 4, p,
-                      err);
+    if (!email)
+        return NULL;
+    while (*email == ' ' || *email == '\t' || *email == '\n' || *email == '\r')
+        email++;
+    size_t n = strlen(email);
+    while (n > 0 &&
+           (email[n - 1] == ' ' || email[n - 1] == '\t' || email[n - 1] == '\n' || email[n - 1] == '\r'))
+        n--;
+    char *out = malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)((email[i] >= 'A' && email[i] <= 'Z') ? email[i] + 32 : email[i]);
+    out[n] = '\0';
+    return out;
 }
 
-int leads_store_capture(crm_db_t *tx, const Crm__LeadCaptured *cap, const char *event_id, Crm__Lead **lead,
-                        crm_err_t *err)
+int leads_store_capture_dedup(crm_db_t *tx, const Crm__LeadCaptured *cap, const char *event_id,
+                              Crm__Lead **lead, bool *created, crm_err_t *err)
 {
     *lead = NULL;
+    *created = false;
+    /* A replayed event (same envelope id or same delivery) changes nothing. */
+    char delivery[24];
+    const char *rp[] = {event_id, crm_param_i64(delivery, cap->has_delivery_id, cap->delivery_id)};
+    PGresult *res = crm_db_exec(tx, "leads_capture_seen",
+                                "SELECT 1 FROM lead_activities WHERE kind = 'captured' AND event_id = $1 "
+                                "UNION ALL SELECT 1 FROM leads WHERE capture_delivery_id = $2",
+                                2, rp, err);
+    if (!res)
+        return err->code;
+    int seen = PQntuples(res);
+    PQclear(res);
+    if (seen > 0)
+        return CRM_OK;
+
     const char *src[] = {cap->source ? cap->source : "api"};
     /* Read first, insert only when missing: an upsert that updates the same row on every
      * capture would leave a dead row version per lead and slow every later lookup. */
-    PGresult *res = crm_db_exec(tx, "leads_source_ensure",
-                                "WITH found AS (SELECT id FROM lead_sources WHERE name = $1), "
-                                "made AS (INSERT INTO lead_sources (name) SELECT $1 WHERE NOT EXISTS "
-                                "(SELECT 1 FROM found) ON CONFLICT (name) DO NOTHING RETURNING id) "
-                                "SELECT id FROM found UNION ALL SELECT id FROM made",
-                                1, src, err);
+    res = crm_db_exec(tx, "leads_source_ensure",
+                      "WITH found AS (SELECT id FROM lead_sources WHERE name = $1), "
+                      "made AS (INSERT INTO lead_sources (name) SELECT $1 WHERE NOT EXISTS "
+                      "(SELECT 1 FROM found) ON CONFLICT (name) DO NOTHING RETURNING id) "
+                      "SELECT id FROM found UNION ALL SELECT id FROM made",
+                      1, src, err);
     if (!res)
         return err->code;
     if (PQntuples(res) != 1) { /* a concurrent insert of the same name won: it is there now */
         PQclear(res);
-        return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "lead source '%s' was being created; retry", src[0]);
+        return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "lead source '%s' was being created; retry",
+                           src[0]);
     }
     char source_id[32];
     snprintf(source_id, sizeof source_id, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
 
+    int64_t lead_id = 0;
+    int rc = CRM_OK;
+    if (cap->ticket_id && *cap->ticket_id)
+        rc = leads_ticket_lead(tx, cap->source ? cap->source : "", cap->ticket_id, &lead_id, err);
+    char *email = norm_email(cap->email);
+    char *phone =
+        cap->phone_e164 && *cap->phone_e164 ? crm_pb_strdup(cap->phone_e164) : leads_phone_e164(cap->phone);
+    if (rc == CRM_OK && lead_id == 0)
+        rc = dedup_find(tx, email, phone, &lead_id, err);
     char *tags = crm_param_text_array(cap->tags, cap->n_tags);
-    char delivery[24];
-    const char *p[] = {cap->first_name, cap->last_name, cap->organization_name, cap->email,
-                       cap->phone,      cap->title,     cap->description,       tags,
-                       source_id,       crm_param_i64(delivery, cap->has_delivery_id, cap->delivery_id)};
-    /* ON CONFLICT on capture_delivery_id: a capture applied before yields no row, no event. */
-    res = crm_db_exec(tx, "leads_capture",
-                      "INSERT INTO leads (first_name, last_name, organization_name, email, phone, title, "
-                      "description, tags, source_id, status, capture_delivery_id) "
-                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'New', $10) "
-                      "ON CONFLICT (capture_delivery_id) DO NOTHING RETURNING " LEAD_COLS,
-                      10, p, err);
+    char idb[24];
+    if (rc == CRM_OK && lead_id > 0) {
+        /* Merge: fill what the lead lacks, add the tags; the capture goes on its timeline. */
+        const char *p[] = {crm_param_i64(idb, true, lead_id),
+                           cap->first_name,
+                           cap->last_name,
+                           cap->organization_name,
+                           cap->email,
+                           cap->phone,
+                           cap->title,
+                           cap->description,
+                           tags,
+                           phone};
+        rc = crm_db_run(
+            tx, "leads_capture_merge",
+            "UPDATE leads SET first_name = COALESCE(NULLIF(first_name, ''), $2), "
+            "last_name = COALESCE(NULLIF(last_name, ''), $3), "
+            "organization_name = COALESCE(NULLIF(organization_name, ''), $4), "
+            "email = COALESCE(NULLIF(email, ''), $5), phone = COALESCE(NULLIF(phone, ''), $6), "
+            "title = COALESCE(NULLIF(title, ''), $7), description = COALESCE(NULLIF(description, ''), $8), "
+            "tags = ARRAY(SELECT DISTINCT t FROM unnest(tags || $9::text[]) t ORDER BY t), "
+            "phone_norm = COALESCE(phone_norm, $10), updated_at = now() WHERE id = $1",
+            10, p, err);
+    } else if (rc == CRM_OK) {
+        const char *p[] = {cap->first_name,
+                           cap->last_name,
+                           cap->organization_name,
+                           cap->email,
+                           cap->phone,
+                           cap->title,
+                           cap->description,
+                           tags,
+                           source_id,
+                           crm_param_i64(delivery, cap->has_delivery_id, cap->delivery_id),
+                           phone};
+        res = crm_db_exec(tx, "leads_capture2",
+                          "INSERT INTO leads (first_name, last_name, organization_name, email, phone, title, "
+                          "description, tags, source_id, status, capture_delivery_id, phone_norm) "
+                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'New', $10, $11) RETURNING id",
+                          11, p, err);
+        if (!res) {
+            rc = err->code;
+        } else {
+            protobuf_c_boolean has;
+            crm_row_i64(res, 0, 0, &has, &lead_id);
+            PQclear(res);
+            *created = true;
+        }
+    }
     free(tags);
-    if (!res)
-        return err->code;
-    if (PQntuples(res) == 1)
-        *lead = lead_from_row(res, 0);
-    PQclear(res);
-    if (!*lead)
-        return CRM_OK;
+    free(email);
+    free(phone);
+    if (rc != CRM_OK)
+        return rc;
     char summary[256];
-    snprintf(summary, sizeof summary, "Captured from %s (delivery %lld)", cap->source ? cap->source : "api",
+    snprintf(summary, sizeof summary, "%s from %s (delivery %lld)",
+             *created ? "Captured" : "Captured again, merged", cap->source ? cap->source : "api",
              (long long)cap->delivery_id);
-    return add_activity(tx, (*lead)->id, "captured", summary, event_id, err);
+    rc = leads_timeline_add(tx, false, lead_id, "captured", 0, summary, NULL, cap->source, event_id, err);
+    if (rc != CRM_OK)
+        return rc;
+    return rec_get(tx, &rec_lead, lead_id, false, 0, false, (ProtobufCMessage **)lead, err);
 }
 
-int leads_store_set_owner(crm_db_t *tx, int64_t lead_id, int64_t owner_id, const char *event_id, Crm__Lead **lead,
-                          crm_err_t *err)
+int leads_store_set_owner(crm_db_t *tx, int64_t lead_id, int64_t owner_id, const char *event_id,
+                          Crm__Lead **lead, crm_err_t *err)
 {
     *lead = NULL;
     char id[24], owner[24];
     const char *p[] = {crm_param_i64(id, true, lead_id), crm_param_i64(owner, true, owner_id)};
-    PGresult *res = crm_db_exec(tx, "leads_set_owner",
-                                "UPDATE leads SET owner_id = $2, updated_at = now() WHERE id = $1 RETURNING " LEAD_COLS,
+    PGresult *res = crm_db_exec(tx, "leads_set_owner2",
+                                "UPDATE leads l SET owner_id = $2, updated_at = now() FROM "
+                                "(SELECT id, owner_id AS old FROM leads WHERE id = $1 FOR UPDATE) o "
+                                "WHERE l.id = o.id RETURNING o.old IS DISTINCT FROM $2::bigint, o.old",
                                 2, p, err);
     if (!res)
         return err->code;
-    if (PQntuples(res) == 1)
-        *lead = lead_from_row(res, 0);
+    bool found = PQntuples(res) == 1;
+    bool changed = found && PQgetvalue(res, 0, 0)[0] == 't';
+    char *old = found ? crm_row_str(res, 0, 1) : NULL;
     PQclear(res);
-    if (!*lead)
+    if (!found)
         return CRM_OK;
-    char summary[128];
-    snprintf(summary, sizeof summary, "Owner set to user %lld", (long long)owner_id);
-    return add_activity(tx, lead_id, "owner_changed", summary, event_id, err);
+    int rc = CRM_OK;
+    if (changed) { /* an assignment confirming the owner already set is no timeline news */
+        char summary[128], now[24];
+        snprintf(summary, sizeof summary, "Owner set to user %lld", (long long)owner_id);
+        snprintf(now, sizeof now, "%lld", (long long)owner_id);
+        rc = leads_timeline_add(tx, false, lead_id, "owner_changed", 0, summary, old, now, event_id, err);
+    }
+    free(old);
+    if (rc != CRM_OK)
+        return rc;
+    return rec_get(tx, &rec_lead, lead_id, false, 0, false, (ProtobufCMessage **)lead, err);
 }
 
 int leads_store_get(crm_db_t *db, int64_t id, bool restrict_owner, int64_t visible_owner, Crm__Lead **lead,
                     crm_err_t *err)
 {
-    *lead = NULL;
-    char idb[24], ob[24];
-    const char *p[] = {crm_param_i64(idb, true, id), crm_param_i64(ob, restrict_owner, visible_owner)};
-    PGresult *res = crm_db_exec(db, "leads_get",
-                                "SELECT " LEAD_COLS " FROM leads WHERE id = $1 AND ($2::bigint IS NULL OR owner_id = $2)",
-                                2, p, err);
-    if (!res)
-        return err->code;
-    if (PQntuples(res) == 1)
-        *lead = lead_from_row(res, 0);
-    PQclear(res);
-    if (!*lead)
-        return crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "lead %lld not found", (long long)id);
-    return CRM_OK;
-}
-
-/* Sortable columns; the SQL text is built only from this list, never from the request. */
-static const char *const sort_fields[] = {"updated_at", "id",        "created_at",        "first_name",
-                                          "last_name",  "email",     "organization_name", "status",
-                                          NULL};
-
-int leads_store_list(crm_db_t *db, const Crm__LeadListRequest *req, bool restrict_owner, int64_t visible_owner,
-                     Crm__LeadList **list, crm_err_t *err)
-{
-    *list = NULL;
-    crm_page_t page;
-    int sort;
-    bool desc;
-    if (crm_page_window(req->has_page, req->page, req->has_per_page, req->per_page, &page, err) ||
-        crm_sort_parse(req->sort_by, sort_fields, 0, false, &sort, &desc, err))
-        return err->code;
-    char *ids = NULL;
-    if (req->ids && !(ids = crm_param_ids(req->ids, "ids", err)))
-        return err->code;
-    char b[6][24];
-    const char *p[] = {crm_param_i64(b[0], restrict_owner, visible_owner),
-                       req->email,
-                       crm_param_i64(b[1], req->has_owner_id, req->owner_id),
-                       crm_param_i64(b[2], req->has_creator_id, req->creator_id),
-                       crm_param_i64(b[3], req->has_source_id, req->source_id),
-                       req->first_name,
-                       req->last_name,
-                       req->organization_name,
-                       req->status,
-                       ids,
-                       crm_param_i64(b[4], true, page.limit),
-                       crm_param_i64(b[5], true, page.offset)};
-    char name[64], sql[2048];
-    snprintf(name, sizeof name, "leads_list_%s_%s", sort_fields[sort], desc ? "desc" : "asc");
-    snprintf(sql, sizeof sql,
-             "SELECT " LEAD_COLS " FROM leads WHERE ($1::bigint IS NULL OR owner_id = $1) "
-             "AND ($2::text IS NULL OR lower(email) = lower($2)) AND ($3::bigint IS NULL OR owner_id = $3) "
-             "AND ($4::bigint IS NULL OR creator_id = $4) AND ($5::bigint IS NULL OR source_id = $5) "
-             "AND ($6::text IS NULL OR first_name = $6) AND ($7::text IS NULL OR last_name = $7) "
-             "AND ($8::text IS NULL OR organization_name = $8) AND ($9::text IS NULL OR status = $9) "
-             "AND ($10::bigint[] IS NULL OR id = ANY ($10)) "
-             "ORDER BY %s %s, id %s LIMIT $11 OFFSET $12",
-             sort_fields[sort], desc ? "DESC" : "ASC", desc ? "DESC" : "ASC");
-    PGresult *res = crm_db_exec(db, name, sql, 12, p, err);
-    free(ids);
-    if (!res)
-        return err->code;
-    Crm__LeadList *out = (Crm__LeadList *)crm_pb_new(&crm__lead_list__descriptor);
-    int rows = PQntuples(res);
-    int n = rows > page.per_page ? page.per_page : rows;
-    out->has_has_more = 1;
-    out->has_more = rows > page.per_page;
-    out->items = calloc((size_t)n + 1, sizeof *out->items);
-    for (int r = 0; r < n; r++)
-        out->items[out->n_items++] = lead_from_row(res, r);
-    PQclear(res);
-    *list = out;
-    return CRM_OK;
+    return rec_get(db, &rec_lead, id, restrict_owner, visible_owner, false, (ProtobufCMessage **)lead, err);
 }

@@ -1,4 +1,5 @@
 /* crm-notify: tells people and systems what happened (DESIGN §2). Wiring only. */
+#include <curl/curl.h>
 #include <stdio.h>
 
 #include "notify.h"
@@ -19,6 +20,7 @@ int main(int argc, char **argv)
         .migration_count = notify_migrations_count,
     };
     crm_err_t err;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     crm_daemon_t *d = crm_daemon_new(&spec, argc, argv, &err);
     if (!d)
         return err.code == CRM_OK ? 0 : 1;
@@ -29,7 +31,16 @@ int main(int argc, char **argv)
         crm_daemon_destroy(&d);
         return 1;
     }
+    self.mail = notify_mail_new(d, &err);
+    if (!self.mail || notify_mail_start(self.mail, &err) != CRM_OK) {
+        fprintf(stderr, "crm-notify: %s\n", err.message);
+        notify_mail_destroy(&self.mail);
+        crm_daemon_destroy(&d);
+        return 1;
+    }
     int rc = crm_daemon_run(d);
+    notify_mail_destroy(&self.mail);
     crm_daemon_destroy(&d);
+    curl_global_cleanup();
     return rc;
 }

@@ -7,8 +7,11 @@
 #include "assign.pb-c.h"
 #include "notify.pb-c.h"
 
+typedef struct notify_mail_t notify_mail_t;
+
 typedef struct {
     crm_daemon_t *daemon;
+    notify_mail_t *mail;
 } notify_t;
 
 void notify_rpc_register(notify_t *self);
@@ -45,5 +48,11 @@ int notify_store_read_all(crm_db_t *db, int64_t user_id, int64_t *updated, crm_e
 /* Queues one e-mail for user_id (one per event and user). */
 int notify_store_mail_add(crm_db_t *tx, int64_t user_id, const char *kind, const char *subject,
                           const char *body, const char *event_id, bool *created, crm_err_t *err);
+
+/* mail.c: the e-mail sender thread (notify.smtp.*, notify.mail.*). Without notify.smtp.host it
+ * sends nothing and mails stay queued. */
+notify_mail_t *notify_mail_new(crm_daemon_t *d, crm_err_t *err);
+int notify_mail_start(notify_mail_t *self, crm_err_t *err);
+void notify_mail_destroy(notify_mail_t **self_p);
 
 #endif

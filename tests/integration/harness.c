@@ -619,6 +619,8 @@ harness_resp_t *harness_http(harness_t *self, const harness_req_t *req)
     }
     if (req->header)
         hdrs = curl_slist_append(hdrs, req->header);
+    for (size_t i = 0; i < sizeof req->headers / sizeof req->headers[0] && req->headers[i]; i++)
+        hdrs = curl_slist_append(hdrs, req->headers[i]);
     hdrs = curl_slist_append(hdrs, "Accept: application/json");
     buf_t body = {0}, head = {0};
     const char *method = req->method ? req->method : "GET";
@@ -796,4 +798,10 @@ long long harness_sql_long(harness_t *self, const char *sql)
     }
     PQfinish(conn);
     return v;
+}
+
+int harness_rpc_port(harness_t *self, const char *name)
+{
+    daemon_t *d = find_daemon(self, name);
+    return d ? d->rpc_port : 0;
 }

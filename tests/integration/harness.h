@@ -52,6 +52,8 @@ int harness_term(harness_t *self, const char *name, int timeout_ms);
 /* Spawns it again (same config, same ports) and waits for its /readyz. 0 or -1. */
 int harness_restart(harness_t *self, const char *name);
 bool harness_running(harness_t *self, const char *name);
+/* The RPC port of a daemon (tcp://127.0.0.1:<port>), 0 when unknown or the broker. */
+int harness_rpc_port(harness_t *self, const char *name);
 /* Prints the last `lines` lines of every daemon's log to stderr. */
 void harness_dump_logs(const harness_t *self, int lines);
 
@@ -65,6 +67,7 @@ typedef struct {
     const char *token;        /* Authorization: Bearer <token> when not NULL */
     const char *header;       /* one extra header line, "X-Delivery-Id: abc", or NULL */
     int port;                 /* 0: the gateway's HTTP port */
+    const char *headers[6];   /* more header lines ("Name: value"), NULL-terminated */
 } harness_req_t;
 
 typedef struct {

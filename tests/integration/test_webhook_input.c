@@ -80,7 +80,7 @@ Test(webhook_input, dedupe_and_bad_input)
     cr_assert(harness_wait_until(h, harness_ms(30000), one_lead, NULL, "the deduplicated lead"));
     usleep((useconds_t)harness_ms(1500) * 1000);
     cr_expect_eq(lead_count(h), 1, "one lead for a delivery posted twice");
-    long long deliveries = harness_sql_long(h, "SELECT count(*) FROM gateway.deliveries");
+    long long deliveries = harness_sql_long(h, "SELECT count(*) FROM gateway.deliveries WHERE outcome = 'accepted'");
     cr_expect_eq(deliveries, 1, "one stored delivery");
 
     /* Bad input: each its own 4xx, nothing stored. */
@@ -139,6 +139,6 @@ Test(webhook_input, dedupe_and_bad_input)
     /* Nothing of the above was stored or became a lead. */
     usleep((useconds_t)harness_ms(1500) * 1000);
     cr_expect_eq(lead_count(h), 1, "no lead from bad input");
-    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM gateway.deliveries"), deliveries,
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM gateway.deliveries WHERE outcome = 'accepted'"), deliveries,
                  "no delivery stored from bad input");
 }

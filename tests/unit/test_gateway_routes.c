@@ -51,7 +51,7 @@ Test(gateway_routes, no_match)
     cr_assert_null(gw_route_match("GET", "/v2/users/-1", &id));
     cr_assert_null(gw_route_match("GET", "/v2/users/1/x", &id));
     cr_assert_null(gw_route_match("GET", "/v2/users/99999999999999999999999", &id));
-    cr_assert_null(gw_route_match("DELETE", "/v2/leads/1", &id));
+    cr_assert_null(gw_route_match("DELETE", "/v2/users/1", &id));
     cr_assert_null(gw_route_match("GET", "/v2/nothing", &id));
     cr_assert_null(gw_route_match("GET", "/v2", &id));
     cr_assert_null(gw_route_match("GET", "/v2/leadsx", &id));
@@ -302,4 +302,23 @@ Test(gateway_auth, token_file_with_garbage_is_refused)
     bool created;
     crm_err_t err;
     cr_assert_neq(gw_auth_token_file(path, tok, &created, &err), CRM_OK);
+}
+
+/* Sell's bracket filters: address[city] sets address_city, custom_fields[name] appends a pair. */
+Test(gateway_routes, bracket_params)
+{
+    gw_param_t ps[] = {
+        {"address[city]", "Paris"}, {"custom_fields[Size]", "L"}, {"custom_fields[Tier]", "g"}};
+    Crm__LeadListRequest *req = (Crm__LeadListRequest *)crm_pb_new(&crm__lead_list_request__descriptor);
+    crm_err_t err;
+    crm_err_clear(&err);
+    cr_assert_eq(gw_apply_params(&req->base, ps, 3, &err), CRM_OK, "%s", err.message);
+    cr_expect_str_eq(req->address_city, "Paris");
+    cr_assert_eq(req->n_custom_fields, 2);
+    cr_expect_str_eq(req->custom_fields[0], "Size=L");
+    cr_expect_str_eq(req->custom_fields[1], "Tier=g");
+    gw_param_t bad[] = {{"address[planet]", "Mars"}};
+    cr_expect_eq(gw_apply_params(&req->base, bad, 1, &err), CRM_EBADREQUEST);
+    cr_expect_str_eq(err.field, "address[planet]");
+    protobuf_c_message_free_unpacked(&req->base, NULL);
 }

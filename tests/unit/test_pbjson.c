@@ -32,8 +32,8 @@ static ProtobufCMessage *convert(const ProtobufCMessageDescriptor *desc, const c
     return m;
 }
 
-static void expect_error(const ProtobufCMessageDescriptor *desc, const char *text, int code, const char *field,
-                         const char *reason)
+static void expect_error(const ProtobufCMessageDescriptor *desc, const char *text, int code,
+                         const char *field, const char *reason)
 {
     crm_err_t err;
     ProtobufCMessage *m = convert(desc, text, &err);
@@ -71,8 +71,9 @@ Test(pbjson, lead_round_trip)
 
     json_t *back = crm_pbjson_from_message(&lead->base);
     cr_assert_not_null(back);
-    /* every field present, unset ones null */
-    cr_expect_eq(json_object_size(back), crm__lead__descriptor.n_fields);
+    /* every field present, unset ones null; update_mask never rendered */
+    cr_expect_eq(json_object_size(back), crm__lead__descriptor.n_fields - 1);
+    cr_expect_null(json_object_get(back, "update_mask"));
     cr_expect(json_is_null(json_object_get(back, "email")));
     cr_expect(json_is_null(json_object_get(back, "creator_id")));
     cr_expect_eq(json_integer_value(json_object_get(back, "owner_id")), 9007199254740993LL);
@@ -161,10 +162,10 @@ Test(pbjson, reply_enum_and_repeated_messages)
 {
     crm_err_t err;
     Crm__Reply *r = (Crm__Reply *)convert(&crm__reply__descriptor,
-                                           "{\"request_id\": \"r1\", \"status\": \"INVALID\","
-                                           " \"errors\": [{\"field\": \"/email\", \"code\": \"blank\"},"
-                                           " {\"field\": \"/phone\"}]}",
-                                           &err);
+                                          "{\"request_id\": \"r1\", \"status\": \"INVALID\","
+                                          " \"errors\": [{\"field\": \"/email\", \"code\": \"blank\"},"
+                                          " {\"field\": \"/phone\"}]}",
+                                          &err);
     cr_assert_not_null(r, "%s %s", err.field, err.message);
     cr_expect(r->has_status);
     cr_expect_eq(r->status, CRM__STATUS__INVALID);
@@ -174,16 +175,19 @@ Test(pbjson, reply_enum_and_repeated_messages)
     cr_expect_null(r->errors[1]->code);
     json_t *j = crm_pbjson_from_message(&r->base);
     cr_expect_str_eq(json_string_value(json_object_get(j, "status")), "INVALID");
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "errors"), 0), "field")),
-                     "/email");
+    cr_expect_str_eq(
+        json_string_value(json_object_get(json_array_get(json_object_get(j, "errors"), 0), "field")),
+        "/email");
     json_decref(j);
     crm__reply__free_unpacked(r, NULL);
 
-    expect_error(&crm__reply__descriptor, "{\"status\": \"NOPE\"}", CRM_EINVALID, "/status", "incorrect_value");
+    expect_error(&crm__reply__descriptor, "{\"status\": \"NOPE\"}", CRM_EINVALID, "/status",
+                 "incorrect_value");
     expect_error(&crm__reply__descriptor, "{\"status\": 1}", CRM_EINVALID, "/status", "invalid_type");
     expect_error(&crm__reply__descriptor, "{\"errors\": [{\"field\": \"a\"}, {\"bogus\": 1}]}", CRM_EINVALID,
                  "/errors/1/bogus", "unknown");
-    expect_error(&crm__reply__descriptor, "{\"errors\": [{}, \"x\"]}", CRM_EINVALID, "/errors/1", "invalid_type");
+    expect_error(&crm__reply__descriptor, "{\"errors\": [{}, \"x\"]}", CRM_EINVALID, "/errors/1",
+                 "invalid_type");
     expect_error(&crm__reply__descriptor, "{\"errors\": {\"field\": \"a\"}}", CRM_EINVALID, "/errors",
                  "invalid_type");
     expect_error(&crm__reply__descriptor, "{\"errors\": [null]}", CRM_EINVALID, "/errors/0", "invalid_type");
@@ -225,8 +229,8 @@ Test(pbjson, envelope_bytes_base64_and_uint)
     expect_error(&crm__envelope__descriptor, "{\"payload\": \"not base64!\"}", CRM_EINVALID, "/payload",
                  "incorrect_value");
     expect_error(&crm__envelope__descriptor, "{\"payload\": 12}", CRM_EINVALID, "/payload", "invalid_type");
-    expect_error(&crm__envelope__descriptor, "{\"schema_version\": 4294967296}", CRM_EINVALID, "/schema_version",
-                 "incorrect_value");
+    expect_error(&crm__envelope__descriptor, "{\"schema_version\": 4294967296}", CRM_EINVALID,
+                 "/schema_version", "incorrect_value");
     expect_error(&crm__envelope__descriptor, "{\"schema_version\": -1}", CRM_EINVALID, "/schema_version",
                  "incorrect_value");
     expect_error(&crm__envelope__descriptor, "{\"seq\": -1}", CRM_EINVALID, "/seq", "incorrect_value");
@@ -250,17 +254,23 @@ Test(pbjson, integer_rules)
                  "incorrect_value");
     expect_error(&crm__lead_list_request__descriptor, "{\"page\": \"99999999999\"}", CRM_EINVALID, "/page",
                  "incorrect_value");
-    expect_error(&crm__lead_list_request__descriptor, "{\"page\": 1.0}", CRM_EINVALID, "/page", "invalid_type");
-    expect_error(&crm__lead_list_request__descriptor, "{\"page\": 1e3}", CRM_EINVALID, "/page", "invalid_type");
-    expect_error(&crm__lead_list_request__descriptor, "{\"page\": true}", CRM_EINVALID, "/page", "invalid_type");
+    expect_error(&crm__lead_list_request__descriptor, "{\"page\": 1.0}", CRM_EINVALID, "/page",
+                 "invalid_type");
+    expect_error(&crm__lead_list_request__descriptor, "{\"page\": 1e3}", CRM_EINVALID, "/page",
+                 "invalid_type");
+    expect_error(&crm__lead_list_request__descriptor, "{\"page\": true}", CRM_EINVALID, "/page",
+                 "invalid_type");
     expect_error(&crm__lead_list_request__descriptor, "{\"page\": \"1.5\"}", CRM_EINVALID, "/page",
                  "invalid_type");
     expect_error(&crm__lead_list_request__descriptor, "{\"page\": \" 1\"}", CRM_EINVALID, "/page",
                  "invalid_type");
-    expect_error(&crm__lead_list_request__descriptor, "{\"page\": \"\"}", CRM_EINVALID, "/page", "invalid_type");
-    expect_error(&crm__lead_list_request__descriptor, "{\"page\": [1]}", CRM_EINVALID, "/page", "invalid_type");
+    expect_error(&crm__lead_list_request__descriptor, "{\"page\": \"\"}", CRM_EINVALID, "/page",
+                 "invalid_type");
+    expect_error(&crm__lead_list_request__descriptor, "{\"page\": [1]}", CRM_EINVALID, "/page",
+                 "invalid_type");
     /* ids as strings */
-    Crm__Lead *l = (Crm__Lead *)convert(&crm__lead__descriptor, "{\"id\": \"-17\", \"owner_id\": \"0\"}", &err);
+    Crm__Lead *l =
+        (Crm__Lead *)convert(&crm__lead__descriptor, "{\"id\": \"-17\", \"owner_id\": \"0\"}", &err);
     cr_assert_not_null(l);
     cr_expect_eq(l->id, -17);
     cr_expect(l->has_owner_id);
@@ -276,8 +286,10 @@ Test(pbjson, wrong_types_everywhere)
     expect_error(&crm__lead__descriptor, "{\"first_name\": {}}", CRM_EINVALID, "/first_name", "invalid_type");
     expect_error(&crm__lead__descriptor, "{\"first_name\": [\"a\"]}", CRM_EINVALID, "/first_name",
                  "invalid_type");
-    expect_error(&crm__lead__descriptor, "{\"first_name\": false}", CRM_EINVALID, "/first_name", "invalid_type");
-    expect_error(&crm__lead__descriptor, "{\"address\": \"London\"}", CRM_EINVALID, "/address", "invalid_type");
+    expect_error(&crm__lead__descriptor, "{\"first_name\": false}", CRM_EINVALID, "/first_name",
+                 "invalid_type");
+    expect_error(&crm__lead__descriptor, "{\"address\": \"London\"}", CRM_EINVALID, "/address",
+                 "invalid_type");
     expect_error(&crm__lead__descriptor, "{\"address\": [] }", CRM_EINVALID, "/address", "invalid_type");
     expect_error(&crm__lead__descriptor, "{\"address\": {\"city\": 12}}", CRM_EINVALID, "/address/city",
                  "invalid_type");
@@ -298,7 +310,8 @@ Test(pbjson, wrong_types_everywhere)
         cr_expect_str_eq(e.reason, "unknown");
         json_decref(o);
     }
-    expect_error(&crm__lead__descriptor, "{\"email\": \"a\\u0000b\"}", CRM_EINVALID, "/email", "incorrect_value");
+    expect_error(&crm__lead__descriptor, "{\"email\": \"a\\u0000b\"}", CRM_EINVALID, "/email",
+                 "incorrect_value");
 
     /* a non-object at the top, with and without a prefix */
     crm_err_t err;
@@ -401,12 +414,17 @@ Test(pbjson, set_field_text)
     cr_expect_eq(crm_pbjson_set_field_text(&q->base, "owner_id", "-3", &err), CRM_OK);
     cr_expect_eq(q->owner_id, -3);
 
-    const char *bad[][2] = {{"page", "2x"}, {"page", ""}, {"page", " 2"}, {"page", "+2"},
-                            {"page", "2147483648"}, {"page", "1.0"}, {"owner_id", "99999999999999999999"}};
+    const char *bad[][2] = {{"page", "2x"},
+                            {"page", ""},
+                            {"page", " 2"},
+                            {"page", "+2"},
+                            {"page", "2147483648"},
+                            {"page", "1.0"},
+                            {"owner_id", "99999999999999999999"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         crm_err_clear(&err);
-        cr_expect_eq(crm_pbjson_set_field_text(&q->base, bad[i][0], bad[i][1], &err), CRM_EBADREQUEST, "%s=%s",
-                     bad[i][0], bad[i][1]);
+        cr_expect_eq(crm_pbjson_set_field_text(&q->base, bad[i][0], bad[i][1], &err), CRM_EBADREQUEST,
+                     "%s=%s", bad[i][0], bad[i][1]);
         cr_expect_str_eq(err.reason, "invalid_param");
         cr_expect_str_eq(err.field, bad[i][0]);
         cr_expect_neq(err.message[0], '\0');
@@ -459,4 +477,31 @@ Test(pbjson, helpers)
     const ProtobufCFieldDescriptor *f = crm_pbjson_field(&crm__lead__descriptor, "last_name");
     cr_assert_not_null(f);
     cr_expect_str_eq(f->name, "last_name");
+}
+
+/* "<name>_json" string fields carry any JSON value under "<name>"; "update_mask" is never read
+ * nor rendered. */
+Test(pbjson, raw_json_fields_and_update_mask)
+{
+    json_error_t je;
+    json_t *in = json_loads("{\"last_name\":\"L\",\"custom_fields\":{\"b\":[1,\"x\"],\"a\":true}}", 0, &je);
+    crm_err_t err;
+    crm_err_clear(&err);
+    Crm__Lead *lead = (Crm__Lead *)crm_pbjson_to_message(&crm__lead__descriptor, in, "", &err);
+    cr_assert_not_null(lead, "%s", err.message);
+    cr_expect_str_eq(lead->custom_fields_json, "{\"a\":true,\"b\":[1,\"x\"]}");
+    json_t *back = crm_pbjson_from_message(&lead->base);
+    cr_expect(json_equal(json_object_get(back, "custom_fields"), json_object_get(in, "custom_fields")));
+    cr_expect_null(json_object_get(back, "custom_fields_json"));
+    json_decref(back);
+    protobuf_c_message_free_unpacked(&lead->base, NULL);
+    json_decref(in);
+
+    in = json_loads("{\"update_mask\":[\"x\"]}", 0, &je);
+    crm_err_clear(&err);
+    cr_expect_null(crm_pbjson_to_message(&crm__lead__descriptor, in, "", &err));
+    cr_expect_str_eq(err.field, "/update_mask");
+    json_decref(in);
+    cr_expect_null(crm_pbjson_field(&crm__lead__descriptor, "update_mask"));
+    cr_expect_not_null(crm_pbjson_field(&crm__lead__descriptor, "custom_fields"));
 }

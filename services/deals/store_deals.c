@@ -1,0 +1,1017 @@
+/* crm-deals store: deals, their associated contacts and stage history (SPEC E1, E4, H1). Every
+ * write runs in one transaction with the events it announces (outbox). A sales caller sees and
+ * changes only the deals it owns: the others answer 404, as if they did not exist. */
+#include "deals.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crm/pbjson.h"
+#include "crm/row.h"
+#include "crm/util.h"
+
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+/* Sell: an integer when there is no fraction ("1000"), two decimals otherwise ("1000.50"). */
+#define DEC(col) "CASE WHEN " col " = trunc(" col ") THEN trunc(" col ")::text ELSE " col "::text END"
+#define DEAL_COLS                                                                                                                                                                    \
+    "d.id, d.creator_id, d.owner_id, d.name, " DEC(                                                                                                                                  \
+        "d.value") ", d.currency, d.hot, d.stage_id, "                                                                                                                               \
+                   "d.pipeline_id, d.contact_id, d.organization_id, d.estimated_close_date::text, "                                                                                  \
+                   "d.loss_reason_id, "                                                                                                                                              \
+                   "d.unqualified_reason_id, d.source_id, to_json(d.tags)::text, " TS(                                                                                               \
+                       "d.last_stage_change_"                                                                                                                                        \
+                       "at") ", " TS("d."                                                                                                                                            \
+                                     "create"                                                                                                                                        \
+                                     "d_at") ", " TS("d.updated_at") ", d.last_stage_change_by_id, "                                                                                 \
+                                                                     "d.customized_win_likelihood, " TS("d."                                                                         \
+                                                                                                        "ad"                                                                         \
+                                                                                                        "de"                                                                         \
+                                                                                                        "d_"                                                                         \
+                                                                                                        "o"                                                                          \
+                                                                                                        "n") ", " DEC("d.monthly_payment") ", " DEC("d.contract_value") ", "         \
+                                                                                                                                                                        "d.custom_"  \
+                                                                                                                                                                        "fields::"   \
+                                                                                                                                                                        "text, "     \
+                                                                                                                                                                        "d."         \
+                                                                                                                                                                        "unsorted, " \
+                                                                                                                                                                        "d."         \
+                                                                                                                                                                        "conversion" \
+                                                                                                                                                                        "_id"
+
+static void custom_fields_from_text(Crm__Deal *m, const char *text)
+{
+    json_t *obj = text ? json_loads(text, 0, NULL) : NULL;
+    size_t n = json_is_object(obj) ? json_object_size(obj) : 0;
+    m->custom_fields = calloc(n + 1, sizeof *m->custom_fields);
+    const char *key;
+    json_t *v;
+    if (n)
+        json_object_foreach(obj, key, v)
+        {
+            Crm__DealCustomField *f = (Crm__DealCustomField *)crm_pb_new(&crm__deal_custom_field__descriptor);
+            f->name = crm_pb_strdup(key);
+            f->value = json_is_string(v) ? crm_pb_strdup(json_string_value(v)) : NULL;
+            m->custom_fields[m->n_custom_fields++] = f;
+        }
+    json_decref(obj);
+}
+
+static Crm__Deal *deal_from_row(const PGresult *res, int r)
+{
+    Crm__Deal *m = (Crm__Deal *)crm_pb_new(&crm__deal__descriptor);
+    crm_row_i64(res, r, 0, &m->has_id, &m->id);
+    crm_row_i64(res, r, 1, &m->has_creator_id, &m->creator_id);
+    crm_row_i64(res, r, 2, &m->has_owner_id, &m->owner_id);
+    m->name = crm_row_str(res, r, 3);
+    m->value = crm_row_str(res, r, 4);
+    m->currency = crm_row_str(res, r, 5);
+    crm_row_bool(res, r, 6, &m->has_hot, &m->hot);
+    crm_row_i64(res, r, 7, &m->has_stage_id, &m->stage_id);
+    crm_row_i64(res, r, 8, &m->has_pipeline_id, &m->pipeline_id);
+    crm_row_i64(res, r, 9, &m->has_contact_id, &m->contact_id);
+    crm_row_i64(res, r, 10, &m->has_organization_id, &m->organization_id);
+    m->estimated_close_date = crm_row_str(res, r, 11);
+    crm_row_i64(res, r, 12, &m->has_loss_reason_id, &m->loss_reason_id);
+    crm_row_i64(res, r, 13, &m->has_unqualified_reason_id, &m->unqualified_reason_id);
+    crm_row_i64(res, r, 14, &m->has_source_id, &m->source_id);
+    crm_row_str_array(res, r, 15, &m->n_tags, &m->tags);
+    m->last_stage_change_at = crm_row_str(res, r, 16);
+    m->created_at = crm_row_str(res, r, 17);
+    m->updated_at = crm_row_str(res, r, 18);
+    crm_row_i64(res, r, 19, &m->has_last_stage_change_by_id, &m->last_stage_change_by_id);
+    crm_row_i32(res, r, 20, &m->has_customized_win_likelihood, &m->customized_win_likelihood);
+    m->added_on = crm_row_str(res, r, 21);
+    m->monthly_payment = crm_row_str(res, r, 22);
+    m->contract_value = crm_row_str(res, r, 23);
+    custom_fields_from_text(m, PQgetisnull(res, r, 24) ? NULL : PQgetvalue(res, r, 24));
+    crm_row_bool(res, r, 25, &m->has_unsorted, &m->unsorted);
+    crm_row_i64(res, r, 26, &m->has_conversion_id, &m->conversion_id);
+    return m;
+}
+
+static bool blank(const char *s)
+{
+    return !s || !*s || strspn(s, " \t\r\n") == strlen(s);
+}
+
+/* A non-negative decimal with at most 16 integer digits and 2 decimals: "1200", "1200.5". */
+static bool decimal_ok(const char *s)
+{
+    size_t i = strspn(s, "0123456789");
+    if (i == 0 || i > 16)
+        return false;
+    if (s[i] == '\0')
+        return true;
+    if (s[i] != '.')
+        return false;
+    size_t f = strspn(s + i + 1, "0123456789");
+    return f >= 1 && f <= 2 && s[i + 1 + f] == '\0';
+}
+
+static bool date_ok(const char *s)
+{
+    int y, m, d;
+    char tail;
+    if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || s[4] != '-' || s[7] != '-')
+        return false;
+    static const int days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1900 || y > 9999 || m < 1 || m > 12 || d < 1 || d > days[m - 1])
+        return false;
+    return !(m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+}
+
+/* "YYYY-MM-DD", optionally followed by "THH:MM:SS" and "Z" or "+HH:MM" / "-HH:MM". */
+static bool datetime_ok(const char *s)
+{
+    char date[11];
+    if (strlen(s) < 10)
+        return false;
+    memcpy(date, s, 10);
+    date[10] = '\0';
+    if (!date_ok(date))
+        return false;
+    s += 10;
+    if (!*s)
+        return true;
+    int hh, mm, ss, n = 0;
+    if (sscanf(s, "T%2d:%2d:%2d%n", &hh, &mm, &ss, &n) != 3 || n != 9 || hh > 23 || mm > 59 || ss > 60)
+        return false;
+    s += n;
+    if (*s == '.')
+        for (s++; *s >= '0' && *s <= '9'; s++)
+            ;
+    if (strcmp(s, "Z") == 0 || !*s)
+        return true;
+    return (s[0] == '+' || s[0] == '-') && strlen(s) == 6 && s[3] == ':' &&
+           strspn(s + 1, "0123456789") == 2 && strspn(s + 4, "0123456789") == 2;
+}
+
+static int check_deal(const Crm__Deal *in, bool create, crm_err_t *err)
+{
+    if (create ? blank(in->name) : (in->name && blank(in->name)))
+        crm_err_add(err, CRM_EINVALID, "/name", create ? "missing" : "blank", "name is required");
+    if (in->value && !decimal_ok(in->value))
+        crm_err_add(err, CRM_EINVALID, "/value", "incorrect_value",
+                    "value must be a decimal string such as \"1200\" or \"1200.50\"");
+    if (in->monthly_payment && !decimal_ok(in->monthly_payment))
+        crm_err_add(err, CRM_EINVALID, "/monthly_payment", "incorrect_value",
+                    "monthly_payment must be a decimal string such as \"100.00\"");
+    if (in->contract_value && !decimal_ok(in->contract_value))
+        crm_err_add(err, CRM_EINVALID, "/contract_value", "incorrect_value",
+                    "contract_value must be a decimal string such as \"1200.00\"");
+    if (in->currency &&
+        (strlen(in->currency) != 3 || strspn(in->currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3))
+        crm_err_add(err, CRM_EINVALID, "/currency", "incorrect_value",
+                    "currency must be an ISO 4217 code such as USD");
+    if (in->estimated_close_date && !date_ok(in->estimated_close_date))
+        crm_err_add(err, CRM_EINVALID, "/estimated_close_date", "incorrect_value",
+                    "estimated_close_date must be a date YYYY-MM-DD");
+    if (in->added_on && !datetime_ok(in->added_on))
+        crm_err_add(err, CRM_EINVALID, "/added_on", "incorrect_value",
+                    "added_on must be a date or an ISO 8601 date-time");
+    if (in->has_customized_win_likelihood &&
+        (in->customized_win_likelihood < 0 || in->customized_win_likelihood > 100))
+        crm_err_add(err, CRM_EINVALID, "/customized_win_likelihood", "incorrect_value",
+                    "customized_win_likelihood must be between 0 and 100");
+    if (in->has_owner_id && in->has_assign_pool_id)
+        crm_err_add(err, CRM_EINVALID, "/owner_id", "incorrect_value",
+                    "give either owner_id or assign_pool_id, not both");
+    if ((in->has_owner_id && in->owner_id <= 0) || (in->has_assign_pool_id && in->assign_pool_id <= 0))
+        crm_err_add(err, CRM_EINVALID, in->has_owner_id ? "/owner_id" : "/assign_pool_id", "incorrect_value",
+                    "must be a positive id");
+    for (size_t i = 0; i < in->n_tags; i++)
+        if (blank(in->tags[i])) {
+            crm_err_add(err, CRM_EINVALID, "/tags", "blank", "tags must not be blank");
+            break;
+        }
+    for (size_t i = 0; i < in->n_custom_fields; i++)
+        if (blank(in->custom_fields[i]->name)) {
+            crm_err_add(err, CRM_EINVALID, "/custom_fields", "blank", "every custom field needs a name");
+            break;
+        }
+    if (in->has_contact_id && in->contact_id <= 0)
+        crm_err_add(err, CRM_EINVALID, "/contact_id", "incorrect_value", "contact_id must be a positive id");
+    return err->code;
+}
+
+/* The custom fields of a write as a jsonb object text (name → value), or NULL when none given. */
+static char *custom_fields_json(const Crm__Deal *in)
+{
+    if (in->n_custom_fields == 0)
+        return NULL;
+    json_t *o = json_object();
+    for (size_t i = 0; i < in->n_custom_fields; i++) {
+        const Crm__DealCustomField *f = in->custom_fields[i];
+        json_object_set_new(o, f->name, f->value ? json_string(f->value) : json_null());
+    }
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+/* Checks that the reasons and source a write names exist. */
+static int check_refs(crm_db_t *tx, const Crm__Deal *in, crm_err_t *err)
+{
+    char b[3][24];
+    const char *p[] = {crm_param_i64(b[0], in->has_loss_reason_id, in->loss_reason_id),
+                       crm_param_i64(b[1], in->has_unqualified_reason_id, in->unqualified_reason_id),
+                       crm_param_i64(b[2], in->has_source_id, in->source_id)};
+    PGresult *res =
+        crm_db_exec(tx, "deals_check_refs",
+                    "SELECT $1::bigint IS NULL OR EXISTS (SELECT 1 FROM loss_reasons WHERE id = $1), "
+                    "$2::bigint IS NULL OR EXISTS (SELECT 1 FROM deal_unqualified_reasons WHERE id = $2), "
+                    "$3::bigint IS NULL OR EXISTS (SELECT 1 FROM deal_sources WHERE id = $3)",
+                    3, p, err);
+    if (!res)
+        return err->code;
+    if (!crm_db_bool(res, 0, 0))
+        crm_err_add(err, CRM_EINVALID, "/loss_reason_id", "incorrect_value",
+                    "loss reason %lld does not exist", (long long)in->loss_reason_id);
+    if (!crm_db_bool(res, 0, 1))
+        crm_err_add(err, CRM_EINVALID, "/unqualified_reason_id", "incorrect_value",
+                    "unqualified reason %lld does not exist", (long long)in->unqualified_reason_id);
+    if (!crm_db_bool(res, 0, 2))
+        crm_err_add(err, CRM_EINVALID, "/source_id", "incorrect_value", "deal source %lld does not exist",
+                    (long long)in->source_id);
+    PQclear(res);
+    return err->code;
+}
+
+/* A stage as a move needs it. */
+typedef struct {
+    int64_t id, pipeline_id;
+    char name[128];
+    char category[16];
+} stage_info_t;
+
+static int stage_info(crm_db_t *tx, int64_t id, stage_info_t *s, bool *found, crm_err_t *err)
+{
+    char b[24];
+    const char *p[] = {crm_param_i64(b, true, id)};
+    PGresult *res =
+        crm_db_exec(tx, "deals_stage_info",
+                    "SELECT id, pipeline_id, name, category FROM stages WHERE id = $1", 1, p, err);
+    if (!res)
+        return err->code;
+    *found = PQntuples(res) == 1;
+    if (*found) {
+        s->id = crm_db_i64(res, 0, 0);
+        s->pipeline_id = crm_db_i64(res, 0, 1);
+        snprintf(s->name, sizeof s->name, "%s", crm_db_str(res, 0, 2));
+        snprintf(s->category, sizeof s->category, "%s", crm_db_str(res, 0, 3));
+    }
+    PQclear(res);
+    return CRM_OK;
+}
+
+/* The first active stage (by position) of pipeline_id, or of the default pipeline (the oldest
+ * enabled one) when !has_pipeline. */
+static int first_stage(crm_db_t *tx, bool has_pipeline, int64_t pipeline_id, stage_info_t *s, bool *found,
+                       crm_err_t *err)
+{
+    char b[24];
+    const char *p[] = {crm_param_i64(b, has_pipeline, pipeline_id)};
+    PGresult *res =
+        crm_db_exec(tx, "deals_first_stage",
+                    "SELECT s.id FROM stages s WHERE s.active AND s.pipeline_id = coalesce($1::bigint, "
+                    "(SELECT min(id) FROM pipelines WHERE NOT disabled)) ORDER BY s.position LIMIT 1",
+                    1, p, err);
+    if (!res)
+        return err->code;
+    *found = PQntuples(res) == 1;
+    int64_t id = *found ? crm_db_i64(res, 0, 0) : 0;
+    PQclear(res);
+    return *found ? stage_info(tx, id, s, found, err) : CRM_OK;
+}
+
+/* The deal as the caller may see it (404 otherwise); FOR UPDATE when lock. */
+static int deal_load(crm_db_t *db, const deals_caller_t *c, int64_t id, bool lock, Crm__Deal **out,
+                     crm_err_t *err)
+{
+    *out = NULL;
+    char b[2][24];
+    const char *p[] = {crm_param_i64(b[0], true, id), crm_param_i64(b[1], c->sales, c->user_id)};
+    PGresult *res = lock ? crm_db_exec(db, "deals_get_lock",
+                                       "SELECT " DEAL_COLS " FROM deals d WHERE d.id = $1 "
+                                       "AND ($2::bigint IS NULL OR d.owner_id = $2) FOR UPDATE",
+                                       2, p, err)
+                         : crm_db_exec(db, "deals_get",
+                                       "SELECT " DEAL_COLS " FROM deals d WHERE d.id = $1 "
+                                       "AND ($2::bigint IS NULL OR d.owner_id = $2)",
+                                       2, p, err);
+    if (!res)
+        return err->code;
+    if (PQntuples(res) == 1)
+        *out = deal_from_row(res, 0);
+    PQclear(res);
+    return *out ? CRM_OK
+                : crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "deal %lld not found", (long long)id);
+}
+
+int deals_store_deal_get(crm_db_t *db, const deals_caller_t *c, int64_t id, Crm__Deal **out, crm_err_t *err)
+{
+    return deal_load(db, c, id, false, out, err);
+}
+
+static int emit_deal(crm_db_t *tx, const deals_caller_t *c, const char *type, Crm__Deal *deal, bool has_prev,
+                     int64_t prev_owner, int64_t pool, int64_t assignment, int64_t conversion, crm_err_t *err)
+{
+    Crm__DealEvent ev = CRM__DEAL_EVENT__INIT;
+    ev.deal = deal;
+    ev.has_changed_by = 1;
+    ev.changed_by = c->user_id;
+    ev.has_previous_owner_id = has_prev;
+    ev.previous_owner_id = prev_owner;
+    ev.has_assign_pool_id = pool > 0;
+    ev.assign_pool_id = pool;
+    ev.has_assignment_id = assignment > 0;
+    ev.assignment_id = assignment;
+    ev.has_conversion_id = conversion > 0;
+    ev.conversion_id = conversion;
+    return crm_outbox_append(c->outbox, tx, type, c->corr, &ev.base, err);
+}
+
+/* Opens the deal's stay in stage s (closing the open one) and stamps the deal. */
+static int record_stay(crm_db_t *tx, const deals_caller_t *c, int64_t deal_id, const stage_info_t *from,
+                       const stage_info_t *to, int64_t reason_id, crm_err_t *err)
+{
+    char b[6][24];
+    const char *p[] = {crm_param_i64(b[0], true, deal_id),
+                       crm_param_i64(b[1], true, to->pipeline_id),
+                       crm_param_i64(b[2], from != NULL, from ? from->id : 0),
+                       crm_param_i64(b[3], true, to->id),
+                       crm_param_i64(b[4], c->user_id > 0, c->user_id),
+                       crm_param_i64(b[5], reason_id > 0, reason_id)};
+    if (from && crm_db_run(tx, "deals_stay_close",
+                           "UPDATE stage_changes SET left_at = now(), next_stage_id = $2 "
+                           "WHERE deal_id = $1 AND left_at IS NULL",
+                           2, (const char *[]){p[0], p[3]}, err))
+        return err->code;
+    return crm_db_run(
+        tx, "deals_stay_open",
+        "INSERT INTO stage_changes (deal_id, pipeline_id, from_stage_id, stage_id, changed_by, reason_id) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        6, p, err);
+}
+
+/* The insert behind POST /v2/deals and conversions: in the open transaction tx, stage resolved.
+ * conversion_id > 0 makes it idempotent: *created = false when that conversion's deal exists. */
+static int deal_insert(crm_db_t *tx, const deals_caller_t *c, const Crm__Deal *in, const stage_info_t *st,
+                       int64_t owner, bool has_owner, int64_t conversion_id, bool unsorted, int64_t *id,
+                       bool *created, crm_err_t *err)
+{
+    char b[12][24];
+    char *cf = custom_fields_json(in);
+    char *tags = crm_param_text_array(in->tags, in->n_tags);
+    const char *p[] = {
+        crm_param_i64(b[0], c->user_id > 0, c->user_id),
+        crm_param_i64(b[1], has_owner, owner),
+        in->name,
+        in->value,
+        in->currency,
+        crm_param_bool(in->has_hot, in->hot),
+        crm_param_i64(b[2], true, st->pipeline_id),
+        crm_param_i64(b[3], true, st->id),
+        crm_param_i64(b[4], in->has_contact_id, in->contact_id),
+        in->estimated_close_date,
+        crm_param_i64(b[5], in->has_loss_reason_id, in->loss_reason_id),
+        crm_param_i64(b[6], in->has_unqualified_reason_id, in->unqualified_reason_id),
+        crm_param_i64(b[7], in->has_source_id, in->source_id),
+        tags,
+        cf,
+        crm_param_i64(b[8], in->has_customized_win_likelihood, in->customized_win_likelihood),
+        in->monthly_payment,
+        in->contract_value,
+        crm_param_bool(true, unsorted),
+        crm_param_i64(b[9], conversion_id > 0, conversion_id),
+        in->added_on,
+    };
+    PGresult *res = crm_db_exec(
+        tx, "deals_insert",
+        "INSERT INTO deals (creator_id, owner_id, name, value, currency, hot, pipeline_id, stage_id, "
+        "contact_id, "
+        "estimated_close_date, loss_reason_id, unqualified_reason_id, source_id, tags, custom_fields, "
+        "customized_win_likelihood, monthly_payment, contract_value, unsorted, conversion_id, added_on, "
+        "last_stage_change_by_id) VALUES ($1, $2, $3, coalesce($4::numeric, 0), coalesce($5, 'USD'), "
+        "coalesce($6::boolean, false), $7, $8, $9, $10::date, $11, $12, $13, $14::text[], "
+        "coalesce($15::jsonb, '{}'), $16, $17::numeric, $18::numeric, $19, $20, coalesce($21::timestamptz, "
+        "now()), $1) "
+        "ON CONFLICT (conversion_id) DO NOTHING RETURNING id",
+        21, p, err);
+    free(cf);
+    free(tags);
+    if (!res)
+        return err->code;
+    *created = PQntuples(res) == 1;
+    *id = *created ? crm_db_i64(res, 0, 0) : 0;
+    PQclear(res);
+    if (!*created)
+        return CRM_OK;
+    /* The primary contact and the further ones are all associated contacts. */
+    size_t n = in->n_contact_ids + (in->has_contact_id ? 1 : 0);
+    if (n) {
+        char *arr = malloc(n * 24 + 3), *w = arr;
+        w += sprintf(w, "{");
+        if (in->has_contact_id)
+            w += sprintf(w, "%lld", (long long)in->contact_id);
+        for (size_t i = 0; i < in->n_contact_ids; i++)
+            w += sprintf(w, "%s%lld", w[-1] == '{' ? "" : ",", (long long)in->contact_ids[i]);
+        sprintf(w, "}");
+        const char *cp[] = {crm_param_i64(b[10], true, *id), arr};
+        int rc = crm_db_run(
+            tx, "deals_contacts_insert",
+            "INSERT INTO deal_contacts (deal_id, contact_id) SELECT $1, x FROM unnest($2::bigint[]) x "
+            "ON CONFLICT DO NOTHING",
+            2, cp, err);
+        free(arr);
+        if (rc)
+            return rc;
+    }
+    return record_stay(tx, c, *id, NULL, st, 0, err);
+}
+
+int deals_store_deal_create(crm_db_t *db, const deals_caller_t *c, const Crm__Deal *in, Crm__Deal **out,
+                            crm_err_t *err)
+{
+    *out = NULL;
+    if (check_deal(in, true, err))
+        return err->code;
+    for (size_t i = 0; i < in->n_contact_ids; i++)
+        if (in->contact_ids[i] <= 0)
+            return crm_err_set(err, CRM_EINVALID, "/contact_ids", "incorrect_value",
+                               "contact ids must be positive");
+    if (crm_db_begin(db, err))
+        return err->code;
+    stage_info_t st;
+    bool found = false;
+    int rc = CRM_OK;
+    if (in->has_stage_id) {
+        rc = stage_info(db, in->stage_id, &st, &found, err);
+        if (rc == CRM_OK && !found)
+            rc = crm_err_set(err, CRM_EINVALID, "/stage_id", "incorrect_value", "stage %lld does not exist",
+                             (long long)in->stage_id);
+        else if (rc == CRM_OK && in->has_pipeline_id && st.pipeline_id != in->pipeline_id)
+            rc = crm_err_set(err, CRM_EINVALID, "/stage_id", "incorrect_value",
+                             "stage %lld is not in pipeline %lld", (long long)in->stage_id,
+                             (long long)in->pipeline_id);
+    } else {
+        rc = first_stage(db, in->has_pipeline_id, in->pipeline_id, &st, &found, err);
+        if (rc == CRM_OK && !found)
+            rc = in->has_pipeline_id ? crm_err_set(err, CRM_EINVALID, "/pipeline_id", "incorrect_value",
+                                                   "pipeline %lld does not exist or has no active stage",
+                                                   (long long)in->pipeline_id)
+                                     : crm_err_set(err, CRM_EINVALID, "/stage_id", "missing",
+                                                   "there is no enabled pipeline with an active stage");
+    }
+    if (rc == CRM_OK)
+        rc = check_refs(db, in, err);
+    /* Owner: the one named; none while crm-assign picks from the pool; else the creator. */
+    bool has_owner = in->has_owner_id || (!in->has_assign_pool_id && c->user_id > 0);
+    int64_t owner = in->has_owner_id ? in->owner_id : c->user_id;
+    int64_t id = 0;
+    bool created = false;
+    Crm__Deal *deal = NULL;
+    if (rc == CRM_OK)
+        rc = deal_insert(db, c, in, &st, owner, has_owner, 0, false, &id, &created, err);
+    if (rc == CRM_OK)
+        rc = deal_load(db, &(deals_caller_t){0}, id, false, &deal, err);
+    if (rc == CRM_OK)
+        rc = emit_deal(db, c, "deal.created", deal, false, 0, in->has_assign_pool_id ? in->assign_pool_id : 0,
+                       0, 0, err);
+    if (rc == CRM_OK)
+        rc = crm_db_commit(db, err);
+    if (rc) {
+        crm_db_rollback(db);
+        if (deal)
+            protobuf_c_message_free_unpacked(&deal->base, NULL);
+        return rc;
+    }
+    crm_outbox_kick(c->outbox);
+    *out = deal;
+    return CRM_OK;
+}
+
+static int emit_move(crm_db_t *tx, const deals_caller_t *c, Crm__Deal *deal, const stage_info_t *from,
+                     const stage_info_t *to, int64_t reason, crm_err_t *err)
+{
+    Crm__DealStageChanged ev = CRM__DEAL_STAGE_CHANGED__INIT;
+    ev.has_deal_id = ev.has_pipeline_id = ev.has_previous_stage_id = ev.has_stage_id = ev.has_changed_by = 1;
+    ev.deal_id = deal->id;
+    ev.pipeline_id = to->pipeline_id;
+    ev.previous_stage_id = from->id;
+    ev.stage_id = to->id;
+    ev.previous_stage_name = (char *)from->name;
+    ev.stage_name = (char *)to->name;
+    ev.previous_category = (char *)from->category;
+    ev.category = (char *)to->category;
+    ev.changed_by = c->user_id;
+    ev.has_reason_id = reason > 0;
+    ev.reason_id = reason;
+    ev.deal = deal;
+    ev.changed_at = deal->last_stage_change_at;
+    if (crm_outbox_append(c->outbox, tx, "deal.stage_changed", c->corr, &ev.base, err))
+        return err->code;
+    if (strcmp(to->category, "won") == 0)
+        return emit_deal(tx, c, "deal.won", deal, false, 0, 0, 0, 0, err);
+    if (strcmp(to->category, "lost") == 0)
+        return emit_deal(tx, c, "deal.lost", deal, false, 0, 0, 0, 0, err);
+    return CRM_OK;
+}
+
+int deals_store_deal_update(crm_db_t *db, const deals_caller_t *c, const Crm__Deal *in, Crm__Deal **out,
+                            crm_err_t *err)
+{
+    *out = NULL;
+    if (check_deal(in, false, err))
+        return err->code;
+    if (crm_db_begin(db, err))
+        return err->code;
+    Crm__Deal *old = NULL, *deal = NULL;
+    stage_info_t from = {0}, to = {0};
+    bool found = false, moved = false;
+    int rc = deal_load(db, c, in->id, true, &old, err);
+    if (rc == CRM_OK)
+        rc = stage_info(db, old->stage_id, &from, &found, err);
+    if (rc == CRM_OK && in->has_stage_id && in->stage_id != old->stage_id) {
+        rc = stage_info(db, in->stage_id, &to, &found, err);
+        if (rc == CRM_OK && !found)
+            rc = crm_err_set(err, CRM_EINVALID, "/stage_id", "incorrect_value", "stage %lld does not exist",
+                             (long long)in->stage_id);
+        else if (rc == CRM_OK && to.pipeline_id != old->pipeline_id &&
+                 !(in->has_pipeline_change && in->pipeline_change))
+            rc = crm_err_set(err, CRM_EINVALID, "/stage_id", "incorrect_value",
+                             "stage %lld belongs to pipeline %lld, not to the deal's pipeline %lld; send "
+                             "\"pipeline_change\": true to move the deal to that pipeline",
+                             (long long)in->stage_id, (long long)to.pipeline_id, (long long)old->pipeline_id);
+        moved = rc == CRM_OK;
+    }
+    if (rc == CRM_OK && in->has_pipeline_id && in->pipeline_id != old->pipeline_id &&
+        !(moved && to.pipeline_id == in->pipeline_id))
+        rc = crm_err_set(
+            err, CRM_EINVALID, "/pipeline_id", "incorrect_value",
+            "to change the pipeline send a stage_id of that pipeline with \"pipeline_change\": true");
+    if (rc == CRM_OK)
+        rc = check_refs(db, in, err);
+    if (rc == CRM_OK) {
+        char b[14][24];
+        char *cf = custom_fields_json(in);
+        char *tags = in->n_tags ? crm_param_text_array(in->tags, in->n_tags) : NULL;
+        const char *p[] = {
+            crm_param_i64(b[0], true, in->id),
+            in->name,
+            in->value,
+            in->currency,
+            crm_param_bool(in->has_hot, in->hot),
+            crm_param_i64(b[1], moved, to.id),
+            crm_param_i64(b[2], moved, to.pipeline_id),
+            crm_param_i64(b[3], in->has_contact_id, in->contact_id),
+            in->estimated_close_date,
+            crm_param_i64(b[4], in->has_loss_reason_id, in->loss_reason_id),
+            crm_param_i64(b[5], in->has_unqualified_reason_id, in->unqualified_reason_id),
+            crm_param_i64(b[6], in->has_source_id, in->source_id),
+            tags,
+            cf,
+            crm_param_i64(b[7], in->has_customized_win_likelihood, in->customized_win_likelihood),
+            in->monthly_payment,
+            in->contract_value,
+            crm_param_i64(b[8], in->has_owner_id, in->owner_id),
+            crm_param_bool(true, in->has_assign_pool_id),
+            crm_param_i64(b[9], c->user_id > 0, c->user_id),
+            in->added_on,
+        };
+        rc = crm_db_run(
+            db, "deals_update",
+            "UPDATE deals SET name = coalesce($2, name), value = coalesce($3::numeric, value), "
+            "currency = coalesce($4, currency), hot = coalesce($5::boolean, hot), stage_id = coalesce($6, "
+            "stage_id), "
+            "pipeline_id = coalesce($7, pipeline_id), contact_id = coalesce($8, contact_id), "
+            "estimated_close_date = coalesce($9::date, estimated_close_date), "
+            "loss_reason_id = coalesce($10, loss_reason_id), "
+            "unqualified_reason_id = coalesce($11, unqualified_reason_id), source_id = coalesce($12, "
+            "source_id), "
+            "tags = coalesce($13::text[], tags), custom_fields = custom_fields || coalesce($14::jsonb, "
+            "'{}'), "
+            "customized_win_likelihood = coalesce($15, customized_win_likelihood), "
+            "monthly_payment = coalesce($16::numeric, monthly_payment), "
+            "contract_value = coalesce($17::numeric, contract_value), "
+            "owner_id = CASE WHEN $19::boolean THEN NULL ELSE coalesce($18, owner_id) END, "
+            "unsorted = unsorted AND $20::bigint IS NULL, added_on = coalesce($21::timestamptz, added_on), "
+            "last_stage_change_at = CASE WHEN $6::bigint IS NULL THEN last_stage_change_at ELSE now() END, "
+            "last_stage_change_by_id = CASE WHEN $6::bigint IS NULL THEN last_stage_change_by_id ELSE $20 "
+            "END, "
+            "updated_at = now() WHERE id = $1",
+            21, p, err);
+        free(cf);
+        free(tags);
+        if (rc == CRM_OK && in->has_contact_id)
+            rc = crm_db_run(
+                db, "deals_contacts_insert1",
+                "INSERT INTO deal_contacts (deal_id, contact_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", 2,
+                (const char *[]){p[0], p[7]}, err);
+    }
+    int64_t reason = 0;
+    if (moved)
+        reason = strcmp(to.category, "lost") == 0 ? (in->has_loss_reason_id ? in->loss_reason_id : 0)
+                 : strcmp(to.category, "unqualified") == 0
+                     ? (in->has_unqualified_reason_id ? in->unqualified_reason_id : 0)
+                     : 0;
+    if (rc == CRM_OK && moved)
+        rc = record_stay(db, c, in->id, &from, &to, reason, err);
+    if (rc == CRM_OK)
+        rc = deal_load(db, &(deals_caller_t){0}, in->id, false, &deal, err);
+    if (rc == CRM_OK)
+        rc = emit_deal(db, c, "deal.updated", deal, true, old->has_owner_id ? old->owner_id : 0,
+                       in->has_assign_pool_id ? in->assign_pool_id : 0, 0, 0, err);
+    if (rc == CRM_OK && moved)
+        rc = emit_move(db, c, deal, &from, &to, reason, err);
+    if (rc == CRM_OK)
+        rc = crm_db_commit(db, err);
+    if (old)
+        protobuf_c_message_free_unpacked(&old->base, NULL);
+    if (rc) {
+        crm_db_rollback(db);
+        if (deal)
+            protobuf_c_message_free_unpacked(&deal->base, NULL);
+        return rc;
+    }
+    crm_outbox_kick(c->outbox);
+    *out = deal;
+    return CRM_OK;
+}
+
+int deals_store_deal_delete(crm_db_t *db, const deals_caller_t *c, int64_t id, crm_err_t *err)
+{
+    char b[2][24];
+    const char *p[] = {crm_param_i64(b[0], true, id), crm_param_i64(b[1], c->sales, c->user_id)};
+    PGresult *res = crm_db_exec(
+        db, "deals_delete",
+        "DELETE FROM deals WHERE id = $1 AND ($2::bigint IS NULL OR owner_id = $2) RETURNING id", 2, p, err);
+    if (!res)
+        return err->code;
+    int n = PQntuples(res);
+    PQclear(res);
+    return n ? CRM_OK
+             : crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "deal %lld not found", (long long)id);
+}
+
+int deals_store_deal_list(crm_db_t *db, const deals_caller_t *c, const Crm__DealListRequest *req,
+                          Crm__DealList **out, crm_err_t *err)
+{
+    *out = NULL;
+    static const char *const sorts[] = {"id",
+                                        "name",
+                                        "value",
+                                        "created_at",
+                                        "updated_at",
+                                        "last_stage_change_at",
+                                        "estimated_close_date",
+                                        "owner_id",
+                                        "stage_id",
+                                        NULL};
+    crm_page_t page;
+    int si;
+    bool desc;
+    if (crm_page_window(req->has_page, req->page, req->has_per_page, req->per_page, &page, err) ||
+        crm_sort_parse(req->sort_by, sorts, 0, false, &si, &desc, err))
+        return err->code;
+    if (req->estimated_close_date && !date_ok(req->estimated_close_date))
+        return crm_err_set(err, CRM_EBADREQUEST, "estimated_close_date", "invalid_param",
+                           "estimated_close_date must be a date YYYY-MM-DD");
+    char *cf_name = NULL;
+    const char *cf_value = NULL;
+    if (req->custom_field) {
+        const char *colon = strchr(req->custom_field, ':');
+        if (!colon || colon == req->custom_field)
+            return crm_err_set(err, CRM_EBADREQUEST, "custom_field", "invalid_param",
+                               "custom_field must be <name>:<value>, e.g. Deal type:Upsell");
+        cf_name = strndup(req->custom_field, (size_t)(colon - req->custom_field));
+        cf_value = colon + 1;
+    }
+    char *ids = NULL;
+    if (req->ids && !(ids = crm_param_ids(req->ids, "ids", err))) {
+        free(cf_name);
+        return err->code;
+    }
+    char name[64], sql[4096], b[12][24];
+    snprintf(name, sizeof name, "deals_list_%d%c", si, desc ? 'd' : 'a');
+    snprintf(
+        sql, sizeof sql,
+        "SELECT " DEAL_COLS " FROM deals d WHERE ($1::bigint[] IS NULL OR d.id = ANY ($1)) "
+        "AND ($2::bigint IS NULL OR d.contact_id = $2) AND ($3::bigint IS NULL OR d.creator_id = $3) "
+        "AND ($4::bigint IS NULL OR d.owner_id = $4) AND ($5::bigint IS NULL OR d.organization_id = $5) "
+        "AND ($6::boolean IS NULL OR d.hot = $6) AND ($7::bigint IS NULL OR d.source_id = $7) "
+        "AND ($8::bigint IS NULL OR d.stage_id = $8) AND ($9::date IS NULL OR d.estimated_close_date = $9) "
+        "AND ($10::text IS NULL OR d.name = $10) AND ($11::bigint IS NULL OR d.pipeline_id = $11) "
+        "AND ($12::text IS NULL OR d.currency = $12) AND ($13::text IS NULL OR d.custom_fields ->> $13 = "
+        "$14) "
+        "AND ($15::text IS NULL OR $15 = ANY (d.tags)) AND ($16::bigint IS NULL OR d.owner_id = $16) "
+        "ORDER BY d.%s %s NULLS LAST, d.id %s LIMIT $17 OFFSET $18",
+        sorts[si], desc ? "DESC" : "ASC", desc ? "DESC" : "ASC");
+    const char *p[] = {ids,
+                       crm_param_i64(b[0], req->has_contact_id, req->contact_id),
+                       crm_param_i64(b[1], req->has_creator_id, req->creator_id),
+                       crm_param_i64(b[2], req->has_owner_id, req->owner_id),
+                       crm_param_i64(b[3], req->has_organization_id, req->organization_id),
+                       crm_param_bool(req->has_hot, req->hot),
+                       crm_param_i64(b[4], req->has_source_id, req->source_id),
+                       crm_param_i64(b[5], req->has_stage_id, req->stage_id),
+                       req->estimated_close_date,
+                       req->name,
+                       crm_param_i64(b[6], req->has_pipeline_id, req->pipeline_id),
+                       req->currency,
+                       cf_name,
+                       cf_value,
+                       req->tag,
+                       crm_param_i64(b[7], c->sales, c->user_id),
+                       crm_param_i64(b[8], true, page.limit),
+                       crm_param_i64(b[9], true, page.offset)};
+    PGresult *res = crm_db_exec(db, name, sql, 18, p, err);
+    free(ids);
+    free(cf_name);
+    if (!res)
+        return err->code;
+    Crm__DealList *list = (Crm__DealList *)crm_pb_new(&crm__deal_list__descriptor);
+    int rows = PQntuples(res), n = rows > page.per_page ? page.per_page : rows;
+    list->has_has_more = 1;
+    list->has_more = rows > page.per_page;
+    list->items = calloc((size_t)n + 1, sizeof *list->items);
+    for (int r = 0; r < n; r++)
+        list->items[list->n_items++] = deal_from_row(res, r);
+    PQclear(res);
+    *out = list;
+    return CRM_OK;
+}
+
+/* ---- associated contacts ---------------------------------------------------------------------- */
+
+#define AC_COLS "deal_id, contact_id, role, " TS("created_at") ", " TS("updated_at")
+
+static Crm__AssociatedContact *ac_from_row(const PGresult *res, int r)
+{
+    Crm__AssociatedContact *m = (Crm__AssociatedContact *)crm_pb_new(&crm__associated_contact__descriptor);
+    crm_row_i64(res, r, 0, &m->has_deal_id, &m->deal_id);
+    crm_row_i64(res, r, 1, &m->has_contact_id, &m->contact_id);
+    m->role = crm_row_str(res, r, 2);
+    m->created_at = crm_row_str(res, r, 3);
+    m->updated_at = crm_row_str(res, r, 4);
+    return m;
+}
+
+/* 404 unless the caller may see the deal. */
+static int deal_visible(crm_db_t *db, const deals_caller_t *c, int64_t id, crm_err_t *err)
+{
+    Crm__Deal *d = NULL;
+    int rc = deal_load(db, c, id, false, &d, err);
+    if (d)
+        protobuf_c_message_free_unpacked(&d->base, NULL);
+    return rc;
+}
+
+int deals_store_contacts_list(crm_db_t *db, const deals_caller_t *c,
+                              const Crm__AssociatedContactListRequest *req, Crm__AssociatedContactList **out,
+                              crm_err_t *err)
+{
+    *out = NULL;
+    static const char *const sorts[] = {"contact_id", "created_at", NULL};
+    crm_page_t page;
+    int si;
+    bool desc;
+    if (crm_page_window(req->has_page, req->page, req->has_per_page, req->per_page, &page, err) ||
+        crm_sort_parse(req->sort_by, sorts, 0, false, &si, &desc, err) ||
+        deal_visible(db, c, req->deal_id, err))
+        return err->code;
+    char name[64], sql[512], b[3][24];
+    snprintf(name, sizeof name, "deal_contacts_list_%d%c", si, desc ? 'd' : 'a');
+    snprintf(sql, sizeof sql,
+             "SELECT " AC_COLS
+             " FROM deal_contacts WHERE deal_id = $1 ORDER BY %s %s, contact_id LIMIT $2 OFFSET $3",
+             sorts[si], desc ? "DESC" : "ASC");
+    const char *p[] = {crm_param_i64(b[0], true, req->deal_id), crm_param_i64(b[1], true, page.limit),
+                       crm_param_i64(b[2], true, page.offset)};
+    PGresult *res = crm_db_exec(db, name, sql, 3, p, err);
+    if (!res)
+        return err->code;
+    Crm__AssociatedContactList *list =
+        (Crm__AssociatedContactList *)crm_pb_new(&crm__associated_contact_list__descriptor);
+    int rows = PQntuples(res), n = rows > page.per_page ? page.per_page : rows;
+    list->has_has_more = 1;
+    list->has_more = rows > page.per_page;
+    list->items = calloc((size_t)n + 1, sizeof *list->items);
+    for (int r = 0; r < n; r++)
+        list->items[list->n_items++] = ac_from_row(res, r);
+    PQclear(res);
+    *out = list;
+    return CRM_OK;
+}
+
+int deals_store_contact_add(crm_db_t *db, const deals_caller_t *c, const Crm__AssociatedContact *in,
+                            Crm__AssociatedContact **out, crm_err_t *err)
+{
+    *out = NULL;
+    if (!in->has_contact_id)
+        return crm_err_set(err, CRM_EINVALID, "/contact_id", "missing", "contact_id is required");
+    if (in->contact_id <= 0)
+        return crm_err_set(err, CRM_EINVALID, "/contact_id", "incorrect_value",
+                           "contact_id must be a positive id");
+    if (in->role && strcmp(in->role, "involved"))
+        return crm_err_set(err, CRM_EINVALID, "/role", "incorrect_value", "role must be involved");
+    if (deal_visible(db, c, in->deal_id, err))
+        return err->code;
+    char b[2][24];
+    const char *p[] = {crm_param_i64(b[0], true, in->deal_id), crm_param_i64(b[1], true, in->contact_id)};
+    PGresult *res = crm_db_exec(db, "deal_contacts_add",
+                                "INSERT INTO deal_contacts (deal_id, contact_id) VALUES ($1, $2) ON CONFLICT "
+                                "(deal_id, contact_id) DO UPDATE SET updated_at = now() RETURNING " AC_COLS,
+                                2, p, err);
+    if (!res)
+        return err->code;
+    *out = ac_from_row(res, 0);
+    PQclear(res);
+    return CRM_OK;
+}
+
+int deals_store_contact_remove(crm_db_t *db, const deals_caller_t *c, const Crm__AssociatedContact *in,
+                               crm_err_t *err)
+{
+    if (deal_visible(db, c, in->deal_id, err))
+        return err->code;
+    char b[2][24];
+    const char *p[] = {crm_param_i64(b[0], true, in->deal_id), crm_param_i64(b[1], true, in->contact_id)};
+    PGresult *res = crm_db_exec(
+        db, "deal_contacts_remove",
+        "DELETE FROM deal_contacts WHERE deal_id = $1 AND contact_id = $2 RETURNING deal_id", 2, p, err);
+    if (!res)
+        return err->code;
+    int n = PQntuples(res);
+    PQclear(res);
+    return n ? CRM_OK
+             : crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found",
+                           "contact %lld is not associated with deal %lld", (long long)in->contact_id,
+                           (long long)in->deal_id);
+}
+
+/* ---- stage history (E4) ------------------------------------------------------------------------ */
+
+int deals_store_stage_changes(crm_db_t *db, const deals_caller_t *c, const Crm__StageChangeListRequest *req,
+                              Crm__StageChangeList **out, crm_err_t *err)
+{
+    *out = NULL;
+    static const char *const sorts[] = {"id", "changed_at", NULL};
+    crm_page_t page;
+    int si;
+    bool desc;
+    if (crm_page_window(req->has_page, req->page, req->has_per_page, req->per_page, &page, err) ||
+        crm_sort_parse(req->sort_by, sorts, 0, false, &si, &desc, err) ||
+        deal_visible(db, c, req->deal_id, err))
+        return err->code;
+    char b[3][24];
+    const char *p[] = {crm_param_i64(b[0], true, req->deal_id), crm_param_i64(b[1], true, page.limit),
+                       crm_param_i64(b[2], true, page.offset)};
+    PGresult *res =
+        desc ? crm_db_exec(db, "stage_changes_list_d",
+                           "SELECT id, deal_id, pipeline_id, from_stage_id, stage_id, changed_by, " TS(
+                               "changed_at") ", reason_id FROM stage_changes WHERE deal_id = $1 ORDER BY id "
+                                             "DESC LIMIT $2 OFFSET $3",
+                           3, p, err)
+             : crm_db_exec(db, "stage_changes_list_a",
+                           "SELECT id, deal_id, pipeline_id, from_stage_id, stage_id, changed_by, " TS(
+                               "changed_at") ", reason_id FROM stage_changes WHERE deal_id = $1 ORDER BY id "
+                                             "LIMIT $2 OFFSET $3",
+                           3, p, err);
+    if (!res)
+        return err->code;
+    Crm__StageChangeList *list = (Crm__StageChangeList *)crm_pb_new(&crm__stage_change_list__descriptor);
+    int rows = PQntuples(res), n = rows > page.per_page ? page.per_page : rows;
+    list->has_has_more = 1;
+    list->has_more = rows > page.per_page;
+    list->items = calloc((size_t)n + 1, sizeof *list->items);
+    for (int r = 0; r < n; r++) {
+        Crm__StageChange *m = (Crm__StageChange *)crm_pb_new(&crm__stage_change__descriptor);
+        crm_row_i64(res, r, 0, &m->has_id, &m->id);
+        crm_row_i64(res, r, 1, &m->has_deal_id, &m->deal_id);
+        crm_row_i64(res, r, 2, &m->has_pipeline_id, &m->pipeline_id);
+        crm_row_i64(res, r, 3, &m->has_from_stage_id, &m->from_stage_id);
+        crm_row_i64(res, r, 4, &m->has_to_stage_id, &m->to_stage_id);
+        crm_row_i64(res, r, 5, &m->has_changed_by, &m->changed_by);
+        m->changed_at = crm_row_str(res, r, 6);
+        crm_row_i64(res, r, 7, &m->has_reason_id, &m->reason_id);
+        list->items[list->n_items++] = m;
+    }
+    PQclear(res);
+    *out = list;
+    return CRM_OK;
+}
+
+/* ---- lead conversion (D2) and owner assignment ---------------------------------------------- */
+
+int deals_store_from_conversion(crm_db_t *tx, const deals_caller_t *c, const Crm__LeadConverted *lc,
+                                int64_t *deal_id, bool *created, crm_err_t *err)
+{
+    *deal_id = 0;
+    *created = false;
+    if (!lc->has_conversion_id || lc->conversion_id <= 0)
+        return crm_err_set(err, CRM_EINVALID, "/conversion_id", "missing", "conversion_id is required");
+    if (lc->deal_value && !decimal_ok(lc->deal_value))
+        return crm_err_set(err, CRM_EINVALID, "/deal_value", "incorrect_value",
+                           "deal_value must be a decimal string such as \"1200.50\"");
+    if (lc->deal_currency &&
+        (strlen(lc->deal_currency) != 3 || strspn(lc->deal_currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3))
+        return crm_err_set(err, CRM_EINVALID, "/deal_currency", "incorrect_value",
+                           "deal_currency must be an ISO 4217 code such as USD");
+    stage_info_t st;
+    bool found = false;
+    bool named = lc->has_pipeline_id && lc->pipeline_id > 0;
+    if (first_stage(tx, named, lc->pipeline_id, &st, &found, err))
+        return err->code;
+    if (!found)
+        return crm_err_set(err, CRM_EINVALID, "/pipeline_id", "incorrect_value",
+                           "pipeline %lld does not exist or has no active stage", (long long)lc->pipeline_id);
+    /* The deal's name: the one asked for, else the lead's organization or person. */
+    char name[512];
+    const Crm__Lead *l = lc->lead;
+    if (!blank(lc->deal_name))
+        snprintf(name, sizeof name, "%s", lc->deal_name);
+    else if (l && !blank(l->organization_name))
+        snprintf(name, sizeof name, "%s", l->organization_name);
+    else if (l && !blank(l->last_name))
+        snprintf(name, sizeof name, "%s%s%s", l->first_name ? l->first_name : "", l->first_name ? " " : "",
+                 l->last_name);
+    else
+        snprintf(name, sizeof name, "Deal from lead %lld", (long long)lc->lead_id);
+    Crm__Deal in = CRM__DEAL__INIT;
+    in.name = name;
+    in.value = lc->deal_value;
+    in.currency = lc->deal_currency;
+    in.has_contact_id = lc->has_individual_id && lc->individual_id > 0;
+    in.contact_id = lc->individual_id;
+    int64_t org[1] = {lc->organization_id};
+    if (lc->has_organization_id && lc->organization_id > 0) {
+        in.n_contact_ids = 1;
+        in.contact_ids = org;
+    }
+    deals_caller_t who = *c;
+    who.user_id = lc->has_creator_id ? lc->creator_id : 0;
+    bool has_owner = lc->has_owner_id && lc->owner_id > 0;
+    int64_t id = 0;
+    if (deal_insert(tx, &who, &in, &st, lc->owner_id, has_owner, lc->conversion_id, false, &id, created, err))
+        return err->code;
+    if (!*created) {
+        /* The other path (RPC or event) made it already: answer with that deal. */
+        char b[24];
+        const char *p[] = {crm_param_i64(b, true, lc->conversion_id)};
+        PGresult *res = crm_db_exec(tx, "deals_by_conversion",
+                                    "SELECT id FROM deals WHERE conversion_id = $1", 1, p, err);
+        if (!res)
+            return err->code;
+        *deal_id = PQntuples(res) ? crm_db_i64(res, 0, 0) : 0;
+        PQclear(res);
+        return CRM_OK;
+    }
+    *deal_id = id;
+    if (lc->has_organization_id && lc->organization_id > 0) {
+        char b[2][24];
+        const char *p[] = {crm_param_i64(b[0], true, id), crm_param_i64(b[1], true, lc->organization_id)};
+        if (crm_db_run(tx, "deals_set_org", "UPDATE deals SET organization_id = $2 WHERE id = $1", 2, p, err))
+            return err->code;
+    }
+    Crm__Deal *deal = NULL;
+    int rc = deal_load(tx, &(deals_caller_t){0}, id, false, &deal, err);
+    if (rc == CRM_OK)
+        rc = emit_deal(tx, &who, "deal.created", deal, false, 0, 0, 0, lc->conversion_id, err);
+    if (deal)
+        protobuf_c_message_free_unpacked(&deal->base, NULL);
+    return rc;
+}
+
+int deals_store_set_owner(crm_db_t *tx, const deals_caller_t *c, int64_t deal_id, int64_t owner_id,
+                          int64_t assignment_id, bool *found, crm_err_t *err)
+{
+    *found = false;
+    char b[2][24];
+    const char *p[] = {crm_param_i64(b[0], true, deal_id), crm_param_i64(b[1], true, owner_id)};
+    /* The old owner comes from a self-join on the locked row: the UPDATE alone would return the new one. */
+    PGresult *res =
+        crm_db_exec(tx, "deals_set_owner",
+                    "UPDATE deals d SET owner_id = $2, updated_at = now() FROM (SELECT id, owner_id FROM "
+                    "deals WHERE id = $1 FOR UPDATE) o WHERE d.id = o.id RETURNING o.owner_id",
+                    2, p, err);
+    if (!res)
+        return err->code;
+    *found = PQntuples(res) == 1;
+    protobuf_c_boolean has_prev = 0;
+    int64_t prev = 0;
+    if (*found)
+        crm_row_i64(res, 0, 0, &has_prev, &prev);
+    PQclear(res);
+    if (!*found)
+        return CRM_OK;
+    Crm__Deal *deal = NULL;
+    int rc = deal_load(tx, &(deals_caller_t){0}, deal_id, false, &deal, err);
+    if (rc == CRM_OK)
+        rc = emit_deal(tx, c, "deal.updated", deal, true, prev, 0, assignment_id, 0, err);
+    if (deal)
+        protobuf_c_message_free_unpacked(&deal->base, NULL);
+    return rc;
+}
