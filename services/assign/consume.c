@@ -5,8 +5,8 @@
  *   assignment_id set          → the record applied one of our owner.assigned: only note the owner;
  *   assign_pool_id set         → pick from that pool (a pool of another record type is refused:
  *                                the default pool of the record's type is used instead, logged);
- *   owner changed, by hand     → (created with an owner, or updated with previous_owner_id set and
- *                                different, and not already the owner we know) record a manual
+ *   owner changed, by hand     → (created with an owner, or updated with owner_id !=
+ *                                previous_owner_id, and not already the owner we know) record a manual
  *                                assignment and emit owner.assigned (not when a user creates a
  *                                record owned by themselves: nobody to tell);
  *   created without owner/pool → the default pool of that type (nothing when there is none);
@@ -114,9 +114,10 @@ static int decide(assign_t *self, crm_db_t *tx, const Crm__Envelope *env, const 
         return CRM_OK; /* replayed: already decided */
     if (r->pool > 0)
         return pick_and_emit(self, tx, env, r, r->pool, err);
-    /* A change by hand: the producer says the owner moved (an update without previous_owner_id
-     * tells nothing), and it is news to us (not the owner we already know: no echo loops). */
-    bool changed = r->owner > 0 && (r->created || (r->has_previous && r->owner != r->previous));
+    /* A change by hand: the producer says the owner moved (previous_owner_id absent = none), and
+     * it is news to us (not the owner we already know: a producer echoing our owner.assigned
+     * without assignment_id does not loop). */
+    bool changed = r->owner > 0 && (r->created || r->owner != r->previous);
     if (changed) {
         int64_t known = 0;
         if (assign_store_owner_of(tx, r->type, r->id, &known, err) != CRM_OK)

@@ -96,8 +96,24 @@ typedef struct {
 
 /* Writes an archive row (on db, or a pooled connection when db is NULL). A failure is logged,
  * never turned into another answer: the archive must not make a refusal fail. */
+/* Archive metadata (not the body, which is kept as bytes) must be valid text for Postgres:
+ * control characters and bytes outside ASCII become '?'. */
+static const char *clean(const char *in, char *out, size_t outlen)
+{
+    if (!in)
+        return NULL;
+    size_t n = 0;
+    for (; in[n] && n + 1 < outlen; n++) {
+        unsigned char c = (unsigned char)in[n];
+        out[n] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
+    }
+    out[n] = '\0';
+    return out;
+}
+
 static int64_t archive(gw_t *gw, crm_db_t *db, const gw_request_t *req, const arch_t *a)
 {
+    char source[80], sender[260], details[400], ctype[200];
     crm_err_t err;
     crm_err_clear(&err);
     crm_db_t *own = NULL;
@@ -109,17 +125,17 @@ static int64_t archive(gw_t *gw, crm_db_t *db, const gw_request_t *req, const ar
             return 0;
         }
     }
-    gw_archive_in_t in = {.source = a->source,
+    gw_archive_in_t in = {.source = clean(a->source, source, sizeof source),
                           .outcome = a->outcome,
                           .reason = a->reason,
                           .status = a->status,
                           .external_id = a->external_id,
-                          .sender_id = a->sender_id,
-                          .content_type = gw_request_header(req, "Content-Type"),
+                          .sender_id = clean(a->sender_id, sender, sizeof sender),
+                          .content_type = clean(gw_request_header(req, "Content-Type"), ctype, sizeof ctype),
                           .body = a->with_body ? req->body : NULL,
                           .body_len = a->with_body && req->body ? req->body_len : 0,
                           .correlation_id = req->corr,
-                          .details = a->details,
+                          .details = clean(a->details, details, sizeof details),
                           .received_at_us = crm_now_us()};
     int64_t id = 0;
     bool inserted = false;
@@ -219,6 +235,18 @@ static const char *delivery_header_name(const gw_source_t *src)
     if (strcmp(src->type, "html") == 0 || strcmp(src->type, "json") == 0)
         return "X-Delivery-Id";
     return NULL; /* the others carry it in the body */
+}
+
+/* 1..255 printable ASCII characters: what a delivery id header may hold. */
+static bool delivery_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > MAX_DELIVERY_ID)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return false;
+    return true;
 }
 
 /* ---- one capture ----------------------------------------------------------------------------------- */
@@ -560,9 +588,9 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
             json_decref(root);
             return;
         }
-        if (hdr_id && (!hdr_id[0] || strlen(hdr_id) > MAX_DELIVERY_ID)) {
+        if (hdr_id && !delivery_id_ok(hdr_id)) {
             refuse(gw, src->name, req, resp, 400, "invalid_header", "delivery_id",
-                   "the delivery id header must hold 1 to 255 characters", NULL, NULL);
+                   "the delivery id header must hold 1 to 255 printable ASCII characters", NULL, NULL);
             json_decref(root);
             return;
         }
@@ -577,9 +605,9 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
         }
         json_decref(root);
     }
-    if (html && hdr_id && (!hdr_id[0] || strlen(hdr_id) > MAX_DELIVERY_ID)) {
+    if (html && hdr_id && !delivery_id_ok(hdr_id)) {
         refuse(gw, src->name, req, resp, 400, "invalid_header", "delivery_id",
-               "X-Delivery-Id must hold 1 to 255 characters", NULL, NULL);
+               "X-Delivery-Id must hold 1 to 255 printable ASCII characters", NULL, NULL);
         gw_captures_free(&caps);
         return;
     }
