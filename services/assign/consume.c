@@ -8,7 +8,8 @@
  *   owner changed, by hand     → (created with an owner, or updated with owner_id !=
  *                                previous_owner_id, and not already the owner we know) record a manual
  *                                assignment and emit owner.assigned (not when a user creates a
- *                                record owned by themselves: nobody to tell);
+ *                                record owned by themselves, nor for a conversion's contact or
+ *                                deal, which inherit the lead's owner);
  *   created without owner/pool → the default pool of that type (nothing when there is none);
  *   otherwise                  → only note the current owner.
  * Each runs in the inbox's transaction: the turn, the assignment row (unique cause_event_id),
@@ -25,6 +26,7 @@ typedef struct {
     const char *type; /* lead | contact | deal */
     int64_t id, owner, previous, pool, assignment, changed_by;
     bool created, has_previous;
+    bool converted; /* made by a lead conversion: it inherits the lead's owner, no new assignment */
     char label[256];
 } rec_t;
 
@@ -125,7 +127,7 @@ static int decide(assign_t *self, crm_db_t *tx, const Crm__Envelope *env, const 
         changed = known != r->owner;
     }
     if (changed) {
-        if (r->created && r->owner == r->changed_by)
+        if (r->created && (r->owner == r->changed_by || r->converted))
             return assign_store_ownership_set(tx, r->type, r->id, r->owner, err);
         int64_t aid = 0;
         if (assign_store_manual(tx, r->type, r->id, r->owner, r->previous, r->changed_by, env->event_id, &aid,
@@ -170,6 +172,7 @@ static int on_contact(void *arg, crm_db_t *tx, const Crm__Envelope *env, const P
         return CRM_OK;
     rec_t r = {.type = "contact", .id = c->id, .owner = c->has_owner_id ? c->owner_id : 0};
     r.created = strcmp(env->type, "contact.created") == 0;
+    r.converted = ev->has_conversion_id && ev->conversion_id > 0;
     EVENT_FIELDS(r, ev);
     name_label(r.label, sizeof r.label, c->first_name, c->last_name, c->name, "contact", c->id);
     return decide(arg, tx, env, &r, err);
@@ -187,6 +190,7 @@ static int on_deal(void *arg, crm_db_t *tx, const Crm__Envelope *env, const Prot
         return assign_store_ownership_close(tx, "deal", d->id, owner, true, err);
     rec_t r = {.type = "deal", .id = d->id, .owner = owner};
     r.created = strcmp(env->type, "deal.created") == 0;
+    r.converted = ev->has_conversion_id && ev->conversion_id > 0;
     EVENT_FIELDS(r, ev);
     name_label(r.label, sizeof r.label, NULL, NULL, d->name, "deal", d->id);
     return decide(arg, tx, env, &r, err);
