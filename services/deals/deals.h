@@ -65,6 +65,8 @@ int deals_store_contact_remove(crm_db_t *db, const deals_caller_t *c, const Crm_
 int deals_store_stage_changes(crm_db_t *db, const deals_caller_t *c, const Crm__StageChangeListRequest *req,
                               Crm__StageChangeList **out, crm_err_t *err);
 
+int deals_store_board(crm_db_t *db, const deals_caller_t *c, const Crm__BoardRequest *req, Crm__Board **out,
+                      crm_err_t *err);
 /* Creates the deal of a lead conversion in the open transaction tx, at most one per conversion_id
  * (*created = false and *deal_id = the existing one when the RPC or the event made it already). */
 int deals_store_from_conversion(crm_db_t *tx, const deals_caller_t *c, const Crm__LeadConverted *lc,

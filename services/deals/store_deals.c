@@ -15,30 +15,15 @@
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 /* Sell: an integer when there is no fraction ("1000"), two decimals otherwise ("1000.50"). */
 #define DEC(col) "CASE WHEN " col " = trunc(" col ") THEN trunc(" col ")::text ELSE " col "::text END"
-#define DEAL_COLS                                                                                                                                                                    \
-    "d.id, d.creator_id, d.owner_id, d.name, " DEC(                                                                                                                                  \
-        "d.value") ", d.currency, d.hot, d.stage_id, "                                                                                                                               \
-                   "d.pipeline_id, d.contact_id, d.organization_id, d.estimated_close_date::text, "                                                                                  \
-                   "d.loss_reason_id, "                                                                                                                                              \
-                   "d.unqualified_reason_id, d.source_id, to_json(d.tags)::text, " TS(                                                                                               \
-                       "d.last_stage_change_"                                                                                                                                        \
-                       "at") ", " TS("d."                                                                                                                                            \
-                                     "create"                                                                                                                                        \
-                                     "d_at") ", " TS("d.updated_at") ", d.last_stage_change_by_id, "                                                                                 \
-                                                                     "d.customized_win_likelihood, " TS("d."                                                                         \
-                                                                                                        "ad"                                                                         \
-                                                                                                        "de"                                                                         \
-                                                                                                        "d_"                                                                         \
-                                                                                                        "o"                                                                          \
-                                                                                                        "n") ", " DEC("d.monthly_payment") ", " DEC("d.contract_value") ", "         \
-                                                                                                                                                                        "d.custom_"  \
-                                                                                                                                                                        "fields::"   \
-                                                                                                                                                                        "text, "     \
-                                                                                                                                                                        "d."         \
-                                                                                                                                                                        "unsorted, " \
-                                                                                                                                                                        "d."         \
-                                                                                                                                                                        "conversion" \
-                                                                                                                                                                        "_id"
+// clang-format off
+#define DEAL_COLS                                                                                            \
+    "d.id, d.creator_id, d.owner_id, d.name, " DEC("d.value") ", d.currency, d.hot, d.stage_id, "              \
+    "d.pipeline_id, d.contact_id, d.organization_id, d.estimated_close_date::text, d.loss_reason_id, "        \
+    "d.unqualified_reason_id, d.source_id, to_json(d.tags)::text, " TS("d.last_stage_change_at") ", "         \
+    TS("d.created_at") ", " TS("d.updated_at") ", d.last_stage_change_by_id, "                                \
+    "d.customized_win_likelihood, " TS("d.added_on") ", " DEC("d.monthly_payment") ", "                       \
+    DEC("d.contract_value") ", d.custom_fields::text, d.unsorted, d.conversion_id"
+// clang-format on
 
 static void custom_fields_from_text(Crm__Deal *m, const char *text)
 {
@@ -474,7 +459,7 @@ int deals_store_deal_create(crm_db_t *db, const deals_caller_t *c, const Crm__De
     bool created = false;
     Crm__Deal *deal = NULL;
     if (rc == CRM_OK)
-        rc = deal_insert(db, c, in, &st, owner, has_owner, 0, false, &id, &created, err);
+        rc = deal_insert(db, c, in, &st, owner, has_owner, 0, c->user_id == 0, &id, &created, err);
     if (rc == CRM_OK)
         rc = deal_load(db, &(deals_caller_t){0}, id, false, &deal, err);
     if (rc == CRM_OK)
@@ -955,7 +940,8 @@ int deals_store_from_conversion(crm_db_t *tx, const deals_caller_t *c, const Crm
     who.user_id = lc->has_creator_id ? lc->creator_id : 0;
     bool has_owner = lc->has_owner_id && lc->owner_id > 0;
     int64_t id = 0;
-    if (deal_insert(tx, &who, &in, &st, lc->owner_id, has_owner, lc->conversion_id, false, &id, created, err))
+    if (deal_insert(tx, &who, &in, &st, lc->owner_id, has_owner, lc->conversion_id, who.user_id == 0, &id,
+                    created, err))
         return err->code;
     if (!*created) {
         /* The other path (RPC or event) made it already: answer with that deal. */
@@ -1014,4 +1000,88 @@ int deals_store_set_owner(crm_db_t *tx, const deals_caller_t *c, int64_t deal_id
     if (deal)
         protobuf_c_message_free_unpacked(&deal->base, NULL);
     return rc;
+}
+
+/* ---- kanban board (E5) -------------------------------------------------------------------------- */
+
+int deals_store_board(crm_db_t *db, const deals_caller_t *c, const Crm__BoardRequest *req, Crm__Board **out,
+                      crm_err_t *err)
+{
+    *out = NULL;
+    crm_page_t page;
+    if (crm_page_window(req->has_page, req->page, req->has_per_page, req->per_page, &page, err))
+        return err->code;
+    /* A sales caller sees its own cards only, whatever owner_id it asks for. */
+    bool has_owner = c->sales || req->has_owner_id;
+    int64_t owner = c->sales ? c->user_id : req->owner_id;
+    char b[4][24];
+    const char *p[] = {crm_param_i64(b[0], true, req->id), crm_param_i64(b[1], has_owner, owner)};
+    if (crm_db_begin(db, err)) /* one snapshot for the figures and the cards */
+        return err->code;
+    PGresult *cols = crm_db_exec(
+        db, "board_columns",
+        "WITH d AS (SELECT d.stage_id, d.unsorted, d.value, d.value * coalesce(d.customized_win_likelihood, "
+        "s.likelihood) / 100.0 AS weighted FROM deals d JOIN stages s ON s.id = d.stage_id "
+        "WHERE d.pipeline_id = $1 AND ($2::bigint IS NULL OR d.owner_id = $2)) "
+        "SELECT 0, 'Unsorted', NULL, 0, NULL, count(*), coalesce(sum(value), 0)::numeric(18, 2)::text, "
+        "coalesce(sum(weighted), 0)::numeric(18, 2)::text FROM d WHERE unsorted "
+        "UNION ALL (SELECT s.id, s.name, s.category, s.position, s.likelihood, count(d.stage_id), "
+        "coalesce(sum(d.value), 0)::numeric(18, 2)::text, coalesce(sum(d.weighted), 0)::numeric(18, 2)::text "
+        "FROM stages s LEFT JOIN d ON d.stage_id = s.id AND NOT d.unsorted WHERE s.pipeline_id = $1 "
+        "GROUP BY s.id ORDER BY s.position)",
+        2, p, err);
+    if (!cols) {
+        crm_db_rollback(db);
+        return err->code;
+    }
+    if (PQntuples(cols) < 2) {
+        PQclear(cols);
+        crm_db_rollback(db);
+        return crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "pipeline %lld not found",
+                           (long long)req->id);
+    }
+    const char *cp[] = {p[0], p[1], crm_param_i64(b[2], true, page.offset),
+                        crm_param_i64(b[3], true, page.limit)};
+    PGresult *cards = crm_db_exec(
+        db, "board_cards",
+        "SELECT * FROM (SELECT " DEAL_COLS ", CASE WHEN d.unsorted THEN 0 ELSE d.stage_id END AS col, "
+        "row_number() OVER (PARTITION BY CASE WHEN d.unsorted THEN 0 ELSE d.stage_id END "
+        "ORDER BY d.added_on DESC, d.id DESC) AS rn FROM deals d WHERE d.pipeline_id = $1 "
+        "AND ($2::bigint IS NULL OR d.owner_id = $2)) x WHERE rn > $3 AND rn <= $3 + $4 ORDER BY col, rn",
+        4, cp, err);
+    crm_db_rollback(db); /* read only */
+    if (!cards) {
+        PQclear(cols);
+        return err->code;
+    }
+    Crm__Board *board = (Crm__Board *)crm_pb_new(&crm__board__descriptor);
+    board->has_pipeline_id = 1;
+    board->pipeline_id = req->id;
+    int ncols = PQntuples(cols), ncards = PQntuples(cards);
+    int colkey = PQfnumber(cards, "col"), rnkey = PQfnumber(cards, "rn");
+    board->columns = calloc((size_t)ncols, sizeof *board->columns);
+    for (int i = 0; i < ncols; i++) {
+        Crm__BoardColumn *col = (Crm__BoardColumn *)crm_pb_new(&crm__board_column__descriptor);
+        crm_row_i64(cols, i, 0, &col->has_stage_id, &col->stage_id);
+        col->name = crm_row_str(cols, i, 1);
+        col->category = crm_row_str(cols, i, 2);
+        crm_row_i32(cols, i, 3, &col->has_position, &col->position);
+        crm_row_i32(cols, i, 4, &col->has_likelihood, &col->likelihood);
+        crm_row_i64(cols, i, 5, &col->has_count, &col->count);
+        col->total_value = crm_row_str(cols, i, 6);
+        col->weighted_value = crm_row_str(cols, i, 7);
+        col->has_unsorted = col->has_has_more = 1;
+        col->unsorted = i == 0;
+        col->has_more = col->count > (int64_t)page.offset + page.per_page;
+        col->deals = calloc((size_t)page.per_page + 1, sizeof *col->deals);
+        for (int r = 0; r < ncards; r++)
+            if (crm_db_i64(cards, r, colkey) == col->stage_id &&
+                crm_db_i64(cards, r, rnkey) <= page.offset + page.per_page)
+                col->deals[col->n_deals++] = deal_from_row(cards, r);
+        board->columns[board->n_columns++] = col;
+    }
+    PQclear(cols);
+    PQclear(cards);
+    *out = board;
+    return CRM_OK;
 }

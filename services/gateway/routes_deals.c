@@ -30,6 +30,8 @@ const gw_route_t gw_routes_deals[] = {
           GW_UPDATE, "admin"),
     DEALS("DELETE", "/v2/pipelines/{id}", "pipelines.delete", crm__pipeline_get_request, crm__pipeline,
           "pipeline", GW_DELETE, "admin"),
+    DEALS("GET", "/v2/pipelines/{id}/board", "pipelines.board", crm__board_request, crm__board, "board",
+          GW_ONE, "sales"),
     DEALS("GET", "/v2/stages", "stages.list", crm__stage_list_request, crm__stage_list, "stage", GW_LIST,
           "sales"),
     DEALS("POST", "/v2/stages", "stages.create", crm__stage, crm__stage, "stage", GW_CREATE, "admin"),
