@@ -162,7 +162,7 @@ Test(leads_capture, dedup_concurrent_merge_and_tickets)
         expect_status(r, 200, "API create with a known e-mail");
         harness_resp_destroy(&r);
     }
-    cr_expect_eq(sql("SELECT count(*) FROM leads.leads WHERE email = 'twin@example.com'"), 3);
+    cr_expect_eq(sql("SELECT count(*) FROM leads.leads WHERE email_norm = 'twin@example.com'"), 3);
 
     /* Support tickets: a ticket links to the lead; a later capture of the same ticket updates the
      * link (subject, status) instead of making a lead or a second link. */
