@@ -10,7 +10,8 @@ int main(int argc, char **argv)
 {
     const crm_daemon_spec_t spec = {
         .name = "assign",
-        .summary = "crm-assign: users, teams, roles, distribution pools (round robin) and the assignment log.",
+        .summary =
+            "crm-assign: users, teams, roles, distribution pools (round robin) and the assignment log.",
         .migrations = assign_migrations,
         .database = true,
         .rpc = true,

@@ -163,6 +163,89 @@ HANDLER(pool_create)
     return rc;
 }
 
+HANDLER(pool_update)
+{
+    (void)arg;
+    if (!is_admin(ctx))
+        return forbidden(err);
+    Crm__DistributionPool *p = NULL;
+    int rc = assign_store_pool_update(ctx->db, (const Crm__DistributionPool *)in, &p, err);
+    REPLY(p);
+    return rc;
+}
+
+HANDLER(pool_delete)
+{
+    (void)arg;
+    if (!is_admin(ctx))
+        return forbidden(err);
+    *out = NULL;
+    return assign_store_pool_delete(ctx->db, ((const Crm__PoolDeleteRequest *)in)->id, err);
+}
+
+HANDLER(member_add)
+{
+    (void)arg;
+    if (!is_admin(ctx))
+        return forbidden(err);
+    Crm__PoolMember *m = NULL;
+    int rc = assign_store_member_add(ctx->db, (const Crm__PoolMember *)in, &m, err);
+    REPLY(m);
+    return rc;
+}
+
+HANDLER(member_update)
+{
+    (void)arg;
+    if (!is_admin(ctx))
+        return forbidden(err);
+    Crm__PoolMember *m = NULL;
+    int rc = assign_store_member_update(ctx->db, (const Crm__PoolMember *)in, &m, err);
+    REPLY(m);
+    return rc;
+}
+
+HANDLER(member_remove)
+{
+    (void)arg;
+    if (!is_admin(ctx))
+        return forbidden(err);
+    *out = NULL;
+    return assign_store_member_remove(ctx->db, (const Crm__PoolMemberRequest *)in, err);
+}
+
+HANDLER(member_list)
+{
+    (void)arg;
+    Crm__PoolMemberList *l = NULL;
+    int rc = assign_store_member_list(ctx->db, (const Crm__PoolMemberRequest *)in, &l, err);
+    REPLY(l);
+    return rc;
+}
+
+HANDLER(assignment_list)
+{
+    (void)arg;
+    Crm__AssignmentList *l = NULL;
+    bool sales = strcmp(ctx->role, "sales") == 0;
+    int rc = assign_store_assignment_list(ctx->db, ctx->user_id, sales,
+                                          (const Crm__AssignmentListRequest *)in, &l, err);
+    REPLY(l);
+    return rc;
+}
+
+/* Shares are about people's workload: managers and admins (SPEC H1: reports are not for sales). */
+HANDLER(pool_stats)
+{
+    (void)arg;
+    if (strcmp(ctx->role, "sales") == 0)
+        return crm_err_set(err, CRM_EFORBIDDEN, NULL, "forbidden", "pool stats are for managers and admins");
+    Crm__PoolStats *s = NULL;
+    int rc = assign_store_pool_stats(ctx->db, (const Crm__PoolStatsRequest *)in, &s, err);
+    REPLY(s);
+    return rc;
+}
+
 HANDLER(pool_get)
 {
     (void)arg;
@@ -198,5 +281,16 @@ void assign_rpc_register(assign_t *self)
     crm_rpc_server_handle(rpc, "teams.list", &crm__team_list_request__descriptor, team_list, self);
     crm_rpc_server_handle(rpc, "pools.create", &crm__distribution_pool__descriptor, pool_create, self);
     crm_rpc_server_handle(rpc, "pools.get", &crm__pool_get_request__descriptor, pool_get, self);
+    crm_rpc_server_handle(rpc, "pools.update", &crm__distribution_pool__descriptor, pool_update, self);
+    crm_rpc_server_handle(rpc, "pools.delete", &crm__pool_delete_request__descriptor, pool_delete, self);
+    crm_rpc_server_handle(rpc, "pools.stats", &crm__pool_stats_request__descriptor, pool_stats, self);
+    crm_rpc_server_handle(rpc, "pools.members.add", &crm__pool_member__descriptor, member_add, self);
+    crm_rpc_server_handle(rpc, "pools.members.update", &crm__pool_member__descriptor, member_update, self);
+    crm_rpc_server_handle(rpc, "pools.members.remove", &crm__pool_member_request__descriptor, member_remove,
+                          self);
+    crm_rpc_server_handle(rpc, "pools.members.list", &crm__pool_member_request__descriptor, member_list,
+                          self);
+    crm_rpc_server_handle(rpc, "assignments.list", &crm__assignment_list_request__descriptor, assignment_list,
+                          self);
     crm_rpc_server_handle(rpc, "pools.list", &crm__pool_list_request__descriptor, pool_list, self);
 }

@@ -36,5 +36,28 @@ const gw_route_t gw_routes_assign[] = {
      GW_D(crm__distribution_pool), "distribution_pool", GW_CREATE, "admin", false, NULL},
     {"GET", "/v2/distribution_pools/{id}", "assign", "pools.get", GW_D(crm__pool_get_request),
      GW_D(crm__distribution_pool), "distribution_pool", GW_ONE, "sales", false, NULL},
+    /* PUT: name, default, fallback_owner_id, and user_ids (members not listed leave, kept ones keep
+     * their place and rules, new ones join at the end); resource_type never changes. */
+    {"PUT", "/v2/distribution_pools/{id}", "assign", "pools.update", GW_D(crm__distribution_pool),
+     GW_D(crm__distribution_pool), "distribution_pool", GW_UPDATE, "admin", false, NULL},
+    {"DELETE", "/v2/distribution_pools/{id}", "assign", "pools.delete", GW_D(crm__pool_delete_request),
+     GW_D(crm__distribution_pool), "distribution_pool", GW_DELETE, "admin", false, NULL},
+    {"GET", "/v2/distribution_pools/{id}/stats", "assign", "pools.stats", GW_D(crm__pool_stats_request),
+     GW_D(crm__pool_stats), "distribution_pool_stats", GW_ONE, "manager", false, NULL},
+    /* One member and its rules (weight, max_open, away_until). */
+    {"GET", "/v2/distribution_pools/{pool_id}/members", "assign", "pools.members.list",
+     GW_D(crm__pool_member_request), GW_D(crm__pool_member_list), "distribution_pool_member", GW_LIST,
+     "sales", false, NULL},
+    {"POST", "/v2/distribution_pools/{pool_id}/members", "assign", "pools.members.add",
+     GW_D(crm__pool_member), GW_D(crm__pool_member), "distribution_pool_member", GW_CREATE, "admin", false,
+     NULL},
+    {"PUT", "/v2/distribution_pools/{pool_id}/members/{user_id}", "assign", "pools.members.update",
+     GW_D(crm__pool_member), GW_D(crm__pool_member), "distribution_pool_member", GW_UPDATE, "admin", false,
+     NULL},
+    {"DELETE", "/v2/distribution_pools/{pool_id}/members/{user_id}", "assign", "pools.members.remove",
+     GW_D(crm__pool_member_request), GW_D(crm__pool_member), "distribution_pool_member", GW_DELETE, "admin",
+     false, NULL},
+    {"GET", "/v2/assignments", "assign", "assignments.list", GW_D(crm__assignment_list_request),
+     GW_D(crm__assignment_list), "assignment", GW_LIST, "sales", false, NULL},
 };
 GW_TABLE_END(assign);

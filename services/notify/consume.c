@@ -1,13 +1,22 @@
 /* crm-notify event handlers: owner.assigned → the new owner (kind "assigned"), deal.stage_changed →
  * the deal's owner (kind "deal_stage_changed"), each as the user's settings ask (in-app and/or
  * e-mail). Stored in the inbox's transaction and keyed by (event id, user): exactly one per event
- * and user, also when the event is replayed. */
+ * and user, also when the event is replayed.
+ *
+ * Every event of the topics below is also stored for outbound webhooks (webhook_events, with the
+ * JSON body a delivery POSTs) and gets one delivery row per active subscription that names its type,
+ * in the same transaction (unique per subscription and event). */
 #include "notify.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "crm/log.h"
+#include "crm/pbjson.h"
+#include "crm/util.h"
 #include "deals.pb-c.h"
+#include "leads.pb-c.h"
 
 /* Tells user_id about one event through the channels the user chose for kind. */
 static int tell(crm_db_t *tx, const Crm__Envelope *env, int64_t user_id, const char *kind,
@@ -65,14 +74,90 @@ static int on_deal_stage_changed(void *arg, crm_db_t *tx, const Crm__Envelope *e
     return tell(tx, env, deal->owner_id, "deal_stage_changed", "deal", deal_id, message, err);
 }
 
+/* Stores the event for webhooks and queues its deliveries. */
+static int to_webhooks(crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *payload,
+                       crm_err_t *err)
+{
+    char when[32];
+    crm_time_format(env->has_occurred_at ? env->occurred_at : crm_now_us(), when);
+    json_t *data = crm_pbjson_from_message(payload);
+    json_t *body =
+        json_pack("{s:s,s:s,s:s,s:o}", "id", env->event_id ? env->event_id : "", "type",
+                  env->type ? env->type : "", "occurred_at", when, "data", data ? data : json_null());
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text)
+        return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "cannot render the webhook body of %s", env->type);
+    int64_t queued = 0;
+    int rc = notify_store_webhook_event(tx, env->event_id, env->type, when, text, &queued, err);
+    free(text);
+    if (rc == CRM_OK && queued > 0)
+        crm_log_info(env->correlation_id, "webhook.queued", "type=%s event_id=%s deliveries=%lld", env->type,
+                     env->event_id, (long long)queued);
+    return rc;
+}
+
+typedef int (*notify_fn)(crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *payload,
+                         crm_err_t *err);
+
+typedef struct {
+    const char *producer, *type;
+    const ProtobufCMessageDescriptor *desc;
+    notify_fn tell; /* the in-app / e-mail part, or NULL */
+} topic_t;
+
+static int tell_assigned(crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *p, crm_err_t *err)
+{
+    return on_owner_assigned(NULL, tx, env, p, err);
+}
+
+static int tell_stage_changed(crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *p,
+                              crm_err_t *err)
+{
+    return on_deal_stage_changed(NULL, tx, env, p, err);
+}
+
+static const topic_t topics[] = {
+    {"leads", "lead.created", &crm__lead_event__descriptor, NULL},
+    {"leads", "lead.updated", &crm__lead_event__descriptor, NULL},
+    {"leads", "lead.status_changed", &crm__lead_status_changed__descriptor, NULL},
+    {"leads", "lead.converted", &crm__lead_converted__descriptor, NULL},
+    {"leads", "contact.created", &crm__contact_event__descriptor, NULL},
+    {"leads", "contact.updated", &crm__contact_event__descriptor, NULL},
+    {"deals", "deal.created", &crm__deal_event__descriptor, NULL},
+    {"deals", "deal.updated", &crm__deal_event__descriptor, NULL},
+    {"deals", "deal.stage_changed", &crm__deal_stage_changed__descriptor, tell_stage_changed},
+    {"deals", "deal.won", &crm__deal_event__descriptor, NULL},
+    {"deals", "deal.lost", &crm__deal_event__descriptor, NULL},
+    {"assign", "owner.assigned", &crm__owner_assigned__descriptor, tell_assigned},
+};
+#define NTOPICS (sizeof topics / sizeof topics[0])
+
+static int on_event(void *arg, crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *payload,
+                    crm_err_t *err)
+{
+    const topic_t *t = arg;
+    if (t->tell && t->tell(tx, env, payload, err))
+        return err->code;
+    return to_webhooks(tx, env, payload, err);
+}
+
+bool notify_topic_known(const char *type)
+{
+    for (size_t i = 0; i < NTOPICS; i++)
+        if (type && strcmp(type, topics[i].type) == 0)
+            return true;
+    return false;
+}
+
 int notify_consume_register(notify_t *self, crm_err_t *err)
 {
-    if (crm_daemon_consume_from(self->daemon, "assign", err) ||
-        crm_daemon_consume_from(self->daemon, "deals", err))
-        return err->code;
-    crm_inbox_on(self->daemon->inbox, "assign", "owner.assigned", &crm__owner_assigned__descriptor,
-                 on_owner_assigned, self);
-    crm_inbox_on(self->daemon->inbox, "deals", "deal.stage_changed", &crm__deal_stage_changed__descriptor,
-                 on_deal_stage_changed, self);
+    const char *producers[] = {"leads", "deals", "assign"};
+    for (size_t i = 0; i < 3; i++)
+        if (crm_daemon_consume_from(self->daemon, producers[i], err))
+            return err->code;
+    for (size_t i = 0; i < NTOPICS; i++)
+        crm_inbox_on(self->daemon->inbox, topics[i].producer, topics[i].type, topics[i].desc, on_event,
+                     (void *)&topics[i]);
     return CRM_OK;
 }

@@ -38,7 +38,16 @@ int main(int argc, char **argv)
         crm_daemon_destroy(&d);
         return 1;
     }
+    self.webhooks = notify_webhooks_new(d);
+    if (notify_webhooks_start(self.webhooks, &err) != CRM_OK) {
+        fprintf(stderr, "crm-notify: %s\n", err.message);
+        notify_webhooks_destroy(&self.webhooks);
+        notify_mail_destroy(&self.mail);
+        crm_daemon_destroy(&d);
+        return 1;
+    }
     int rc = crm_daemon_run(d);
+    notify_webhooks_destroy(&self.webhooks);
     notify_mail_destroy(&self.mail);
     crm_daemon_destroy(&d);
     curl_global_cleanup();

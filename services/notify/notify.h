@@ -8,10 +8,12 @@
 #include "notify.pb-c.h"
 
 typedef struct notify_mail_t notify_mail_t;
+typedef struct notify_webhooks_t notify_webhooks_t;
 
 typedef struct {
     crm_daemon_t *daemon;
     notify_mail_t *mail;
+    notify_webhooks_t *webhooks;
 } notify_t;
 
 void notify_rpc_register(notify_t *self);
@@ -49,10 +51,41 @@ int notify_store_read_all(crm_db_t *db, int64_t user_id, int64_t *updated, crm_e
 int notify_store_mail_add(crm_db_t *tx, int64_t user_id, const char *kind, const char *subject,
                           const char *body, const char *event_id, bool *created, crm_err_t *err);
 
+/* Outbound webhooks. Stores a consumed event (once per event id) and queues one delivery per active
+ * subscription of its type; *queued = how many. */
+int notify_store_webhook_event(crm_db_t *tx, const char *event_id, const char *type, const char *occurred_at,
+                               const char *body, int64_t *queued, crm_err_t *err);
+int notify_store_sub_create(crm_db_t *db, const Crm__WebhookSubscription *in, int64_t created_by,
+                            Crm__WebhookSubscription **out, crm_err_t *err);
+int notify_store_sub_update(crm_db_t *db, const Crm__WebhookSubscription *in, Crm__WebhookSubscription **out,
+                            crm_err_t *err);
+int notify_store_sub_get(crm_db_t *db, int64_t id, Crm__WebhookSubscription **out, crm_err_t *err);
+int notify_store_sub_delete(crm_db_t *db, int64_t id, crm_err_t *err);
+int notify_store_sub_list(crm_db_t *db, const Crm__WebhookSubscriptionListRequest *req,
+                          Crm__WebhookSubscriptionList **out, crm_err_t *err);
+int notify_store_deliveries_list(crm_db_t *db, const Crm__WebhookDeliveryListRequest *req,
+                                 Crm__WebhookDeliveryList **out, crm_err_t *err);
+int notify_store_delivery_retry(crm_db_t *db, int64_t sub_id, int64_t delivery_id, Crm__WebhookDelivery **out,
+                                crm_err_t *err);
+int notify_store_replay(crm_db_t *db, int64_t sub_id, const char *from, const char *to, int64_t *queued,
+                        crm_err_t *err);
+/* CRM_OK when text casts to timestamptz; otherwise adds a 422 for field ("/from"). */
+int notify_store_check_time(crm_db_t *db, const char *text, const char *field, crm_err_t *err);
+/* consume.c: true for the event types crm-notify consumes (and webhooks may name). */
+bool notify_topic_known(const char *type);
+
 /* mail.c: the e-mail sender thread (notify.smtp.*, notify.mail.*). Without notify.smtp.host it
  * sends nothing and mails stay queued. */
 notify_mail_t *notify_mail_new(crm_daemon_t *d, crm_err_t *err);
 int notify_mail_start(notify_mail_t *self, crm_err_t *err);
 void notify_mail_destroy(notify_mail_t **self_p);
+
+/* webhook.c: the outbound webhook sender thread (notify.webhooks.*). */
+notify_webhooks_t *notify_webhooks_new(crm_daemon_t *d);
+int notify_webhooks_start(notify_webhooks_t *self, crm_err_t *err);
+void notify_webhooks_destroy(notify_webhooks_t **self_p);
+/* out = "t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>[,v1=<same with secondary>]". */
+void notify_webhook_sign(const char *secret, const char *secondary, long long t, const char *body, char *out,
+                         size_t len);
 
 #endif

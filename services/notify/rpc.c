@@ -3,6 +3,7 @@
  * an admin may name another user with user_id (DESIGN §7). */
 #include "notify.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "crm/pbjson.h"
@@ -127,6 +128,179 @@ static int settings_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCM
     return rc;
 }
 
+/* --- outbound webhook subscriptions (admins) ------------------------------------------------ */
+
+static int need_admin(const crm_rpc_ctx_t *ctx, crm_err_t *err)
+{
+    if (is_admin(ctx))
+        return CRM_OK;
+    return crm_err_set(err, CRM_EFORBIDDEN, NULL, "forbidden", "webhook subscriptions are for admins");
+}
+
+/* Checks the fields of a create (every one required) or an update (only those given). */
+static int check_sub(const Crm__WebhookSubscription *in, bool create, crm_err_t *err)
+{
+    crm_err_clear(err);
+    if (in->url || create) {
+        if (!in->url || !*in->url)
+            crm_err_add(err, CRM_EINVALID, "/url", "missing", "url is required");
+        else if ((strncmp(in->url, "http://", 7) != 0 && strncmp(in->url, "https://", 8) != 0) ||
+                 strlen(in->url) > 2000 || strpbrk(in->url, " \t\r\n"))
+            crm_err_add(err, CRM_EINVALID, "/url", "invalid", "url must be an http:// or https:// URL");
+    }
+    if (create && in->n_event_types == 0)
+        crm_err_add(err, CRM_EINVALID, "/event_types", "missing",
+                    "event_types needs at least one event type");
+    for (size_t i = 0; i < in->n_event_types; i++)
+        if (strcmp(in->event_types[i], "*") != 0 && !notify_topic_known(in->event_types[i])) {
+            char f[64];
+            snprintf(f, sizeof f, "/event_types/%zu", i);
+            crm_err_add(err, CRM_EINVALID, f, "invalid", "unknown event type %.60s", in->event_types[i]);
+        }
+    if (in->secret || create) {
+        if (!in->secret || !*in->secret)
+            crm_err_add(err, CRM_EINVALID, "/secret", "missing", "secret is required");
+        else if (strlen(in->secret) < 16)
+            crm_err_add(err, CRM_EINVALID, "/secret", "too_short", "secret needs at least 16 characters");
+    }
+    if (in->secondary_secret && *in->secondary_secret && strlen(in->secondary_secret) < 16)
+        crm_err_add(err, CRM_EINVALID, "/secondary_secret", "too_short",
+                    "secondary_secret needs at least 16 characters (\"\" removes it)");
+    if (in->has_secondary_secret_set)
+        crm_err_add(err, CRM_EINVALID, "/secondary_secret_set", "read_only",
+                    "secondary_secret_set is read-only");
+    if (in->has_created_by)
+        crm_err_add(err, CRM_EINVALID, "/created_by", "read_only", "created_by is read-only");
+    if (in->created_at)
+        crm_err_add(err, CRM_EINVALID, "/created_at", "read_only", "created_at is read-only");
+    if (in->updated_at)
+        crm_err_add(err, CRM_EINVALID, "/updated_at", "read_only", "updated_at is read-only");
+    return err->code;
+}
+
+static int sub_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, ProtobufCMessage **out,
+                      crm_err_t *err)
+{
+    (void)arg;
+    if (need_admin(ctx, err) || check_sub((const Crm__WebhookSubscription *)in, true, err))
+        return err->code;
+    Crm__WebhookSubscription *s = NULL;
+    int rc = notify_store_sub_create(ctx->db, (const Crm__WebhookSubscription *)in, ctx->user_id, &s, err);
+    *out = s ? &s->base : NULL;
+    return rc;
+}
+
+static int sub_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, ProtobufCMessage **out,
+                      crm_err_t *err)
+{
+    (void)arg;
+    const Crm__WebhookSubscription *req = (const Crm__WebhookSubscription *)in;
+    if (need_admin(ctx, err) || check_sub(req, false, err))
+        return err->code;
+    Crm__WebhookSubscription *s = NULL;
+    int rc = notify_store_sub_update(ctx->db, req, &s, err);
+    *out = s ? &s->base : NULL;
+    return rc;
+}
+
+static int sub_get(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, ProtobufCMessage **out,
+                   crm_err_t *err)
+{
+    (void)arg;
+    if (need_admin(ctx, err))
+        return err->code;
+    Crm__WebhookSubscription *s = NULL;
+    int rc = notify_store_sub_get(ctx->db, ((const Crm__WebhookSubscriptionGetRequest *)in)->id, &s, err);
+    *out = s ? &s->base : NULL;
+    return rc;
+}
+
+static int sub_delete(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, ProtobufCMessage **out,
+                      crm_err_t *err)
+{
+    (void)arg;
+    *out = NULL;
+    if (need_admin(ctx, err))
+        return err->code;
+    return notify_store_sub_delete(ctx->db, ((const Crm__WebhookSubscriptionGetRequest *)in)->id, err);
+}
+
+static int sub_list(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, ProtobufCMessage **out,
+                    crm_err_t *err)
+{
+    (void)arg;
+    if (need_admin(ctx, err))
+        return err->code;
+    Crm__WebhookSubscriptionList *l = NULL;
+    int rc = notify_store_sub_list(ctx->db, (const Crm__WebhookSubscriptionListRequest *)in, &l, err);
+    *out = l ? &l->base : NULL;
+    return rc;
+}
+
+static int deliveries_list(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in,
+                           ProtobufCMessage **out, crm_err_t *err)
+{
+    (void)arg;
+    const Crm__WebhookDeliveryListRequest *req = (const Crm__WebhookDeliveryListRequest *)in;
+    if (need_admin(ctx, err))
+        return err->code;
+    if (req->status && strcmp(req->status, "pending") != 0 && strcmp(req->status, "delivered") != 0 &&
+        strcmp(req->status, "failed") != 0)
+        return crm_err_set(err, CRM_EBADREQUEST, "status", "invalid_param",
+                           "status must be pending, delivered or failed");
+    Crm__WebhookDeliveryList *l = NULL;
+    int rc = notify_store_deliveries_list(ctx->db, req, &l, err);
+    *out = l ? &l->base : NULL;
+    return rc;
+}
+
+static int delivery_retry(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in,
+                          ProtobufCMessage **out, crm_err_t *err)
+{
+    (void)arg;
+    const Crm__WebhookDeliveryRetryRequest *req = (const Crm__WebhookDeliveryRetryRequest *)in;
+    if (need_admin(ctx, err))
+        return err->code;
+    Crm__WebhookDelivery *d = NULL;
+    int rc = notify_store_delivery_retry(ctx->db, req->id, req->delivery_id, &d, err);
+    *out = d ? &d->base : NULL;
+    return rc;
+}
+
+static int replay(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, ProtobufCMessage **out,
+                  crm_err_t *err)
+{
+    (void)arg;
+    const Crm__WebhookReplayRequest *req = (const Crm__WebhookReplayRequest *)in;
+    if (need_admin(ctx, err))
+        return err->code;
+    crm_err_clear(err);
+    if (!req->from)
+        crm_err_add(err, CRM_EINVALID, "/from", "missing", "from (ISO 8601 time) is required");
+    else
+        notify_store_check_time(ctx->db, req->from, "/from", err);
+    if (!req->to)
+        crm_err_add(err, CRM_EINVALID, "/to", "missing", "to (ISO 8601 time) is required");
+    else
+        notify_store_check_time(ctx->db, req->to, "/to", err);
+    if (err->code)
+        return err->code;
+    Crm__WebhookSubscription *s = NULL;
+    if (notify_store_sub_get(ctx->db, req->id, &s, err))
+        return err->code;
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+    int64_t queued = 0;
+    if (notify_store_replay(ctx->db, req->id, req->from, req->to, &queued, err))
+        return err->code;
+    Crm__WebhookReplayReply *r =
+        (Crm__WebhookReplayReply *)crm_pb_new(&crm__webhook_replay_reply__descriptor);
+    r->has_subscription_id = r->has_queued = 1;
+    r->subscription_id = req->id;
+    r->queued = queued;
+    *out = &r->base;
+    return CRM_OK;
+}
+
 void notify_rpc_register(notify_t *self)
 {
     crm_rpc_server_t *rpc = self->daemon->rpc;
@@ -142,4 +316,17 @@ void notify_rpc_register(notify_t *self)
                           settings_get, self);
     crm_rpc_server_handle(rpc, "settings.update", &crm__notification_settings__descriptor, settings_update,
                           self);
+    crm_rpc_server_handle(rpc, "webhooks.create", &crm__webhook_subscription__descriptor, sub_create, self);
+    crm_rpc_server_handle(rpc, "webhooks.update", &crm__webhook_subscription__descriptor, sub_update, self);
+    crm_rpc_server_handle(rpc, "webhooks.get", &crm__webhook_subscription_get_request__descriptor, sub_get,
+                          self);
+    crm_rpc_server_handle(rpc, "webhooks.delete", &crm__webhook_subscription_get_request__descriptor,
+                          sub_delete, self);
+    crm_rpc_server_handle(rpc, "webhooks.list", &crm__webhook_subscription_list_request__descriptor, sub_list,
+                          self);
+    crm_rpc_server_handle(rpc, "webhooks.deliveries", &crm__webhook_delivery_list_request__descriptor,
+                          deliveries_list, self);
+    crm_rpc_server_handle(rpc, "webhooks.retry", &crm__webhook_delivery_retry_request__descriptor,
+                          delivery_retry, self);
+    crm_rpc_server_handle(rpc, "webhooks.replay", &crm__webhook_replay_request__descriptor, replay, self);
 }

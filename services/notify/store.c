@@ -271,3 +271,291 @@ int notify_store_mail_add(crm_db_t *tx, int64_t user_id, const char *kind, const
     PQclear(res);
     return CRM_OK;
 }
+
+/* --- outbound webhooks ------------------------------------------------------------------- */
+
+int notify_store_webhook_event(crm_db_t *tx, const char *event_id, const char *type, const char *occurred_at,
+                               const char *body, int64_t *queued, crm_err_t *err)
+{
+    *queued = 0;
+    const char *p[] = {event_id, type, occurred_at, body};
+    PGresult *res =
+        crm_db_exec(tx, "webhook_event_add",
+                    "INSERT INTO webhook_events (event_id, type, occurred_at, body) "
+                    "VALUES ($1, $2, $3::timestamptz, $4) ON CONFLICT (event_id) DO NOTHING RETURNING seq",
+                    4, p, err);
+    if (!res)
+        return err->code;
+    bool fresh = PQntuples(res) == 1;
+    PQclear(res);
+    if (!fresh)
+        return CRM_OK; /* replayed: its deliveries exist already */
+    res = crm_db_exec(tx, "webhook_deliveries_add",
+                      "INSERT INTO webhook_deliveries (subscription_id, event_seq) "
+                      "SELECT s.id, e.seq FROM webhook_subscriptions s, webhook_events e "
+                      "WHERE e.event_id = $1 AND s.active AND (e.type = ANY (s.event_types) OR '*' = ANY "
+                      "(s.event_types)) ON CONFLICT (subscription_id, event_seq) DO NOTHING",
+                      1, p, err);
+    if (!res)
+        return err->code;
+    *queued = atoll(PQcmdTuples(res));
+    PQclear(res);
+    return CRM_OK;
+}
+
+#define SUB_COLS                                                                                             \
+    "id, url, to_json(event_types)::text, active, secondary_secret IS NOT NULL, created_by, " TS(            \
+        "created_at") ", " TS("updated_at")
+
+static Crm__WebhookSubscription *sub_from_row(const PGresult *res, int r)
+{
+    Crm__WebhookSubscription *s =
+        (Crm__WebhookSubscription *)crm_pb_new(&crm__webhook_subscription__descriptor);
+    crm_row_i64(res, r, 0, &s->has_id, &s->id);
+    s->url = crm_row_str(res, r, 1);
+    crm_row_str_array(res, r, 2, &s->n_event_types, &s->event_types);
+    crm_row_bool(res, r, 3, &s->has_active, &s->active);
+    crm_row_bool(res, r, 4, &s->has_secondary_secret_set, &s->secondary_secret_set);
+    crm_row_i64(res, r, 5, &s->has_created_by, &s->created_by);
+    s->created_at = crm_row_str(res, r, 6);
+    s->updated_at = crm_row_str(res, r, 7);
+    return s;
+}
+
+static int one_sub(PGresult *res, Crm__WebhookSubscription **out, crm_err_t *err)
+{
+    if (!res)
+        return err->code;
+    int rc = CRM_OK;
+    if (PQntuples(res) == 1)
+        *out = sub_from_row(res, 0);
+    else
+        rc = crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "no such webhook subscription");
+    PQclear(res);
+    return rc;
+}
+
+int notify_store_sub_create(crm_db_t *db, const Crm__WebhookSubscription *in, int64_t created_by,
+                            Crm__WebhookSubscription **out, crm_err_t *err)
+{
+    *out = NULL;
+    char *types = crm_param_text_array(in->event_types, in->n_event_types);
+    char c[24];
+    const char *p[] = {in->url,
+                       types,
+                       in->secret,
+                       in->secondary_secret && *in->secondary_secret ? in->secondary_secret : NULL,
+                       crm_param_bool(true, in->has_active ? in->active : true),
+                       crm_param_i64(c, created_by > 0, created_by)};
+    PGresult *res =
+        crm_db_exec(db, "webhook_sub_create",
+                    "INSERT INTO webhook_subscriptions (url, event_types, secret, secondary_secret, "
+                    "active, created_by) VALUES ($1, $2::text[], $3, $4, $5, $6) RETURNING " SUB_COLS,
+                    6, p, err);
+    free(types);
+    return one_sub(res, out, err);
+}
+
+int notify_store_sub_update(crm_db_t *db, const Crm__WebhookSubscription *in, Crm__WebhookSubscription **out,
+                            crm_err_t *err)
+{
+    *out = NULL;
+    char *types = in->n_event_types ? crm_param_text_array(in->event_types, in->n_event_types) : NULL;
+    char id[24];
+    const char *p[] = {crm_param_i64(id, true, in->id),
+                       in->url,
+                       types,
+                       in->secret,
+                       in->secondary_secret ? "t" : NULL,
+                       in->secondary_secret && *in->secondary_secret ? in->secondary_secret : NULL,
+                       crm_param_bool(in->has_active, in->active)};
+    PGresult *res =
+        crm_db_exec(db, "webhook_sub_update",
+                    "UPDATE webhook_subscriptions SET url = COALESCE($2, url), "
+                    "event_types = COALESCE($3::text[], event_types), secret = COALESCE($4, secret), "
+                    "secondary_secret = CASE WHEN $5::boolean THEN $6 ELSE secondary_secret END, "
+                    "active = COALESCE($7::boolean, active), updated_at = now() "
+                    "WHERE id = $1 RETURNING " SUB_COLS,
+                    7, p, err);
+    free(types);
+    return one_sub(res, out, err);
+}
+
+int notify_store_sub_get(crm_db_t *db, int64_t id, Crm__WebhookSubscription **out, crm_err_t *err)
+{
+    *out = NULL;
+    char b[24];
+    const char *p[] = {crm_param_i64(b, true, id)};
+    return one_sub(crm_db_exec(db, "webhook_sub_get",
+                               "SELECT " SUB_COLS " FROM webhook_subscriptions WHERE id = $1", 1, p, err),
+                   out, err);
+}
+
+int notify_store_sub_delete(crm_db_t *db, int64_t id, crm_err_t *err)
+{
+    char b[24];
+    const char *p[] = {crm_param_i64(b, true, id)};
+    PGresult *res =
+        crm_db_exec(db, "webhook_sub_delete", "DELETE FROM webhook_subscriptions WHERE id = $1", 1, p, err);
+    if (!res)
+        return err->code;
+    bool gone = atoll(PQcmdTuples(res)) == 1;
+    PQclear(res);
+    return gone ? CRM_OK : crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "no such webhook subscription");
+}
+
+int notify_store_sub_list(crm_db_t *db, const Crm__WebhookSubscriptionListRequest *req,
+                          Crm__WebhookSubscriptionList **out, crm_err_t *err)
+{
+    *out = NULL;
+    crm_page_t page;
+    if (crm_page_window(req->has_page, req->page, req->has_per_page, req->per_page, &page, err))
+        return err->code;
+    static const char *const fields[] = {"id", "created_at", "updated_at", NULL};
+    int sort;
+    bool desc;
+    if (crm_sort_parse(req->sort_by, fields, 0, false, &sort, &desc, err))
+        return err->code;
+    char sql[512], b[2][24];
+    snprintf(sql, sizeof sql,
+             "SELECT " SUB_COLS " FROM webhook_subscriptions ORDER BY %s %s, id LIMIT $1 OFFSET $2",
+             fields[sort], desc ? "DESC" : "ASC");
+    char name[48];
+    snprintf(name, sizeof name, "webhook_sub_list_%d_%d", sort, desc);
+    const char *p[] = {crm_param_i64(b[0], true, page.limit), crm_param_i64(b[1], true, page.offset)};
+    PGresult *res = crm_db_exec(db, name, sql, 2, p, err);
+    if (!res)
+        return err->code;
+    Crm__WebhookSubscriptionList *list =
+        (Crm__WebhookSubscriptionList *)crm_pb_new(&crm__webhook_subscription_list__descriptor);
+    int rows = PQntuples(res), n = rows > page.per_page ? page.per_page : rows;
+    list->has_has_more = 1;
+    list->has_more = rows > page.per_page;
+    list->items = calloc((size_t)n + 1, sizeof *list->items);
+    for (int r = 0; r < n; r++)
+        list->items[list->n_items++] = sub_from_row(res, r);
+    PQclear(res);
+    *out = list;
+    return CRM_OK;
+}
+
+#define DELIVERY_COLS                                                                                        \
+    "d.id, d.subscription_id, e.event_id, e.type, d.status, d.attempts, d.last_status, d.last_error, " TS(   \
+        "d.next_attempt_at") ", " TS("e.occurred_at") ", " TS("d.created_at") ", " TS("d.delivered_at")
+
+static Crm__WebhookDelivery *delivery_from_row(const PGresult *res, int r)
+{
+    Crm__WebhookDelivery *d = (Crm__WebhookDelivery *)crm_pb_new(&crm__webhook_delivery__descriptor);
+    crm_row_i64(res, r, 0, &d->has_id, &d->id);
+    crm_row_i64(res, r, 1, &d->has_subscription_id, &d->subscription_id);
+    d->event_id = crm_row_str(res, r, 2);
+    d->event_type = crm_row_str(res, r, 3);
+    d->status = crm_row_str(res, r, 4);
+    crm_row_i32(res, r, 5, &d->has_attempts, &d->attempts);
+    crm_row_i32(res, r, 6, &d->has_last_status, &d->last_status);
+    d->last_error = crm_row_str(res, r, 7);
+    d->next_attempt_at = crm_row_str(res, r, 8);
+    d->occurred_at = crm_row_str(res, r, 9);
+    d->created_at = crm_row_str(res, r, 10);
+    d->delivered_at = crm_row_str(res, r, 11);
+    return d;
+}
+
+int notify_store_deliveries_list(crm_db_t *db, const Crm__WebhookDeliveryListRequest *req,
+                                 Crm__WebhookDeliveryList **out, crm_err_t *err)
+{
+    *out = NULL;
+    crm_page_t page;
+    if (crm_page_window(req->has_page, req->page, req->has_per_page, req->per_page, &page, err))
+        return err->code;
+    Crm__WebhookSubscription *sub = NULL;
+    if (notify_store_sub_get(db, req->id, &sub, err))
+        return err->code;
+    protobuf_c_message_free_unpacked(&sub->base, NULL);
+    char b[3][24];
+    const char *p[] = {crm_param_i64(b[0], true, req->id), req->status, crm_param_i64(b[1], true, page.limit),
+                       crm_param_i64(b[2], true, page.offset)};
+    /* In event order, as they are sent. */
+    PGresult *res =
+        crm_db_exec(db, "webhook_deliveries_list",
+                    "SELECT " DELIVERY_COLS " FROM webhook_deliveries d JOIN webhook_events e "
+                    "ON e.seq = d.event_seq WHERE d.subscription_id = $1 "
+                    "AND ($2::text IS NULL OR d.status = $2) ORDER BY d.event_seq, d.id LIMIT $3 OFFSET $4",
+                    4, p, err);
+    if (!res)
+        return err->code;
+    Crm__WebhookDeliveryList *list =
+        (Crm__WebhookDeliveryList *)crm_pb_new(&crm__webhook_delivery_list__descriptor);
+    int rows = PQntuples(res), n = rows > page.per_page ? page.per_page : rows;
+    list->has_has_more = 1;
+    list->has_more = rows > page.per_page;
+    list->items = calloc((size_t)n + 1, sizeof *list->items);
+    for (int r = 0; r < n; r++)
+        list->items[list->n_items++] = delivery_from_row(res, r);
+    PQclear(res);
+    *out = list;
+    return CRM_OK;
+}
+
+int notify_store_delivery_retry(crm_db_t *db, int64_t sub_id, int64_t delivery_id, Crm__WebhookDelivery **out,
+                                crm_err_t *err)
+{
+    *out = NULL;
+    char b[2][24];
+    const char *p[] = {crm_param_i64(b[0], true, sub_id), crm_param_i64(b[1], true, delivery_id)};
+    PGresult *res =
+        crm_db_exec(db, "webhook_delivery_retry",
+                    "WITH u AS (UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), "
+                    "window_start = now() WHERE subscription_id = $1 AND id = $2 RETURNING *) "
+                    "SELECT " DELIVERY_COLS " FROM u d JOIN webhook_events e ON e.seq = d.event_seq",
+                    2, p, err);
+    if (!res)
+        return err->code;
+    int rc = CRM_OK;
+    if (PQntuples(res) == 1)
+        *out = delivery_from_row(res, 0);
+    else
+        rc = crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "no such delivery of this subscription");
+    PQclear(res);
+    return rc;
+}
+
+int notify_store_replay(crm_db_t *db, int64_t sub_id, const char *from, const char *to, int64_t *queued,
+                        crm_err_t *err)
+{
+    *queued = 0;
+    char b[24];
+    const char *p[] = {crm_param_i64(b, true, sub_id), from, to};
+    /* Existing deliveries go back to pending (same delivery id); events from before the subscription
+     * get a delivery now. */
+    PGresult *res = crm_db_exec(
+        db, "webhook_replay",
+        "INSERT INTO webhook_deliveries (subscription_id, event_seq) "
+        "SELECT s.id, e.seq FROM webhook_subscriptions s JOIN webhook_events e "
+        "ON e.type = ANY (s.event_types) OR '*' = ANY (s.event_types) "
+        "WHERE s.id = $1 AND e.occurred_at >= $2::timestamptz AND e.occurred_at < $3::timestamptz "
+        "ON CONFLICT (subscription_id, event_seq) DO UPDATE SET status = 'pending', "
+        "next_attempt_at = now(), window_start = now()",
+        3, p, err);
+    if (!res)
+        return err->code;
+    *queued = atoll(PQcmdTuples(res));
+    PQclear(res);
+    return CRM_OK;
+}
+
+int notify_store_check_time(crm_db_t *db, const char *text, const char *field, crm_err_t *err)
+{
+    const char *p[] = {text};
+    crm_err_t e2;
+    PGresult *res = crm_db_exec(db, "check_time", "SELECT $1::timestamptz", 1, p, &e2);
+    if (res) {
+        PQclear(res);
+        return CRM_OK;
+    }
+    if (strncmp(crm_db_last_sqlstate(db), "22", 2) == 0)
+        return crm_err_add(err, CRM_EINVALID, field, "invalid", "%s is not a time (ISO 8601 expected)",
+                           field + 1);
+    *err = e2;
+    return err->code;
+}
