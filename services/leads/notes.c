@@ -10,8 +10,8 @@
  * here (crm-deals owns them).
  *
  * Each create writes, in one transaction, the row, a note.created / task.created event (outbox)
- * and, for a lead, a row in lead_activities (kind "note" / "task") so the lead's timeline
- * shows it. Contact timelines read the notes and tasks tables by (resource_type, resource_id). */
+ * and, for a lead or a contact, a timeline row (leads_timeline_add, kind "note" / "task") so
+ * GET /v2/{leads,contacts}/{id}/activities shows it. */
 #include "extras.h"
 
 #include <stdio.h>
@@ -22,6 +22,7 @@
 #include "crm/pbjson.h"
 #include "crm/row.h"
 #include "crm/util.h"
+#include "leads.h"
 
 /* True when this schema has a contacts table (it comes with the contacts work of issue 3). */
 static bool have_contacts(crm_db_t *db)
@@ -73,10 +74,14 @@ static int check_resource(const crm_rpc_ctx_t *ctx, const char *rtype, int64_t r
     return CRM_OK;
 }
 
-static int add_lead_activity(const crm_rpc_ctx_t *ctx, int64_t lead_id, const char *kind, const char *text,
-                             crm_err_t *err)
+/* A row on the timeline of the lead or contact (deals keep theirs in crm-deals). */
+static int add_timeline(const crm_rpc_ctx_t *ctx, const char *rtype, int64_t id, const char *kind,
+                        const char *text, crm_err_t *err)
 {
-    char summary[256], idb[24], actor[24];
+    bool contact = strcmp(rtype, "contact") == 0;
+    if (strcmp(rtype, "lead") != 0 && !(contact && have_contacts(ctx->db)))
+        return CRM_OK;
+    char summary[256];
     snprintf(summary, sizeof summary, "%s", text);
     /* Cut on a UTF-8 boundary. */
     size_t n = strlen(summary);
@@ -85,11 +90,7 @@ static int add_lead_activity(const crm_rpc_ctx_t *ctx, int64_t lead_id, const ch
             summary[--n] = '\0';
     if (n > 0 && ((unsigned char)summary[n - 1] & 0xC0) == 0xC0)
         summary[n - 1] = '\0';
-    const char *p[] = {crm_param_i64(idb, true, lead_id), kind,
-                       crm_param_i64(actor, ctx->user_id > 0, ctx->user_id), summary};
-    return crm_db_run(
-        ctx->db, "ex_activity_add",
-        "INSERT INTO lead_activities (lead_id, kind, actor_id, summary) VALUES ($1, $2, $3, $4)", 4, p, err);
+    return leads_timeline_add(ctx->db, contact, id, kind, ctx->user_id, summary, NULL, NULL, NULL, err);
 }
 
 static const char *sales_param(const crm_rpc_ctx_t *ctx, char buf[24])
@@ -228,8 +229,7 @@ static int note_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
     char summary[256];
     snprintf(summary, sizeof summary, "Note: %s", n->content);
     if (crm_outbox_append(self->outbox, ctx->db, "note.created", ctx->correlation_id, &ev.base, err) ||
-        (strcmp(n->resource_type, "lead") == 0 &&
-         add_lead_activity(ctx, n->resource_id, "note", summary, err)) ||
+        add_timeline(ctx, n->resource_type, n->resource_id, "note", summary, err) ||
         crm_db_commit(ctx->db, err))
         goto fail;
     free(tags);
@@ -313,16 +313,18 @@ static int note_delete(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
     "json_build_object('id', id, 'creator_id', creator_id, 'owner_id', owner_id, 'content', content, "       \
     "'resource_type', resource_type, 'resource_id', resource_id, 'due_date', " LEADS_TS(                     \
         "due_date") ", "                                                                                     \
-                    "'remind_at', " LEADS_TS("remind_at") ", 'completed', completed, "                       \
-                                                          "'completed_at', " LEADS_TS(                       \
-                                                              "completed_at") ", 'overdue', (NOT completed " \
-                                                                              "AND due_date IS NOT NULL "    \
-                                                                              "AND due_date < now()), "      \
-                                                                              "'created_at', " LEADS_TS(     \
-                                                                                  "created_at") ", "         \
-                                                                                                "'updated_"  \
-                                                                                                "at',"       \
-                                                                                                " " LEADS_TS("updated_at") ")::text"
+                    "'remind_at', " LEADS_TS(                                                                \
+                        "remind_at") ", 'completed', completed, "                                            \
+                                     "'completed_at', " LEADS_TS(                                            \
+                                         "completed_at") ", 'overdue', (NOT completed "                      \
+                                                         "AND due_date IS NOT NULL "                         \
+                                                         "AND due_date < now()), "                           \
+                                                         "'created_at', " LEADS_TS(                          \
+                                                             "created_at") ", "                              \
+                                                                           "'updated_"                       \
+                                                                           "at',"                            \
+                                                                           " " LEADS_TS(                     \
+                                                                               "updated_at") ")::text"
 
 static int task_fetch(const crm_rpc_ctx_t *ctx, int64_t id, bool all, bool lock, Crm__Task **out,
                       crm_err_t *err)
@@ -462,8 +464,7 @@ static int task_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
     snprintf(summary, sizeof summary, "Task%s%s: %s", task->due_date ? " due " : "",
              task->due_date ? task->due_date : "", t->content);
     if (crm_outbox_append(self->outbox, ctx->db, "task.created", ctx->correlation_id, &ev.base, err) ||
-        (t->resource_type && strcmp(t->resource_type, "lead") == 0 &&
-         add_lead_activity(ctx, t->resource_id, "task", summary, err)) ||
+        (t->resource_type && add_timeline(ctx, t->resource_type, t->resource_id, "task", summary, err)) ||
         crm_db_commit(ctx->db, err))
         goto fail;
     crm_outbox_kick(self->outbox);

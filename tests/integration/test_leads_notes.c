@@ -150,6 +150,31 @@ Test(leads_notes, notes)
     cr_expect_eq(l2_status(h, "DELETE", path, a, NULL, 204), 204);
     cr_expect_eq(l2_status(h, "GET", path, a, NULL, 404), 404);
     cr_expect_eq(l2_status(h, "DELETE", path, admin, NULL, 404), 404);
+
+    /* A contact A owns: A's note lands on the contact's timeline; B cannot write there. */
+    long long ca = sqlf(
+        "INSERT INTO leads.contacts (last_name, owner_id) VALUES ('Contact of A', %lld) RETURNING id", ua, 0);
+    cr_assert_gt(ca, 0);
+    snprintf(body, sizeof body,
+             "{\"content\":\"Met at the fair\",\"resource_type\":\"contact\",\"resource_id\":%lld}", ca);
+    long long n4 = l2_create(h, "/v2/notes", a, body);
+    cr_expect_gt(n4, 0);
+    cr_expect_eq(
+        sqlf("SELECT count(*) FROM leads.contact_activities WHERE contact_id = %lld AND kind = 'note' AND "
+             "actor_id = %lld",
+             ca, ua),
+        1);
+    snprintf(body, sizeof body,
+             "{\"data\":{\"content\":\"x\",\"resource_type\":\"contact\",\"resource_id\":%lld}}", ca);
+    cr_expect_eq(l2_status(h, "POST", "/v2/notes", b, body, 422), 422);
+    snprintf(path, sizeof path, "/v2/notes/%lld", n4);
+    cr_expect_eq(l2_status(h, "GET", path, b, NULL, 404), 404);
+    /* An admin's note on A's contact is visible to A through the contact. */
+    snprintf(body, sizeof body,
+             "{\"content\":\"Admin on contact\",\"resource_type\":\"contact\",\"resource_id\":%lld}", ca);
+    long long n5 = l2_create(h, "/v2/notes", admin, body);
+    snprintf(path, sizeof path, "/v2/notes/%lld", n5);
+    cr_expect_eq(l2_status(h, "GET", path, a, NULL, 200), 200);
     free(a);
     free(b);
 }
