@@ -320,11 +320,10 @@ Test(notify_webhooks, order_signature_retries_retry_replay)
         check_signature(q, SECRET, NULL);
         json_decref(b);
     }
+    json_t *b4 = json_loads(rv->reqs[4].body, 0, NULL);
     cr_expect_str_eq(
-        json_string_value(json_object_get(json_object_get(json_loads(rv->reqs[4].body, 0, NULL), "data"),
-                                          "previous_stage_name"))
-            ?: "",
-        "B");
+        json_string_value(json_object_get(json_object_get(b4, "data"), "previous_stage_name")) ?: "", "B");
+    json_decref(b4);
     pthread_mutex_unlock(&rv->mu);
 
     /* The deliveries list: attempts, status, last status. */
