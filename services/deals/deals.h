@@ -67,6 +67,8 @@ int deals_store_stage_changes(crm_db_t *db, const deals_caller_t *c, const Crm__
 
 int deals_store_board(crm_db_t *db, const deals_caller_t *c, const Crm__BoardRequest *req, Crm__Board **out,
                       crm_err_t *err);
+int deals_store_clone(crm_db_t *db, const deals_caller_t *c, const Crm__DealCloneRequest *req,
+                      Crm__DealCloneReply **out, crm_err_t *err);
 /* The funnel of req->pipeline_id over owners (NULL: everyone); from/to already checked. */
 int deals_store_funnel(crm_db_t *db, const Crm__FunnelRequest *req, const int64_t *owners, size_t nowners,
                        Crm__Funnel **out, crm_err_t *err);

@@ -53,6 +53,7 @@ HANDLER(deal_create, Crm__Deal, Crm__Deal, deals_store_deal_create(ctx->db, &c, 
 HANDLER(deal_update, Crm__Deal, Crm__Deal, deals_store_deal_update(ctx->db, &c, q, &r, err))
 HANDLER(deal_delete, Crm__DealGetRequest, Crm__Deal, deals_store_deal_delete(ctx->db, &c, q->id, err))
 HANDLER(board, Crm__BoardRequest, Crm__Board, deals_store_board(ctx->db, &c, q, &r, err))
+HANDLER(deal_clone, Crm__DealCloneRequest, Crm__DealCloneReply, deals_store_clone(ctx->db, &c, q, &r, err))
 HANDLER(contacts_list, Crm__AssociatedContactListRequest, Crm__AssociatedContactList,
         deals_store_contacts_list(ctx->db, &c, q, &r, err))
 HANDLER(contact_add, Crm__AssociatedContact, Crm__AssociatedContact,
@@ -194,6 +195,7 @@ void deals_rpc_register(deals_t *self)
     H("deals.contacts.remove", crm__associated_contact, contact_remove);
     H("deals.stage_changes", crm__stage_change_list_request, stage_changes);
     H("pipelines.board", crm__board_request, board);
+    H("deals.clone", crm__deal_clone_request, deal_clone);
     H("reports.funnel", crm__funnel_request, funnel);
     H("deals.create_from_conversion", crm__lead_converted, from_conversion);
 #undef H

@@ -1138,11 +1138,10 @@ int deals_store_funnel(crm_db_t *db, const Crm__FunnelRequest *req, const int64_
     }
     char b[24];
     const char *p[] = {crm_param_i64(b, true, req->pipeline_id), req->from, req->to, arr};
-    PGresult *res =
-        crm_db_exec(db, "funnel_report",
-                    "SELECT stage_id, name, category, pos, entered, onward, lost, avg_seconds, "
-                    "won_value::text FROM funnel_report($1, $2::date, $3::date, $4::bigint[])",
-                    4, p, err);
+    PGresult *res = crm_db_exec(db, "funnel_report",
+                                "SELECT stage_id, name, category, pos, entered, onward, lost, avg_seconds, "
+                                "won_value::text FROM funnel_report($1, $2::date, $3::date, $4::bigint[])",
+                                4, p, err);
     free(arr);
     if (!res)
         return err->code;
@@ -1191,4 +1190,94 @@ int deals_store_funnel(crm_db_t *db, const Crm__FunnelRequest *req, const int64_
 int deals_check_day(const char *s)
 {
     return date_ok(s);
+}
+
+/* ---- clone (E7) ---------------------------------------------------------------------------------- */
+
+int deals_store_clone(crm_db_t *db, const deals_caller_t *c, const Crm__DealCloneRequest *req,
+                      Crm__DealCloneReply **out, crm_err_t *err)
+{
+    *out = NULL;
+    const char *spread = req->spread ? req->spread : "split";
+    if (!req->has_count)
+        crm_err_add(err, CRM_EINVALID, "/count", "missing", "count is required");
+    else if (req->count < 1 || req->count > 120)
+        crm_err_add(err, CRM_EINVALID, "/count", "incorrect_value", "count must be between 1 and 120");
+    if (strcmp(spread, "split") && strcmp(spread, "copy") && strcmp(spread, "monthly_payment"))
+        crm_err_add(err, CRM_EINVALID, "/spread", "incorrect_value",
+                    "spread must be split, copy or monthly_payment");
+    if (err->code)
+        return err->code;
+    if (crm_db_begin(db, err))
+        return err->code;
+    Crm__Deal *orig = NULL;
+    stage_info_t st;
+    bool found = false;
+    int rc = deal_load(db, c, req->id, true, &orig, err);
+    if (rc == CRM_OK && strcmp(spread, "monthly_payment") == 0 && !orig->monthly_payment)
+        rc = crm_err_set(err, CRM_EINVALID, "/spread", "incorrect_value", "deal %lld has no monthly_payment",
+                         (long long)req->id);
+    if (rc == CRM_OK)
+        rc = first_stage(db, true, orig->pipeline_id, &st, &found, err);
+    if (rc == CRM_OK && !found)
+        rc = crm_err_set(err, CRM_EINVALID, "/id", "incorrect_value",
+                         "the deal's pipeline has no active stage");
+    PGresult *res = NULL;
+    if (rc == CRM_OK) {
+        char b[5][24];
+        const char *p[] = {crm_param_i64(b[0], true, req->id), crm_param_i64(b[1], true, req->count), spread,
+                           crm_param_i64(b[2], true, st.id), crm_param_i64(b[3], c->user_id > 0, c->user_id)};
+        res = crm_db_exec(
+            db, "deals_clone",
+            "INSERT INTO deals (creator_id, owner_id, name, value, currency, hot, pipeline_id, stage_id, "
+            "contact_id, "
+            "organization_id, estimated_close_date, source_id, tags, custom_fields, "
+            "customized_win_likelihood, "
+            "monthly_payment, contract_value, unsorted, last_stage_change_by_id) "
+            "SELECT $5, d.owner_id, d.name || ' (' || i || '/' || $2::integer || ')', "
+            "CASE $3 WHEN 'copy' THEN d.value WHEN 'monthly_payment' THEN d.monthly_payment "
+            "ELSE CASE WHEN i < $2::integer THEN trunc(d.value * 100 / $2::integer) / 100 "
+            "ELSE d.value - ($2::integer - 1) * (trunc(d.value * 100 / $2::integer) / 100) END END, "
+            "d.currency, d.hot, d.pipeline_id, $4, d.contact_id, d.organization_id, "
+            "(d.estimated_close_date + i * interval '1 month')::date, d.source_id, d.tags, d.custom_fields, "
+            "d.customized_win_likelihood, d.monthly_payment, d.contract_value, $5::bigint IS NULL, $5 "
+            "FROM deals d, generate_series(1, $2::integer) i WHERE d.id = $1 ORDER BY i RETURNING id",
+            5, p, err);
+        rc = res ? CRM_OK : err->code;
+    }
+    Crm__DealCloneReply *reply = (Crm__DealCloneReply *)crm_pb_new(&crm__deal_clone_reply__descriptor);
+    int n = res ? PQntuples(res) : 0;
+    reply->deals = calloc((size_t)n + 1, sizeof *reply->deals);
+    for (int r = 0; rc == CRM_OK && r < n; r++) {
+        int64_t id = crm_db_i64(res, r, 0);
+        char b[2][24];
+        const char *p[] = {crm_param_i64(b[0], true, id), crm_param_i64(b[1], true, req->id)};
+        rc = crm_db_run(db, "deals_clone_contacts",
+                        "INSERT INTO deal_contacts (deal_id, contact_id, role) SELECT $1, contact_id, role "
+                        "FROM deal_contacts WHERE deal_id = $2",
+                        2, p, err);
+        if (rc == CRM_OK)
+            rc = record_stay(db, c, id, NULL, &st, 0, err);
+        Crm__Deal *deal = NULL;
+        if (rc == CRM_OK)
+            rc = deal_load(db, &(deals_caller_t){0}, id, false, &deal, err);
+        if (rc == CRM_OK)
+            rc = emit_deal(db, c, "deal.created", deal, false, 0, 0, 0, 0, err);
+        if (deal)
+            reply->deals[reply->n_deals++] = deal;
+    }
+    if (res)
+        PQclear(res);
+    if (orig)
+        protobuf_c_message_free_unpacked(&orig->base, NULL);
+    if (rc == CRM_OK)
+        rc = crm_db_commit(db, err);
+    if (rc) {
+        crm_db_rollback(db);
+        protobuf_c_message_free_unpacked(&reply->base, NULL);
+        return rc;
+    }
+    crm_outbox_kick(c->outbox);
+    *out = reply;
+    return CRM_OK;
 }

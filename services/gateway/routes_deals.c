@@ -46,6 +46,8 @@ const gw_route_t gw_routes_deals[] = {
     DEALS("PUT", "/v2/deals/{id}", "deals.update", crm__deal, crm__deal, "deal", GW_UPDATE, "sales"),
     DEALS("DELETE", "/v2/deals/{id}", "deals.delete", crm__deal_get_request, crm__deal, "deal", GW_DELETE,
           "sales"),
+    DEALS("POST", "/v2/deals/{id}/clone", "deals.clone", crm__deal_clone_request, crm__deal_clone_reply,
+          "deal_clone", GW_CREATE, "sales"),
     DEALS("GET", "/v2/deals/{deal_id}/associated_contacts", "deals.contacts.list",
           crm__associated_contact_list_request, crm__associated_contact_list, "associated_contact", GW_LIST,
           "sales"),
