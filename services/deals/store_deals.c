@@ -336,6 +336,33 @@ static int record_stay(crm_db_t *tx, const deals_caller_t *c, int64_t deal_id, c
         7, p, err);
 }
 
+/* After an owner change: the deal's open stay, and its entered count (and won value) in the funnel
+ * summary, move to the new owner, so a rep's funnel shows the deals it was given. A no-op when the
+ * owner did not change. Closed stays keep the owner they had. */
+static int reattribute_open_stay(crm_db_t *tx, int64_t deal_id, crm_err_t *err)
+{
+    char b[24];
+    const char *p[] = {crm_param_i64(b, true, deal_id)};
+    return crm_db_run(
+        tx, "deals_stay_owner",
+        "WITH n AS (SELECT coalesce(d.owner_id, 0) AS owner, CASE WHEN s.category = 'won' THEN d.value ELSE "
+        "0 END "
+        "AS v FROM deals d JOIN stages s ON s.id = d.stage_id WHERE d.id = $1), "
+        "m AS (UPDATE stage_changes c SET owner_id = n.owner FROM n, (SELECT id, owner_id FROM stage_changes "
+        "WHERE deal_id = $1 AND left_at IS NULL FOR UPDATE) o WHERE c.id = o.id AND o.owner_id <> n.owner "
+        "RETURNING c.pipeline_id, c.stage_id, (c.changed_at AT TIME ZONE 'UTC')::date AS day, o.owner_id AS "
+        "old), "
+        "dec AS (UPDATE funnel_daily f SET entered = f.entered - 1, won_value = f.won_value - n.v FROM m, n "
+        "WHERE f.pipeline_id = m.pipeline_id AND f.stage_id = m.stage_id AND f.day = m.day AND f.owner_id = "
+        "m.old "
+        "RETURNING 1) "
+        "INSERT INTO funnel_daily AS f (pipeline_id, stage_id, day, owner_id, entered, won_value) "
+        "SELECT m.pipeline_id, m.stage_id, m.day, n.owner, 1, n.v FROM m, n "
+        "ON CONFLICT (pipeline_id, stage_id, day, owner_id) DO UPDATE SET entered = f.entered + 1, "
+        "won_value = f.won_value + EXCLUDED.won_value",
+        1, p, err);
+}
+
 /* The insert behind POST /v2/deals and conversions: in the open transaction tx, stage resolved.
  * conversion_id > 0 makes it idempotent: *created = false when that conversion's deal exists. */
 static int deal_insert(crm_db_t *tx, const deals_caller_t *c, const Crm__Deal *in, const stage_info_t *st,
@@ -597,6 +624,8 @@ int deals_store_deal_update(crm_db_t *db, const deals_caller_t *c, const Crm__De
                      : 0;
     if (rc == CRM_OK && moved)
         rc = record_stay(db, c, in->id, &from, &to, reason, err);
+    if (rc == CRM_OK && (in->has_owner_id || in->has_assign_pool_id))
+        rc = reattribute_open_stay(db, in->id, err);
     if (rc == CRM_OK)
         rc = deal_load(db, &(deals_caller_t){0}, in->id, false, &deal, err);
     if (rc == CRM_OK)
@@ -1010,6 +1039,8 @@ int deals_store_set_owner(crm_db_t *tx, const deals_caller_t *c, int64_t deal_id
     PQclear(res);
     if (!*found)
         return CRM_OK;
+    if (reattribute_open_stay(tx, deal_id, err))
+        return err->code;
     Crm__Deal *deal = NULL;
     int rc = deal_load(tx, &(deals_caller_t){0}, deal_id, false, &deal, err);
     if (rc == CRM_OK)
