@@ -83,4 +83,4 @@ for s in d["stages"]: print("  %-12s entered %8d  converted %5.1f%%  lost %5.1f%
 timeit "pipeline_id=$pipeline&owner_id=7"
 timeit "pipeline_id=$pipeline&from=$from&to=$to"
 echo "== SQL: EXPLAIN ANALYZE funnel_report"
-psql -tA "$db" -c "EXPLAIN ANALYZE SELECT * FROM deals.funnel_report($pipeline, NULL, NULL, NULL)" | grep -E 'Execution Time'
+psql -tA "$db" -c "SET search_path = deals" -c "EXPLAIN ANALYZE SELECT * FROM funnel_report($pipeline, NULL, NULL, NULL)" | grep -E 'Execution Time'

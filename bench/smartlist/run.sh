@@ -50,9 +50,13 @@ SQL
 fi
 echo "== $(psql -qtA "$db" -c "SELECT count(*) FROM leads.leads") leads, $(psql -qtA "$db" -c "SELECT pg_size_pretty(pg_total_relation_size('leads.leads'))") with indexes"
 
-mk() {
-  api -X POST "$base/v2/smart_lists" -d "{\"data\":{\"name\":\"$1\",\"resource_type\":\"lead\",\"filter\":$2,\"sort_by\":\"$3\"}}" |
-    sed -E 's/.*"id": ?([0-9]+).*/\1/'
+mk() { # retried: right after start-up a busy machine may miss the gateway's RPC deadline (503)
+  for _ in 1 2 3 4 5; do
+    api -X POST "$base/v2/smart_lists" -d "{\"data\":{\"name\":\"$1\",\"resource_type\":\"lead\",\"filter\":$2,\"sort_by\":\"$3\"}}" |
+      sed -E 's/.*"id": ?([0-9]+).*/\1/' && return 0
+    sleep 1
+  done
+  return 1
 }
 declare -A lists
 lists["new leads of owner 7, newest first"]=$(mk "bench owner" '{"status":"New","owner_id":7}' "updated_at:desc")
@@ -60,6 +64,7 @@ lists["VIP tag, Gold tier, added in the last 90 days"]=$(mk "bench vip" '{"tags"
 lists["Working, no activity for 30+ days, by last name"]=$(mk "bench stale" '{"status":"Working","days_since_last_activity":{"gte":30}}' "last_name:asc")
 
 ms() { curl -fsS -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $token" "$1" | awk '{printf "%.1f\n", $1 * 1000}'; }
+echo "== load average before timing: $(cut -d' ' -f1-3 /proc/loadavg)"
 for name in "${!lists[@]}"; do
   url="$base/v2/smart_lists/${lists[$name]}/items?per_page=25"
   count=$(curl -fsS -H "Authorization: Bearer $token" "$url" | grep -o '"type":"lead"' | wc -l)

@@ -25,24 +25,6 @@
     DEC("d.contract_value") ", d.custom_fields::text, d.unsorted, d.conversion_id"
 // clang-format on
 
-static void custom_fields_from_text(Crm__Deal *m, const char *text)
-{
-    json_t *obj = text ? json_loads(text, 0, NULL) : NULL;
-    size_t n = json_is_object(obj) ? json_object_size(obj) : 0;
-    m->custom_fields = calloc(n + 1, sizeof *m->custom_fields);
-    const char *key;
-    json_t *v;
-    if (n)
-        json_object_foreach(obj, key, v)
-        {
-            Crm__DealCustomField *f = (Crm__DealCustomField *)crm_pb_new(&crm__deal_custom_field__descriptor);
-            f->name = crm_pb_strdup(key);
-            f->value = json_is_string(v) ? crm_pb_strdup(json_string_value(v)) : NULL;
-            m->custom_fields[m->n_custom_fields++] = f;
-        }
-    json_decref(obj);
-}
-
 static Crm__Deal *deal_from_row(const PGresult *res, int r)
 {
     Crm__Deal *m = (Crm__Deal *)crm_pb_new(&crm__deal__descriptor);
@@ -70,7 +52,7 @@ static Crm__Deal *deal_from_row(const PGresult *res, int r)
     m->added_on = crm_row_str(res, r, 21);
     m->monthly_payment = crm_row_str(res, r, 22);
     m->contract_value = crm_row_str(res, r, 23);
-    custom_fields_from_text(m, PQgetisnull(res, r, 24) ? NULL : PQgetvalue(res, r, 24));
+    m->custom_fields_json = crm_row_str(res, r, 24);
     crm_row_bool(res, r, 25, &m->has_unsorted, &m->unsorted);
     crm_row_i64(res, r, 26, &m->has_conversion_id, &m->conversion_id);
     return m;
@@ -171,29 +153,12 @@ static int check_deal(const Crm__Deal *in, bool create, crm_err_t *err)
             crm_err_add(err, CRM_EINVALID, "/tags", "blank", "tags must not be blank");
             break;
         }
-    for (size_t i = 0; i < in->n_custom_fields; i++)
-        if (blank(in->custom_fields[i]->name)) {
-            crm_err_add(err, CRM_EINVALID, "/custom_fields", "blank", "every custom field needs a name");
-            break;
-        }
+    if (in->custom_fields_json && in->custom_fields_json[0] != '{')
+        crm_err_add(err, CRM_EINVALID, "/custom_fields", "invalid_type",
+                    "custom_fields must be an object of name: value");
     if (in->has_contact_id && in->contact_id <= 0)
         crm_err_add(err, CRM_EINVALID, "/contact_id", "incorrect_value", "contact_id must be a positive id");
     return err->code;
-}
-
-/* The custom fields of a write as a jsonb object text (name → value), or NULL when none given. */
-static char *custom_fields_json(const Crm__Deal *in)
-{
-    if (in->n_custom_fields == 0)
-        return NULL;
-    json_t *o = json_object();
-    for (size_t i = 0; i < in->n_custom_fields; i++) {
-        const Crm__DealCustomField *f = in->custom_fields[i];
-        json_object_set_new(o, f->name, f->value ? json_string(f->value) : json_null());
-    }
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return s;
 }
 
 /* Checks that the reasons and source a write names exist. */
@@ -371,6 +336,33 @@ static int record_stay(crm_db_t *tx, const deals_caller_t *c, int64_t deal_id, c
         7, p, err);
 }
 
+/* After an owner change: the deal's open stay, and its entered count (and won value) in the funnel
+ * summary, move to the new owner, so a rep's funnel shows the deals it was given. A no-op when the
+ * owner did not change. Closed stays keep the owner they had. */
+static int reattribute_open_stay(crm_db_t *tx, int64_t deal_id, crm_err_t *err)
+{
+    char b[24];
+    const char *p[] = {crm_param_i64(b, true, deal_id)};
+    return crm_db_run(
+        tx, "deals_stay_owner",
+        "WITH n AS (SELECT coalesce(d.owner_id, 0) AS owner, CASE WHEN s.category = 'won' THEN d.value ELSE "
+        "0 END "
+        "AS v FROM deals d JOIN stages s ON s.id = d.stage_id WHERE d.id = $1), "
+        "m AS (UPDATE stage_changes c SET owner_id = n.owner FROM n, (SELECT id, owner_id FROM stage_changes "
+        "WHERE deal_id = $1 AND left_at IS NULL FOR UPDATE) o WHERE c.id = o.id AND o.owner_id <> n.owner "
+        "RETURNING c.pipeline_id, c.stage_id, (c.changed_at AT TIME ZONE 'UTC')::date AS day, o.owner_id AS "
+        "old), "
+        "dec AS (UPDATE funnel_daily f SET entered = f.entered - 1, won_value = f.won_value - n.v FROM m, n "
+        "WHERE f.pipeline_id = m.pipeline_id AND f.stage_id = m.stage_id AND f.day = m.day AND f.owner_id = "
+        "m.old "
+        "RETURNING 1) "
+        "INSERT INTO funnel_daily AS f (pipeline_id, stage_id, day, owner_id, entered, won_value) "
+        "SELECT m.pipeline_id, m.stage_id, m.day, n.owner, 1, n.v FROM m, n "
+        "ON CONFLICT (pipeline_id, stage_id, day, owner_id) DO UPDATE SET entered = f.entered + 1, "
+        "won_value = f.won_value + EXCLUDED.won_value",
+        1, p, err);
+}
+
 /* The insert behind POST /v2/deals and conversions: in the open transaction tx, stage resolved.
  * conversion_id > 0 makes it idempotent: *created = false when that conversion's deal exists. */
 static int deal_insert(crm_db_t *tx, const deals_caller_t *c, const Crm__Deal *in, const stage_info_t *st,
@@ -378,7 +370,7 @@ static int deal_insert(crm_db_t *tx, const deals_caller_t *c, const Crm__Deal *i
                        bool *created, crm_err_t *err)
 {
     char b[12][24];
-    char *cf = custom_fields_json(in);
+    const char *cf = in->custom_fields_json;
     char *tags = crm_param_text_array(in->tags, in->n_tags);
     const char *p[] = {
         crm_param_i64(b[0], c->user_id > 0, c->user_id),
@@ -415,7 +407,6 @@ static int deal_insert(crm_db_t *tx, const deals_caller_t *c, const Crm__Deal *i
         "now()), $1) "
         "ON CONFLICT (conversion_id) DO NOTHING RETURNING id",
         21, p, err);
-    free(cf);
     free(tags);
     if (!res)
         return err->code;
@@ -571,7 +562,7 @@ int deals_store_deal_update(crm_db_t *db, const deals_caller_t *c, const Crm__De
         rc = check_refs(db, in, err);
     if (rc == CRM_OK) {
         char b[14][24];
-        char *cf = custom_fields_json(in);
+        const char *cf = in->custom_fields_json;
         char *tags = in->n_tags ? crm_param_text_array(in->tags, in->n_tags) : NULL;
         const char *p[] = {
             crm_param_i64(b[0], true, in->id),
@@ -618,7 +609,6 @@ int deals_store_deal_update(crm_db_t *db, const deals_caller_t *c, const Crm__De
             "END, "
             "updated_at = now() WHERE id = $1",
             21, p, err);
-        free(cf);
         free(tags);
         if (rc == CRM_OK && in->has_contact_id)
             rc = crm_db_run(
@@ -634,6 +624,8 @@ int deals_store_deal_update(crm_db_t *db, const deals_caller_t *c, const Crm__De
                      : 0;
     if (rc == CRM_OK && moved)
         rc = record_stay(db, c, in->id, &from, &to, reason, err);
+    if (rc == CRM_OK && (in->has_owner_id || in->has_assign_pool_id))
+        rc = reattribute_open_stay(db, in->id, err);
     if (rc == CRM_OK)
         rc = deal_load(db, &(deals_caller_t){0}, in->id, false, &deal, err);
     if (rc == CRM_OK)
@@ -704,9 +696,29 @@ int deals_store_deal_list(crm_db_t *db, const deals_caller_t *c, const Crm__Deal
         cf_name = strndup(req->custom_field, (size_t)(colon - req->custom_field));
         cf_value = colon + 1;
     }
+    /* custom_fields[name]=value (each "name=value"): all must match, compared as text. */
+    char *cf_all = NULL;
+    if (req->n_custom_fields) {
+        json_t *o = json_object();
+        for (size_t i = 0; i < req->n_custom_fields; i++) {
+            const char *eq = strchr(req->custom_fields[i], '=');
+            if (!eq || eq == req->custom_fields[i]) {
+                json_decref(o);
+                free(cf_name);
+                return crm_err_set(err, CRM_EBADREQUEST, "custom_fields", "invalid_param",
+                                   "custom_fields filters are custom_fields[<name>]=<value>");
+            }
+            char *k = strndup(req->custom_fields[i], (size_t)(eq - req->custom_fields[i]));
+            json_object_set_new(o, k, json_string(eq + 1));
+            free(k);
+        }
+        cf_all = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+    }
     char *ids = NULL;
     if (req->ids && !(ids = crm_param_ids(req->ids, "ids", err))) {
         free(cf_name);
+        free(cf_all);
         return err->code;
     }
     char name[64], sql[4096], b[12][24];
@@ -722,6 +734,8 @@ int deals_store_deal_list(crm_db_t *db, const deals_caller_t *c, const Crm__Deal
         "AND ($12::text IS NULL OR d.currency = $12) AND ($13::text IS NULL OR d.custom_fields ->> $13 = "
         "$14) "
         "AND ($15::text IS NULL OR $15 = ANY (d.tags)) AND ($16::bigint IS NULL OR d.owner_id = $16) "
+        "AND ($19::jsonb IS NULL OR NOT EXISTS (SELECT 1 FROM jsonb_each_text($19::jsonb) f "
+        "WHERE d.custom_fields ->> f.key IS DISTINCT FROM f.value)) "
         "ORDER BY d.%s %s NULLS LAST, d.id %s LIMIT $17 OFFSET $18",
         sorts[si], desc ? "DESC" : "ASC", desc ? "DESC" : "ASC");
     const char *p[] = {ids,
@@ -741,10 +755,12 @@ int deals_store_deal_list(crm_db_t *db, const deals_caller_t *c, const Crm__Deal
                        req->tag,
                        crm_param_i64(b[7], c->sales, c->user_id),
                        crm_param_i64(b[8], true, page.limit),
-                       crm_param_i64(b[9], true, page.offset)};
-    PGresult *res = crm_db_exec(db, name, sql, 18, p, err);
+                       crm_param_i64(b[9], true, page.offset),
+                       cf_all};
+    PGresult *res = crm_db_exec(db, name, sql, 19, p, err);
     free(ids);
     free(cf_name);
+    free(cf_all);
     if (!res)
         return err->code;
     Crm__DealList *list = (Crm__DealList *)crm_pb_new(&crm__deal_list__descriptor);
@@ -1023,6 +1039,8 @@ int deals_store_set_owner(crm_db_t *tx, const deals_caller_t *c, int64_t deal_id
     PQclear(res);
     if (!*found)
         return CRM_OK;
+    if (reattribute_open_stay(tx, deal_id, err))
+        return err->code;
     Crm__Deal *deal = NULL;
     int rc = deal_load(tx, &(deals_caller_t){0}, deal_id, false, &deal, err);
     if (rc == CRM_OK)
@@ -1138,10 +1156,11 @@ int deals_store_funnel(crm_db_t *db, const Crm__FunnelRequest *req, const int64_
     }
     char b[24];
     const char *p[] = {crm_param_i64(b, true, req->pipeline_id), req->from, req->to, arr};
-    PGresult *res = crm_db_exec(db, "funnel_report",
-                                "SELECT stage_id, name, category, pos, entered, onward, lost, avg_seconds, "
-                                "won_value::text FROM funnel_report($1, $2::date, $3::date, $4::bigint[])",
-                                4, p, err);
+    PGresult *res = crm_db_exec(
+        db, "funnel_report",
+        "SELECT stage_id, name, category, pos, entered, onward, lost, avg_seconds, "
+        "won_value::numeric(20, 2)::text FROM funnel_report($1, $2::date, $3::date, $4::bigint[])",
+        4, p, err);
     free(arr);
     if (!res)
         return err->code;

@@ -269,9 +269,10 @@ static int sl_items(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage 
     int n = lf.nparams;
     snprintf(sql, cap,
              "SELECT id FROM leads WHERE ($1::bigint IS NULL OR owner_id = $1)%s AND %s "
-             "ORDER BY %s %s NULLS LAST, id %s LIMIT $%d OFFSET $%d",
+             "ORDER BY %s %s%s, id %s LIMIT $%d OFFSET $%d",
              has_converted ? "" : " AND converted_at IS NULL", lf.sql, order, desc ? "DESC" : "ASC",
-             desc ? "DESC" : "ASC", n + 2, n + 3);
+             /* Plain column orders match their btree indexes; leads never active sort last. */
+             order == item_sorts[sort] ? "" : " NULLS LAST", desc ? "DESC" : "ASC", n + 2, n + 3);
     const char **p = calloc((size_t)n + 3, sizeof *p);
     char me[24], lim[24], off[24];
     p[0] = viewer(ctx, me);
@@ -286,23 +287,46 @@ static int sl_items(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage 
     if (!res)
         return err->code;
     int rows = PQntuples(res), take = rows > page.per_page ? page.per_page : rows;
+    /* The page's leads in one query (the leads reader, by ids), then put back in list order. */
+    size_t cap_ids = (size_t)take * 21 + 1, len = 0;
+    char *csv = malloc(cap_ids);
+    csv[0] = '\0';
+    int64_t *order_ids = calloc((size_t)take + 1, sizeof *order_ids);
+    for (int i = 0; i < take; i++) {
+        order_ids[i] = atoll(PQgetvalue(res, i, 0));
+        len += (size_t)snprintf(csv + len, cap_ids - len, "%s%lld", i ? "," : "", (long long)order_ids[i]);
+    }
+    PQclear(res);
     Crm__LeadList *list = (Crm__LeadList *)crm_pb_new(&crm__lead_list__descriptor);
     list->has_has_more = 1;
     list->has_more = rows > page.per_page;
     list->items = calloc((size_t)take + 1, sizeof *list->items);
     rc = CRM_OK;
-    for (int i = 0; i < take && rc == CRM_OK; i++) {
-        ProtobufCMessage *lead = NULL;
-        rc = rec_get(ctx->db, &rec_lead, atoll(PQgetvalue(res, i, 0)), false, 0, false, &lead, err);
-        if (rc == CRM_ENOTFOUND) { /* deleted since: skip it */
-            crm_err_clear(err);
-            rc = CRM_OK;
-            continue;
+    if (take > 0) {
+        Crm__LeadListRequest req = CRM__LEAD_LIST_REQUEST__INIT;
+        req.ids = csv;
+        req.has_per_page = 1;
+        req.per_page = 100;
+        ProtobufCMessage *got = NULL;
+        rc = rec_list(ctx->db, &rec_lead, &req.base, NULL, false, 0, &got, err);
+        Crm__LeadList *found = (Crm__LeadList *)got;
+        for (int i = 0; rc == CRM_OK && i < take; i++)
+            for (size_t k = 0; k < found->n_items; k++)
+                if (found->items[k] && found->items[k]->id == order_ids[i]) {
+                    list->items[list->n_items++] = found->items[k];
+                    found->items[k] = NULL; /* moved (a lead deleted since is simply absent) */
+                    break;
+                }
+        if (found) {
+            for (size_t k = 0; k < found->n_items; k++)
+                if (found->items[k])
+                    protobuf_c_message_free_unpacked(&found->items[k]->base, NULL);
+            found->n_items = 0;
+            protobuf_c_message_free_unpacked(&found->base, NULL);
         }
-        if (rc == CRM_OK)
-            list->items[list->n_items++] = (Crm__Lead *)lead;
     }
-    PQclear(res);
+    free(csv);
+    free(order_ids);
     if (rc != CRM_OK) {
         protobuf_c_message_free_unpacked(&list->base, NULL);
         return rc;

@@ -119,7 +119,7 @@ Test(deals_api, pipelines_stages_deals)
                              "{\"name\":\"Acme\",\"value\":\"1200.50\",\"currency\":\"EUR\","
                              "\"hot\":true,\"contact_id\":71,\"contact_ids\":[72],"
                              "\"estimated_close_date\":\"2026-12-31\",\"tags\":[\"big\"],"
-                             "\"custom_fields\":[{\"name\":\"Deal type\",\"value\":\"Upsell\"}],"
+                             "\"custom_fields\":{\"Deal type\":\"Upsell\"},"
                              "\"monthly_payment\":\"100\",\"contract_value\":\"1200\"}");
     snprintf(path, sizeof path, "/v2/deals/%lld", d1);
     r = dl_expect(h, "GET", path, s1, NULL, 200);
@@ -133,10 +133,9 @@ Test(deals_api, pipelines_stages_deals)
     cr_expect_str_eq(dl_str(r, "monthly_payment"), "100");
     cr_expect_str_eq(json_string_value(json_array_get(json_object_get(dl_data(r), "tags"), 0)) ?: "", "big");
     cr_expect(json_is_true(json_object_get(dl_data(r), "hot")));
-    cr_expect_str_eq(json_string_value(json_object_get(
-                         json_array_get(json_object_get(dl_data(r), "custom_fields"), 0), "value"))
-                         ?: "",
-                     "Upsell", "%s", r->body);
+    cr_expect_str_eq(
+        json_string_value(json_object_get(json_object_get(dl_data(r), "custom_fields"), "Deal type")) ?: "",
+        "Upsell", "%s", r->body);
     cr_expect_str_eq(json_string_value(json_object_get(json_object_get(r->json, "meta"), "type")) ?: "",
                      "deal");
     harness_resp_destroy(&r);
@@ -219,6 +218,11 @@ Test(deals_api, pipelines_stages_deals)
     cr_expect_eq(harness_count_items(h, path, admin), 1);
     cr_expect_eq(harness_count_items(h, "/v2/deals?custom_field=Deal%20type:Upsell", admin), 1);
     cr_expect_eq(harness_count_items(h, "/v2/deals?custom_field=Deal%20type:New", admin), 0);
+    cr_expect_eq(harness_count_items(h, "/v2/deals?custom_fields[Deal%20type]=Upsell", admin), 1);
+    cr_expect_eq(harness_count_items(h, "/v2/deals?custom_fields[Deal%20type]=New", admin), 0);
+    r = dl_expect(h, "POST", "/v2/deals", s1, "{\"data\":{\"name\":\"x\",\"custom_fields\":[1]}}", 422);
+    cr_expect_str_eq(dl_err(r, "field"), "/custom_fields");
+    harness_resp_destroy(&r);
     cr_expect_eq(harness_count_items(h, "/v2/deals?tag=big", admin), 1);
     cr_expect_eq(harness_count_items(h, "/v2/deals?contact_id=71", admin), 1);
     cr_expect_eq(harness_count_items(h, "/v2/deals?name=Renew%20Acme", admin), 1);

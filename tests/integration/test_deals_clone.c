@@ -38,11 +38,10 @@ Test(deals_clone, payments_spread_and_deal_type)
              "plan\",\"value\":\"1000\",\"monthly_payment\":\"83.33\",\"contract_value\":\"1000\","
              "\"estimated_close_date\":\"2026-01-31\",\"pipeline_id\":%lld,\"contact_id\":5,\"tags\":["
              "\"recurring\"],"
-             "\"custom_fields\":[{\"name\":\"Deal type\",\"value\":\"Upsell\"}]}",
+             "\"custom_fields\":{\"Deal type\":\"Upsell\"}}",
              renewals);
     long long d = dl_create(h, "/v2/deals", s1, body);
-    dl_create(h, "/v2/deals", s1,
-              "{\"name\":\"New logo\",\"custom_fields\":[{\"name\":\"Deal type\",\"value\":\"New\"}]}");
+    dl_create(h, "/v2/deals", s1, "{\"name\":\"New logo\",\"custom_fields\":{\"Deal type\":\"New\"}}");
 
     /* split: 1000 over 3 copies = 333.33 + 333.33 + 333.34, close dates one month apart. */
     json_t *c = clone_deal(s1, d, "{\"count\":3,\"spread\":\"split\"}", 200);
@@ -84,6 +83,7 @@ Test(deals_clone, payments_spread_and_deal_type)
     /* E8: "Deal type" filterable like any field; the renewals pipeline lists its own deals. */
     cr_expect_eq(harness_count_items(h, "/v2/deals?custom_field=Deal%20type:Upsell&per_page=100", s1), 1 + 7);
     cr_expect_eq(harness_count_items(h, "/v2/deals?custom_field=Deal%20type:New", s1), 1);
+    cr_expect_eq(harness_count_items(h, "/v2/deals?custom_fields[Deal%20type]=New", s1), 1);
     char path[96];
     snprintf(path, sizeof path, "/v2/deals?pipeline_id=%lld&per_page=100", renewals);
     cr_expect_eq(harness_count_items(h, path, s1), 8);

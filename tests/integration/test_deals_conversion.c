@@ -213,3 +213,61 @@ Test(deals_conversion, exactly_one_deal_per_conversion)
     cr_expect_eq(dl_int(r, "conversion_id"), 1001);
     harness_resp_destroy(&r);
 }
+
+/* Conversion's deal (conversion_id = the conversion's id) appeared in crm-deals. */
+static bool conversion_deal(harness_t *self, void *arg)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM deals.deals WHERE conversion_id = %lld",
+             *(long long *)arg);
+    return harness_sql_long(self, sql) >= 1;
+}
+
+static long long convert(const char *admin, const char *last, const char *org, long long *deal_id)
+{
+    char body[512];
+    snprintf(body, sizeof body, "{\"data\":{\"last_name\":\"%s\",\"organization_name\":\"%s\"}}", last, org);
+    harness_resp_t *r = dl_expect(h, "POST", "/v2/leads", admin, body, 200);
+    long long lead = dl_int(r, "id");
+    harness_resp_destroy(&r);
+    snprintf(body, sizeof body,
+             "{\"data\":{\"lead_id\":%lld,\"create_deal\":true,\"deal\":{\"name\":\"%s "
+             "deal\",\"value\":\"750.25\"}}}",
+             lead, org);
+    r = dl_expect(h, "POST", "/v2/lead_conversions", admin, body, 200);
+    long long conv = dl_int(r, "id");
+    *deal_id = dl_int(r, "deal_id");
+    harness_resp_destroy(&r);
+    return conv;
+}
+
+/* Through the real crm-leads: POST /v2/lead_conversions with a deal, with crm-deals up (RPC, then
+ * the event) and down (the event only, after the restart): one deal each, both contacts on it. */
+Test(deals_conversion, through_lead_conversions)
+{
+    h = harness_start();
+    cr_assert_not_null(h, "stack did not start");
+    const char *admin = harness_admin_token(h);
+    long long deal = 0;
+    long long conv = convert(admin, "Smith", "Acme Co", &deal);
+    cr_expect_gt(deal, 0, "the RPC answered with the deal");
+    cr_assert(harness_wait_until(h, harness_ms(30000), conversion_deal, &conv, "the conversion's deal"));
+    wait_applied("leads",
+                 harness_sql_long(h, "SELECT max(id) FROM leads.outbox WHERE type = 'lead.converted'"));
+    cr_expect_eq(deals_of(conv), 1);
+    cr_expect_eq(deal_field(conv, "id"), deal);
+    cr_expect_eq(deal_field(conv, "(SELECT count(*) FROM deals.deal_contacts c WHERE c.deal_id = d.id)"), 2,
+                 "person and company");
+    cr_expect_eq(deal_field(conv, "(value = 750.25)::int"), 1);
+
+    cr_assert_eq(harness_kill(h, "deals"), 0);
+    long long conv2 = convert(admin, "Jones", "Bolt Ltd", &deal);
+    cr_expect_eq(deal, -1, "no deal id while crm-deals is down");
+    cr_assert_eq(harness_restart(h, "deals"), 0);
+    cr_assert(harness_wait_until(h, harness_ms(30000), conversion_deal, &conv2, "the deferred deal"));
+    wait_applied("leads",
+                 harness_sql_long(h, "SELECT max(id) FROM leads.outbox WHERE type = 'lead.converted'"));
+    cr_expect_eq(deals_of(conv2), 1);
+    cr_expect_eq(deal_field(conv2, "(SELECT count(*) FROM deals.deal_contacts c WHERE c.deal_id = d.id)"), 2);
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM deals.deals"), 2);
+}

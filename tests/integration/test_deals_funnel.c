@@ -129,6 +129,23 @@ Test(deals_funnel, from_stage_history)
     cr_expect_eq(fi(f, 0, "entered"), 4);
     json_decref(f);
 
+    /* A deal handed to another rep: its open stay counts for the new owner. */
+    long long e = dl_create(h, "/v2/deals", admin, "{\"name\":\"E\"}");
+    snprintf(q, sizeof q, "pipeline_id=1&owner_id=%lld", u2);
+    f = funnel(q, mgr, 200);
+    cr_expect_eq(fi(f, 0, "entered"), 1);
+    json_decref(f);
+    char path[64];
+    snprintf(path, sizeof path, "/v2/deals/%lld", e);
+    snprintf(body, sizeof body, "{\"data\":{\"owner_id\":%lld}}", u2);
+    harness_resp_destroy(&(harness_resp_t *){dl_expect(h, "PUT", path, admin, body, 200)});
+    f = funnel(q, mgr, 200);
+    cr_expect_eq(fi(f, 0, "entered"), 2, "E now counts for its new owner");
+    json_decref(f);
+    f = funnel("pipeline_id=1", mgr, 200);
+    cr_expect_eq(fi(f, 0, "entered"), 5, "and only once");
+    json_decref(f);
+
     /* Bad input. */
     json_decref(funnel("pipeline_id=1&from=yesterday", mgr, 400));
     json_decref(funnel("from=2026-01-01", mgr, 400));
