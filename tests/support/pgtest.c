@@ -10,9 +10,11 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -110,7 +112,42 @@ static void dump_file(const char *path) {
     fclose(f);
 }
 
+/* The first port of the kernel's ephemeral range (outgoing connections take their local ports
+ * from it, so a port probed free there may be taken by a daemon's own Postgres connection a moment
+ * later: "Address already in use"). */
+static int ephemeral_low(void) {
+    int lo = 32768, hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d %d", &lo, &hi) != 2) lo = 32768;
+        fclose(f);
+    }
+    return lo;
+}
+
+static int port_bindable(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+/* A random free port below the ephemeral range (10000 up to it), else one the kernel picks. */
 int pgtest_free_port(void) {
+    static unsigned seed;
+    static pid_t seeded_by; /* a forked test process reseeds, else siblings would pick alike */
+    if (seeded_by != getpid()) {
+        seeded_by = getpid();
+        seed = (unsigned)seeded_by * 2654435761u ^ (unsigned)time(NULL) ^ (unsigned)clock();
+    }
+    int lo = 10000, hi = ephemeral_low();
+    for (int tries = 0; hi - lo > 1000 && tries < 200; tries++) {
+        int p = lo + (int)(rand_r(&seed) % (unsigned)(hi - lo));
+        if (port_bindable(p)) return p;
+    }
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
