@@ -3,6 +3,7 @@
  * kill/restart and polling helpers. Failures print the daemons' log tails. */
 #include "harness.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,8 @@
 
 extern char **environ;
 
+#define HARNESS_MAX_EXTRA 8
+
 /* Start order: the broker first (everyone connects to it), the gateway last. */
 static const char *const daemon_names[NDAEMONS] = {"broker", "leads", "deals", "assign", "notify", "gateway"};
 
@@ -46,6 +49,8 @@ struct harness_t {
     harness_opts_t opts;
     daemon_t daemons[NDAEMONS];
     int http_port, xsub_port, xpub_port;
+    daemon_t extras[HARNESS_MAX_EXTRA]; /* harness_spawn_extra: more instances of a service */
+    int nextras;
 };
 
 /* Stacks still alive in this process: torn down at exit if the test did not (this test-only
@@ -548,6 +553,14 @@ void harness_destroy(harness_t **self_p)
         return;
     harness_t *self = *self_p;
     live_set(self, false);
+    for (int i = 0; i < self->nextras; i++)
+        if (self->extras[i].pid > 0) {
+            kill(self->extras[i].pid, SIGTERM);
+            if (reap(self->extras[i].pid, 10000) == -2) {
+                kill(self->extras[i].pid, SIGKILL);
+                reap(self->extras[i].pid, 10000);
+            }
+        }
     /* The gateway first, the broker last; each gets 10 s to drain. */
     for (int i = NDAEMONS - 1; i >= 0; i--)
         if (self->daemons[i].pid > 0)
@@ -804,4 +817,80 @@ int harness_rpc_port(harness_t *self, const char *name)
 {
     daemon_t *d = find_daemon(self, name);
     return d ? d->rpc_port : 0;
+}
+
+/* --- extra instances (issue 5: several crm-assign on one schema) ------------------------- */
+
+int harness_spawn_extra(harness_t *self, const char *name, int n)
+{
+    if (strncmp(name, "crm-", 4) == 0)
+        name += 4;
+    daemon_t *base = find_daemon(self, name);
+    if (!base || base->rpc_port == 0 || n < 0 || self->nextras + n > HARNESS_MAX_EXTRA)
+        return -1;
+    char upper[32];
+    size_t k = 0;
+    for (; name[k] && k < sizeof upper - 1; k++)
+        upper[k] = (char)toupper((unsigned char)name[k]);
+    upper[k] = '\0';
+    for (int i = 0; i < n; i++) {
+        daemon_t *d = &self->extras[self->nextras];
+        d->name = base->name;
+        d->admin_port = pgtest_free_port();
+        d->rpc_port = pgtest_free_port();
+        snprintf(d->log, sizeof d->log, "%s/%s-extra%d.log", self->dir, name, self->nextras + 1);
+        /* The config file is shared: only the listening ports differ (CRM_<SECTION>_<KEY>). */
+        char **env = child_env(self);
+        if (!env)
+            return -1;
+        size_t m = 0;
+        while (env[m])
+            m++;
+        char **env2 = calloc(m + 3, sizeof *env2);
+        char rpc[128], admin[64];
+        snprintf(rpc, sizeof rpc, "CRM_%s_RPC_BIND=tcp://127.0.0.1:%d", upper, d->rpc_port);
+        snprintf(admin, sizeof admin, "CRM_%s_ADMIN_PORT=%d", upper, d->admin_port);
+        if (!env2) {
+            free(env);
+            return -1;
+        }
+        memcpy(env2, env, m * sizeof *env2);
+        env2[m] = rpc;
+        env2[m + 1] = admin;
+        char bin[512];
+        snprintf(bin, sizeof bin, "%s/services/crm-%s", CRM_BUILD_DIR, name);
+        char *argv[] = {bin, "--config", self->config, NULL};
+        pid_t parent = getpid();
+        pid_t pid = fork();
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != parent)
+                _exit(127);
+            int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            int null = open("/dev/null", O_RDONLY);
+            if (fd < 0 || null < 0)
+                _exit(127);
+            dup2(null, 0);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            execve(argv[0], argv, env2);
+            _exit(127);
+        }
+        free(env2);
+        free(env);
+        if (pid <= 0)
+            return -1;
+        d->pid = pid;
+        self->nextras++;
+        long long deadline = now_ms() + harness_ms(30000);
+        while (http_get_status(d->admin_port, "/readyz") != 200) {
+            if (now_ms() > deadline) {
+                fprintf(stderr, "harness: extra %s on admin port %d not ready\n", name, d->admin_port);
+                dump_file_tail(name, d->log, 30);
+                return -1;
+            }
+            usleep(100 * 1000);
+        }
+    }
+    return 0;
 }

@@ -57,6 +57,12 @@ int harness_rpc_port(harness_t *self, const char *name);
 /* Prints the last `lines` lines of every daemon's log to stderr. */
 void harness_dump_logs(const harness_t *self, int lines);
 
+/* Starts n more instances of a service (same config and schema; their own RPC and admin ports
+ * through CRM_<SVC>_RPC_BIND / CRM_<SVC>_ADMIN_PORT; logs <svc>-extraN.log) and waits for
+ * each /readyz. They only consume and publish (clients still call the first instance). They are
+ * stopped by harness_destroy. 0 or -1. */
+int harness_spawn_extra(harness_t *self, const char *name, int n);
+
 /* --- HTTP ---------------------------------------------------------------------------- */
 typedef struct {
     const char *method;       /* "GET" when NULL */
