@@ -67,6 +67,11 @@ int deals_store_stage_changes(crm_db_t *db, const deals_caller_t *c, const Crm__
 
 int deals_store_board(crm_db_t *db, const deals_caller_t *c, const Crm__BoardRequest *req, Crm__Board **out,
                       crm_err_t *err);
+/* The funnel of req->pipeline_id over owners (NULL: everyone); from/to already checked. */
+int deals_store_funnel(crm_db_t *db, const Crm__FunnelRequest *req, const int64_t *owners, size_t nowners,
+                       Crm__Funnel **out, crm_err_t *err);
+/* True for a valid day "YYYY-MM-DD". */
+int deals_check_day(const char *s);
 /* Creates the deal of a lead conversion in the open transaction tx, at most one per conversion_id
  * (*created = false and *deal_id = the existing one when the RPC or the event made it already). */
 int deals_store_from_conversion(crm_db_t *tx, const deals_caller_t *c, const Crm__LeadConverted *lc,

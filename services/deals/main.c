@@ -23,13 +23,18 @@ int main(int argc, char **argv)
     if (!d)
         return err.code == CRM_OK ? 0 : 1;
     deals_t self = {.daemon = d};
+    self.assign = crm_daemon_client(d, "assign", &err); /* teams.get, for team funnels */
+    if (!self.assign)
+        fprintf(stderr, "crm-deals: no crm-assign client (team funnels unavailable): %s\n", err.message);
     deals_rpc_register(&self);
     if (deals_consume_register(&self, &err) != CRM_OK) {
         fprintf(stderr, "crm-deals: %s\n", err.message);
+        crm_rpc_client_destroy(&self.assign);
         crm_daemon_destroy(&d);
         return 1;
     }
     int rc = crm_daemon_run(d);
+    crm_rpc_client_destroy(&self.assign); /* before the daemon's ZeroMQ context goes */
     crm_daemon_destroy(&d);
     return rc;
 }

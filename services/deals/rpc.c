@@ -62,6 +62,58 @@ HANDLER(contact_remove, Crm__AssociatedContact, Crm__AssociatedContact,
 HANDLER(stage_changes, Crm__StageChangeListRequest, Crm__StageChangeList,
         deals_store_stage_changes(ctx->db, &c, q, &r, err))
 
+/* reports.funnel: who the figures cover. A sales caller gets its own only (asking for another owner
+ * or a team is 403); team_id asks crm-assign (teams.get) for the team's members. */
+static int funnel(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, ProtobufCMessage **out,
+                  crm_err_t *err)
+{
+    deals_t *self = arg;
+    const Crm__FunnelRequest *q = (const Crm__FunnelRequest *)in;
+    deals_caller_t c = caller_of(self, ctx);
+    if (!q->has_pipeline_id)
+        return crm_err_set(err, CRM_EBADREQUEST, "pipeline_id", "invalid_param", "pipeline_id is required");
+    if ((q->from && !deals_check_day(q->from)) || (q->to && !deals_check_day(q->to)))
+        return crm_err_set(err, CRM_EBADREQUEST, q->from && !deals_check_day(q->from) ? "from" : "to",
+                           "invalid_param", "from and to must be days YYYY-MM-DD");
+    if (q->has_owner_id && q->has_team_id)
+        return crm_err_set(err, CRM_EBADREQUEST, "team_id", "invalid_param",
+                           "give owner_id or team_id, not both");
+    if (c.sales && ((q->has_owner_id && q->owner_id != c.user_id) || q->has_team_id))
+        return crm_err_set(err, CRM_EFORBIDDEN, NULL, "forbidden", "a sales user sees only its own funnel");
+    int64_t one = c.sales ? c.user_id : q->owner_id;
+    const int64_t *owners = c.sales || q->has_owner_id ? &one : NULL;
+    size_t n = owners ? 1 : 0;
+    Crm__Team *team = NULL;
+    if (q->has_team_id) {
+        if (!self->assign)
+            return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "no RPC client for crm-assign (teams.get)");
+        Crm__TeamGetRequest tr = CRM__TEAM_GET_REQUEST__INIT;
+        tr.has_id = 1;
+        tr.id = q->team_id;
+        crm_rpc_caller_t caller = {
+            .user_id = ctx->user_id, .role = ctx->role, .correlation_id = ctx->correlation_id};
+        ProtobufCMessage *tm = NULL;
+        int rc = crm_rpc_call(self->assign, "teams.get", &caller, &tr.base, &crm__team__descriptor, 5000, &tm,
+                              err);
+        if (rc == CRM_ENOTFOUND)
+            return crm_err_set(err, CRM_EINVALID, "/team_id", "incorrect_value", "team %lld does not exist",
+                               (long long)q->team_id);
+        if (rc)
+            return rc;
+        team = (Crm__Team *)tm;
+        owners = team->user_ids;
+        n = team->n_user_ids;
+        if (n == 0) /* an empty team: nobody's figures, not everyone's */
+            owners = &(int64_t){-1}, n = 1;
+    }
+    Crm__Funnel *r = NULL;
+    int rc = deals_store_funnel(ctx->db, q, owners, n, &r, err);
+    if (team)
+        protobuf_c_message_free_unpacked(&team->base, NULL);
+    *out = r ? &r->base : NULL;
+    return rc;
+}
+
 /* deals.create_from_conversion (crm.LeadConverted → crm.ConversionDealReply): called by crm-leads
  * while converting; the lead.converted event does the same, whichever comes first wins. */
 static int from_conversion(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in,
@@ -142,6 +194,7 @@ void deals_rpc_register(deals_t *self)
     H("deals.contacts.remove", crm__associated_contact, contact_remove);
     H("deals.stage_changes", crm__stage_change_list_request, stage_changes);
     H("pipelines.board", crm__board_request, board);
+    H("reports.funnel", crm__funnel_request, funnel);
     H("deals.create_from_conversion", crm__lead_converted, from_conversion);
 #undef H
     static const char *const prefixes[3] = {"loss_reasons", "unqualified_reasons", "sources"};

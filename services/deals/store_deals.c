@@ -227,6 +227,7 @@ static int check_refs(crm_db_t *tx, const Crm__Deal *in, crm_err_t *err)
 /* A stage as a move needs it. */
 typedef struct {
     int64_t id, pipeline_id;
+    int position;
     char name[128];
     char category[16];
 } stage_info_t;
@@ -237,7 +238,7 @@ static int stage_info(crm_db_t *tx, int64_t id, stage_info_t *s, bool *found, cr
     const char *p[] = {crm_param_i64(b, true, id)};
     PGresult *res =
         crm_db_exec(tx, "deals_stage_info",
-                    "SELECT id, pipeline_id, name, category FROM stages WHERE id = $1", 1, p, err);
+                    "SELECT id, pipeline_id, name, category, position FROM stages WHERE id = $1", 1, p, err);
     if (!res)
         return err->code;
     *found = PQntuples(res) == 1;
@@ -246,6 +247,7 @@ static int stage_info(crm_db_t *tx, int64_t id, stage_info_t *s, bool *found, cr
         s->pipeline_id = crm_db_i64(res, 0, 1);
         snprintf(s->name, sizeof s->name, "%s", crm_db_str(res, 0, 2));
         snprintf(s->category, sizeof s->category, "%s", crm_db_str(res, 0, 3));
+        s->position = (int)crm_db_i64(res, 0, 4);
     }
     PQclear(res);
     return CRM_OK;
@@ -318,7 +320,14 @@ static int emit_deal(crm_db_t *tx, const deals_caller_t *c, const char *type, Cr
     return crm_outbox_append(c->outbox, tx, type, c->corr, &ev.base, err);
 }
 
-/* Opens the deal's stay in stage s (closing the open one) and stamps the deal. */
+static bool lost_category(const char *c)
+{
+    return strcmp(c, "lost") == 0 || strcmp(c, "unqualified") == 0;
+}
+
+/* Closes the deal's open stay (when from) and opens one in `to`, counting both into the funnel
+ * summary (migration 003): entered (+ won value) for the new stay on its day and owner; onward or
+ * lost and the time spent for the closed one, on the day and owner it was entered with. */
 static int record_stay(crm_db_t *tx, const deals_caller_t *c, int64_t deal_id, const stage_info_t *from,
                        const stage_info_t *to, int64_t reason_id, crm_err_t *err)
 {
@@ -328,17 +337,38 @@ static int record_stay(crm_db_t *tx, const deals_caller_t *c, int64_t deal_id, c
                        crm_param_i64(b[2], from != NULL, from ? from->id : 0),
                        crm_param_i64(b[3], true, to->id),
                        crm_param_i64(b[4], c->user_id > 0, c->user_id),
-                       crm_param_i64(b[5], reason_id > 0, reason_id)};
-    if (from && crm_db_run(tx, "deals_stay_close",
-                           "UPDATE stage_changes SET left_at = now(), next_stage_id = $2 "
-                           "WHERE deal_id = $1 AND left_at IS NULL",
-                           2, (const char *[]){p[0], p[3]}, err))
-        return err->code;
+                       crm_param_i64(b[5], reason_id > 0, reason_id),
+                       crm_param_bool(true, strcmp(to->category, "won") == 0)};
+    if (from) {
+        bool onward = to->pipeline_id == from->pipeline_id && to->position > from->position &&
+                      !lost_category(to->category);
+        const char *cp[] = {p[0], p[3], onward ? "1" : "0", lost_category(to->category) ? "1" : "0"};
+        if (crm_db_run(
+                tx, "deals_stay_close",
+                "WITH c AS (UPDATE stage_changes SET left_at = now(), next_stage_id = $2 "
+                "WHERE deal_id = $1 AND left_at IS NULL RETURNING pipeline_id, stage_id, owner_id, "
+                "changed_at) "
+                "INSERT INTO funnel_daily AS f (pipeline_id, stage_id, day, owner_id, onward, lost, "
+                "time_sum, "
+                "time_n) SELECT pipeline_id, stage_id, (changed_at AT TIME ZONE 'UTC')::date, owner_id, "
+                "$3::integer, $4::integer, extract(epoch FROM now() - changed_at), 1 FROM c "
+                "ON CONFLICT (pipeline_id, stage_id, day, owner_id) DO UPDATE SET onward = f.onward + "
+                "EXCLUDED.onward, lost = f.lost + EXCLUDED.lost, time_sum = f.time_sum + EXCLUDED.time_sum, "
+                "time_n = f.time_n + 1",
+                4, cp, err))
+            return err->code;
+    }
     return crm_db_run(
         tx, "deals_stay_open",
-        "INSERT INTO stage_changes (deal_id, pipeline_id, from_stage_id, stage_id, changed_by, reason_id) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
-        6, p, err);
+        "WITH o AS (INSERT INTO stage_changes (deal_id, pipeline_id, from_stage_id, stage_id, "
+        "changed_by, reason_id, owner_id) SELECT $1, $2, $3, $4, $5, $6, coalesce(d.owner_id, 0) "
+        "FROM deals d WHERE d.id = $1 RETURNING pipeline_id, stage_id, owner_id, changed_at) "
+        "INSERT INTO funnel_daily AS f (pipeline_id, stage_id, day, owner_id, entered, won_value) "
+        "SELECT o.pipeline_id, o.stage_id, (o.changed_at AT TIME ZONE 'UTC')::date, o.owner_id, 1, "
+        "CASE WHEN $7::boolean THEN (SELECT value FROM deals WHERE id = $1) ELSE 0 END FROM o "
+        "ON CONFLICT (pipeline_id, stage_id, day, owner_id) DO UPDATE SET entered = f.entered + 1, "
+        "won_value = f.won_value + EXCLUDED.won_value",
+        7, p, err);
 }
 
 /* The insert behind POST /v2/deals and conversions: in the open transaction tx, stage resolved.
@@ -1084,4 +1114,81 @@ int deals_store_board(crm_db_t *db, const deals_caller_t *c, const Crm__BoardReq
     PQclear(cards);
     *out = board;
     return CRM_OK;
+}
+
+/* ---- funnel report (E6) ------------------------------------------------------------------------ */
+
+static double pct(int64_t part, int64_t whole)
+{
+    return whole > 0 ? (double)(int64_t)((double)part * 1000.0 / (double)whole + 0.5) / 10.0 : 0.0;
+}
+
+int deals_store_funnel(crm_db_t *db, const Crm__FunnelRequest *req, const int64_t *owners, size_t nowners,
+                       Crm__Funnel **out, crm_err_t *err)
+{
+    *out = NULL;
+    char *arr = NULL;
+    if (owners) {
+        arr = malloc(nowners * 24 + 3);
+        char *w = arr;
+        w += sprintf(w, "{");
+        for (size_t i = 0; i < nowners; i++)
+            w += sprintf(w, "%s%lld", i ? "," : "", (long long)owners[i]);
+        sprintf(w, "}");
+    }
+    char b[24];
+    const char *p[] = {crm_param_i64(b, true, req->pipeline_id), req->from, req->to, arr};
+    PGresult *res =
+        crm_db_exec(db, "funnel_report",
+                    "SELECT stage_id, name, category, pos, entered, onward, lost, avg_seconds, "
+                    "won_value::text FROM funnel_report($1, $2::date, $3::date, $4::bigint[])",
+                    4, p, err);
+    free(arr);
+    if (!res)
+        return err->code;
+    int n = PQntuples(res);
+    if (n == 0) {
+        PQclear(res);
+        return crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "pipeline %lld not found",
+                           (long long)req->pipeline_id);
+    }
+    Crm__Funnel *f = (Crm__Funnel *)crm_pb_new(&crm__funnel__descriptor);
+    f->has_pipeline_id = 1;
+    f->pipeline_id = req->pipeline_id;
+    f->from = crm_pb_strdup(req->from);
+    f->to = crm_pb_strdup(req->to);
+    f->stages = calloc((size_t)n, sizeof *f->stages);
+    double won = 0;
+    for (int r = 0; r < n; r++) {
+        Crm__FunnelStage *s = (Crm__FunnelStage *)crm_pb_new(&crm__funnel_stage__descriptor);
+        crm_row_i64(res, r, 0, &s->has_stage_id, &s->stage_id);
+        s->name = crm_row_str(res, r, 1);
+        s->category = crm_row_str(res, r, 2);
+        crm_row_i32(res, r, 3, &s->has_position, &s->position);
+        crm_row_i64(res, r, 4, &s->has_entered, &s->entered);
+        crm_row_i64(res, r, 5, &s->has_converted, &s->converted);
+        crm_row_i64(res, r, 6, &s->has_lost, &s->lost);
+        s->has_converted_pct = s->has_lost_pct = 1;
+        s->converted_pct = pct(s->converted, s->entered);
+        s->lost_pct = pct(s->lost, s->entered);
+        if (!PQgetisnull(res, r, 7)) {
+            s->has_avg_seconds_in_stage = 1;
+            s->avg_seconds_in_stage = strtod(PQgetvalue(res, r, 7), NULL);
+        }
+        s->won_value = crm_row_str(res, r, 8);
+        if (strcmp(s->category, "won") == 0)
+            won += strtod(s->won_value, NULL);
+        f->stages[f->n_stages++] = s;
+    }
+    PQclear(res);
+    char wv[64];
+    snprintf(wv, sizeof wv, "%.2f", won);
+    f->won_value = crm_pb_strdup(wv);
+    *out = f;
+    return CRM_OK;
+}
+
+int deals_check_day(const char *s)
+{
+    return date_ok(s);
 }

@@ -55,6 +55,8 @@ const gw_route_t gw_routes_deals[] = {
           crm__associated_contact, crm__associated_contact, "associated_contact", GW_DELETE, "sales"),
     DEALS("GET", "/v2/deals/{deal_id}/stage_changes", "deals.stage_changes", crm__stage_change_list_request,
           crm__stage_change_list, "stage_change", GW_LIST, "sales"),
+    DEALS("GET", "/v2/reports/funnel", "reports.funnel", crm__funnel_request, crm__funnel, "funnel", GW_ONE,
+          "sales"),
     REASONS("/v2/loss_reasons", "loss_reasons", "loss_reason"),
     REASONS("/v2/deal_unqualified_reasons", "unqualified_reasons", "deal_unqualified_reason"),
     REASONS("/v2/deal_sources", "sources", "source"),
