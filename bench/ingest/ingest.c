@@ -1,8 +1,13 @@
 /* bench-ingest: N form posts at concurrency C against a running stack; prints accepted/s, the
  * accept latency p50/p99, and the end-to-end rate until every lead is assigned and notified
- * (read from the database with the owner login). Run by hand through bench/ingest/run.sh. */
+ * (read from the database with the owner login). Run by hand through bench/ingest/run.sh.
+ * Signed mode (SOURCE and SECRET given): posts go to /webhooks/forms/SOURCE, each with a fresh
+ * Stripe-Signature (t=<now>,v1=hex HMAC-SHA256(secret, t "." body)) that the gateway verifies. */
 #include <curl/curl.h>
 #include <libpq-fe.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <time.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,7 +24,27 @@ typedef struct {
     atomic_long failed;
     double *latency_ms; /* one slot per post */
     char run_id[16];
+    const char *secret; /* signed mode: the source's secret, else NULL */
 } bench_t;
+
+/* "Stripe-Signature: t=<now>,v1=<hex>" for body. */
+static void sign(const char *secret, const char *body, char *out, size_t outlen)
+{
+    char t[24];
+    snprintf(t, sizeof t, "%lld.", (long long)time(NULL));
+    size_t tl = strlen(t), bl = strlen(body);
+    unsigned char *data = malloc(tl + bl);
+    memcpy(data, t, tl);
+    memcpy(data + tl, body, bl);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), data, tl + bl, mac, &n);
+    free(data);
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    crm_hex_encode(mac, n, hex);
+    t[tl - 1] = '\0';
+    snprintf(out, outlen, "Stripe-Signature: t=%s,v1=%s", t, hex);
+}
 
 static size_t discard(char *p, size_t s, size_t n, void *u)
 {
@@ -39,14 +64,27 @@ static void *poster(void *arg)
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     char body[256];
     for (long i; (i = atomic_fetch_add(&b->next, 1)) < b->total;) {
-        snprintf(body, sizeof body, "first_name=Bench&last_name=Lead%ld&email=bench-%s-%ld%%40example.com&company=Acme",
-                 i, b->run_id, i);
+        snprintf(body, sizeof body,
+                 "first_name=Bench&last_name=Lead%ld&email=bench-%s-%ld%%40example.com&company=Acme", i,
+                 b->run_id, i);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        struct curl_slist *hs = NULL;
         int64_t t0 = crm_mono_us();
+        if (b->secret) { /* the signature is part of the sender's work: inside the timing */
+            char sig[256];
+            sign(b->secret, body, sig, sizeof sig);
+            hs = curl_slist_append(curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded"),
+                                   sig);
+            curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+        }
         CURLcode rc = curl_easy_perform(c);
         long status = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         b->latency_ms[i] = (double)(crm_mono_us() - t0) / 1000.0;
+        if (hs) {
+            curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+            curl_slist_free_all(hs);
+        }
         if (rc == CURLE_OK && status == 202)
             atomic_fetch_add(&b->accepted, 1);
         else
@@ -77,13 +115,20 @@ static long count(PGconn *pg, const char *sql, const char *run_like)
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(stderr, "usage: bench-ingest BASE_URL DATABASE_URL N CONCURRENCY\n"
-                        "  e.g. bench-ingest http://127.0.0.1:8080 postgresql://postgres@127.0.0.1:5433/crm 10000 16\n");
+        fprintf(
+            stderr,
+            "usage: bench-ingest BASE_URL DATABASE_URL N CONCURRENCY [SOURCE SECRET]\n"
+            "  e.g. bench-ingest http://127.0.0.1:8080 postgresql://postgres@127.0.0.1:5433/crm 10000 16\n");
         return 2;
     }
     char url[512];
-    snprintf(url, sizeof url, "%s/webhooks/forms/website", argv[1]);
     bench_t b = {.url = url, .total = atol(argv[3])};
+    if (argc >= 7) {
+        snprintf(url, sizeof url, "%s/webhooks/forms/%s", argv[1], argv[5]);
+        b.secret = argv[6];
+    } else {
+        snprintf(url, sizeof url, "%s/webhooks/forms/website", argv[1]);
+    }
     int conc = atoi(argv[4]);
     if (b.total <= 0 || conc <= 0 || conc > 1024)
         return 2;
@@ -110,20 +155,24 @@ int main(int argc, char **argv)
     long assigned = 0, notified = 0;
     int64_t deadline = crm_mono_us() + 600 * 1000000LL;
     while (crm_mono_us() < deadline) {
-        assigned = count(pg, "SELECT count(*) FROM leads.leads WHERE email LIKE $1 AND owner_id IS NOT NULL", like);
-        notified = count(pg,
-                         "SELECT count(*) FROM notify.notifications n WHERE n.kind = 'assigned' AND n.resource_id IN "
-                         "(SELECT id FROM leads.leads WHERE email LIKE $1)",
-                         like);
+        assigned =
+            count(pg, "SELECT count(*) FROM leads.leads WHERE email LIKE $1 AND owner_id IS NOT NULL", like);
+        notified = count(
+            pg,
+            "SELECT count(*) FROM notify.notifications n WHERE n.kind = 'assigned' AND n.resource_id IN "
+            "(SELECT id FROM leads.leads WHERE email LIKE $1)",
+            like);
         if (assigned >= b.accepted && notified >= b.accepted)
             break;
         crm_sleep_ms(100);
     }
     double e2e_s = (double)(crm_mono_us() - t0) / 1e6;
     qsort(b.latency_ms, (size_t)b.total, sizeof *b.latency_ms, cmp_double);
-    printf("posts=%ld concurrency=%d accepted=%ld failed=%ld\n", b.total, conc, (long)b.accepted, (long)b.failed);
-    printf("accept: %.0f posts/s over %.2f s, latency p50=%.2f ms p99=%.2f ms\n", (double)b.accepted / accept_s,
-           accept_s, b.latency_ms[b.total / 2], b.latency_ms[(long)((double)b.total * 0.99)]);
+    printf("posts=%ld concurrency=%d signed=%s accepted=%ld failed=%ld\n", b.total, conc,
+           b.secret ? "stripe-hmac-sha256" : "no", (long)b.accepted, (long)b.failed);
+    printf("accept: %.0f posts/s over %.2f s, latency p50=%.2f ms p99=%.2f ms\n",
+           (double)b.accepted / accept_s, accept_s, b.latency_ms[b.total / 2],
+           b.latency_ms[(long)((double)b.total * 0.99)]);
     printf("end-to-end: %ld assigned, %ld notified in %.2f s = %.0f leads/s\n", assigned, notified, e2e_s,
            (double)(assigned < notified ? assigned : notified) / e2e_s);
     PQfinish(pg);

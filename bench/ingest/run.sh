@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # bench/ingest/run.sh [POSTS] [CONCURRENCY]: the ingest benchmark, run by hand (not in CI).
+# CRM_BENCH_SIGNED=1 bench/ingest/run.sh 20000 64: the same through a signed source.
 # Starts a private stack under var/bench (own ports), makes 3 users and a default lead pool,
 # sends POSTS form posts at CONCURRENCY, waits until every lead is assigned and notified, then
 # measures pgbench's single-row insert rate at the same concurrency on the same cluster as the
@@ -14,6 +15,18 @@ export CRM_PG_PORT=${CRM_PG_PORT:-15433}
 db="postgresql://postgres@127.0.0.1:${CRM_PG_PORT}/crm"
 base="http://127.0.0.1:${CRM_HTTP_PORT}"
 
+# CRM_BENCH_SIGNED=1: post to a signed source (Stripe-style HMAC-SHA256, verified by the
+# gateway) defined in a copy of the configuration.
+signed_args=()
+if [ "${CRM_BENCH_SIGNED:-0}" = 1 ]; then
+  mkdir -p "$CRM_DATA_DIR"
+  secret="bench-secret-$RANDOM$RANDOM"
+  conf="$CRM_DATA_DIR/crm-signed.yaml"
+  sed -E "s|^  sources:$|  sources:\n    - {name: bench-signed, kind: form, type: html, signature: stripe, secret: $secret}|" \
+    "${CRM_CONFIG:-deploy/config/crm.yaml}" > "$conf"
+  export CRM_CONFIG="$conf"
+  signed_args=(bench-signed "$secret")
+fi
 ./run.sh start >/dev/null
 token=$(cat "$CRM_DATA_DIR/admin.token")
 api() { curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"; }
@@ -29,7 +42,7 @@ api -X POST "$base/v2/distribution_pools" \
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)"
 echo "== crm ingest: $posts posts, concurrency $conc"
-build/bench/bench-ingest "$base" "$db" "$posts" "$conc" | tee /tmp/bench-ingest.out
+build/bench/bench-ingest "$base" "$db" "$posts" "$conc" "${signed_args[@]}" | tee /tmp/bench-ingest.out
 
 echo "== baseline: pgbench single-row insert, $posts rows, concurrency $conc, same cluster"
 psql -q "$db" -c "CREATE TABLE IF NOT EXISTS public.bench_baseline (id bigserial PRIMARY KEY, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
