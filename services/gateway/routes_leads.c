@@ -131,6 +131,18 @@ const gw_route_t gw_routes_leads[] = {
     {"DELETE", "/v2/deal/custom_fields/{id}", "leads", "custom_fields.deal.delete",
      GW_D(crm__activity_id_request), GW_D(crm__custom_field), "custom_field", GW_DELETE, "admin", false,
      NULL},
+    {"GET", "/v2/smart_lists", "leads", "smart_lists.list", GW_D(crm__smart_list_list_request),
+     GW_D(crm__smart_list_list), "smart_list", GW_LIST, "sales", false, NULL},
+    {"GET", "/v2/smart_lists/{id}", "leads", "smart_lists.get", GW_D(crm__activity_id_request),
+     GW_D(crm__smart_list), "smart_list", GW_ONE, "sales", false, NULL},
+    {"POST", "/v2/smart_lists", "leads", "smart_lists.create", GW_D(crm__smart_list), GW_D(crm__smart_list),
+     "smart_list", GW_CREATE, "sales", false, NULL},
+    {"PUT", "/v2/smart_lists/{id}", "leads", "smart_lists.update", GW_D(crm__smart_list),
+     GW_D(crm__smart_list), "smart_list", GW_UPDATE, "sales", false, NULL},
+    {"DELETE", "/v2/smart_lists/{id}", "leads", "smart_lists.delete", GW_D(crm__activity_id_request),
+     GW_D(crm__smart_list), "smart_list", GW_DELETE, "sales", false, NULL},
+    {"GET", "/v2/smart_lists/{id}/items", "leads", "smart_lists.items", GW_D(crm__smart_list_items_request),
+     GW_D(crm__lead_list), "lead", GW_LIST, "sales", false, NULL},
     /* ---- end of helper leads2 block ---- */
 };
 GW_TABLE_END(leads);

@@ -58,6 +58,7 @@ int leads_conflict_as_taken(crm_err_t *err, const char *field, const char *value
 void leads_catalog_register(crm_rpc_server_t *rpc, leads_extras_t *self);
 void leads_notes_register(crm_rpc_server_t *rpc, leads_extras_t *self);
 void leads_custom_fields_register(crm_rpc_server_t *rpc, leads_extras_t *self);
+void leads_smart_lists_register(crm_rpc_server_t *rpc, leads_extras_t *self);
 
 #define LEADS_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 

@@ -14,7 +14,7 @@
 #include "crm/row.h"
 #include "extras.h"
 
-typedef enum { K_INT, K_TEXT, K_TS, K_DAYS, K_TAGS, K_CUSTOM } kind_t;
+typedef enum { K_INT, K_TEXT, K_TS, K_DAYS, K_TAGS, K_CUSTOM, K_CONVERTED } kind_t;
 
 static const struct {
     const char *name;
@@ -54,6 +54,7 @@ static const struct {
     {"days_since_last_communication", "coalesce(" LEADS_LAST_ACTIVITY_SQL ", created_at)", K_DAYS},
     {"tags", "tags", K_TAGS},
     {"custom_fields", "custom_fields", K_CUSTOM},
+    {"converted", "converted_at", K_CONVERTED},
 };
 
 #define MAX_LIST 100 /* elements of one "in"/array */
@@ -567,6 +568,11 @@ int leads_filter_compile(const json_t *filter, int first_param, leads_filter_t *
                 break;
             case K_CUSTOM:
                 rc = custom_attr(&c, v);
+                break;
+            case K_CONVERTED:
+                rc = json_is_boolean(v)
+                         ? emit(&c, " AND converted_at IS %sNULL", json_is_true(v) ? "NOT " : "")
+                         : fail(&c, "converted takes true or false");
                 break;
             }
             pop(&c, saved);

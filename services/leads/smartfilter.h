@@ -20,6 +20,7 @@
  *   "custom_fields": {"<name>": "v" | 12 | true | ["a", "b"] (any of) |
  *                     {"eq": v, "in": [..], "contains": "choice", "gt"|"gte"|"lt"|"lte": n or "text",
  *                      "from"|"to": "text", "is_null": bool}}
+ *   "converted": true | false (converted leads; a smart list without this key leaves them out)
  * Anything else is a CRM_EINVALID error naming "/filter/<key>[/<op>]". */
 #ifndef LEADS_SMARTFILTER_H
 #define LEADS_SMARTFILTER_H
