@@ -29,6 +29,12 @@ typedef struct {
     int deals_timeout_ms;
 } leads_t;
 
+/* reminders.c: the thread announcing due tasks (task.due) and stale leads (lead.stale). */
+typedef struct leads_reminders_t leads_reminders_t;
+leads_reminders_t *leads_reminders_new(crm_daemon_t *d);
+int leads_reminders_start(leads_reminders_t *self, crm_err_t *err);
+void leads_reminders_destroy(leads_reminders_t **self_p);
+
 /* rpc.c and consume.c */
 void leads_rpc_register(leads_t *self);
 int leads_consume_register(leads_t *self, crm_err_t *err);

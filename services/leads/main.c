@@ -37,7 +37,15 @@ int main(int argc, char **argv)
         crm_daemon_destroy(&d);
         return 1;
     }
+    leads_reminders_t *reminders = leads_reminders_new(d);
+    if (leads_reminders_start(reminders, &err) != CRM_OK) {
+        fprintf(stderr, "crm-leads: %s\n", err.message);
+        leads_reminders_destroy(&reminders);
+        crm_daemon_destroy(&d);
+        return 1;
+    }
     int rc = crm_daemon_run(d);
+    leads_reminders_destroy(&reminders);
     if (self.deals) /* before the daemon: its ZeroMQ context waits for every socket */
         crm_rpc_client_destroy(&self.deals);
     crm_daemon_destroy(&d);

@@ -1,6 +1,7 @@
 /* crm-notify event handlers: owner.assigned → the new owner (kind "assigned"), deal.stage_changed →
- * the deal's owner (kind "deal_stage_changed"), each as the user's settings ask (in-app and/or
- * e-mail). Stored in the inbox's transaction and keyed by (event id, user): exactly one per event
+ * the deal's owner (kind "deal_stage_changed"), task.due → the task's owner (kind "task_due"),
+ * lead.stale → the lead's owner (kind "lead_stale"), each as the user's settings ask (in-app
+ * and/or e-mail). Stored in the inbox's transaction and keyed by (event id, user): exactly one per event
  * and user, also when the event is replayed.
  *
  * Every event of the topics below is also stored for outbound webhooks (webhook_events, with the
@@ -14,9 +15,11 @@
 
 #include "crm/log.h"
 #include "crm/pbjson.h"
+#include "activities.pb-c.h"
 #include "crm/util.h"
 #include "deals.pb-c.h"
 #include "leads.pb-c.h"
+#include "reminders.pb-c.h"
 
 /* Tells user_id about one event through the channels the user chose for kind. */
 static int tell(crm_db_t *tx, const Crm__Envelope *env, int64_t user_id, const char *kind,
@@ -74,6 +77,33 @@ static int on_deal_stage_changed(void *arg, crm_db_t *tx, const Crm__Envelope *e
     return tell(tx, env, deal->owner_id, "deal_stage_changed", "deal", deal_id, message, err);
 }
 
+static int tell_task_due(crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *payload,
+                         crm_err_t *err)
+{
+    const Crm__Task *task = ((const Crm__TaskEvent *)payload)->task;
+    if (!task || !task->has_owner_id || task->owner_id <= 0)
+        return CRM_OK;
+    char message[512];
+    snprintf(message, sizeof message, "A task is due%s%s: %s", task->due_date ? " on " : "",
+             task->due_date ? task->due_date : "", task->content ? task->content : "");
+    /* The notification points at the task's record when it has one, else at the task. */
+    bool on_record = task->resource_type && task->has_resource_id;
+    return tell(tx, env, task->owner_id, "task_due", on_record ? task->resource_type : "task",
+                on_record ? task->resource_id : task->id, message, err);
+}
+
+static int tell_lead_stale(crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *payload,
+                           crm_err_t *err)
+{
+    const Crm__LeadStale *ls = (const Crm__LeadStale *)payload;
+    if (!ls->has_owner_id || ls->owner_id <= 0 || !ls->has_lead_id)
+        return CRM_OK;
+    char message[512];
+    snprintf(message, sizeof message, "Your lead %s has had no activity since %s", ls->name ? ls->name : "",
+             ls->last_activity_at ? ls->last_activity_at : "?");
+    return tell(tx, env, ls->owner_id, "lead_stale", "lead", ls->lead_id, message, err);
+}
+
 /* Stores the event for webhooks and queues its deliveries. */
 static int to_webhooks(crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *payload,
                        crm_err_t *err)
@@ -122,6 +152,8 @@ static const topic_t topics[] = {
     {"leads", "lead.updated", &crm__lead_event__descriptor, NULL},
     {"leads", "lead.status_changed", &crm__lead_status_changed__descriptor, NULL},
     {"leads", "lead.converted", &crm__lead_converted__descriptor, NULL},
+    {"leads", "task.due", &crm__task_event__descriptor, tell_task_due},
+    {"leads", "lead.stale", &crm__lead_stale__descriptor, tell_lead_stale},
     {"leads", "contact.created", &crm__contact_event__descriptor, NULL},
     {"leads", "contact.updated", &crm__contact_event__descriptor, NULL},
     {"deals", "deal.created", &crm__deal_event__descriptor, NULL},
