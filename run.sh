@@ -28,6 +28,7 @@ Environment:
   CRM_DATABASE_URL   use this Postgres (owner login) instead of a private cluster
   CRM_CONFIG         configuration file (default deploy/config/crm.yaml)
   CRM_PG_PORT        port of the private Postgres (default 5433)
+  CRM_PG_MAX_CONNECTIONS  max_connections of the private Postgres (default 200)
   CRM_READY_TIMEOUT  seconds to wait for /readyz (default 90)
   CRM_SKIP_BUILD=1   do not install or build (use the existing ./build)
 EOF

@@ -109,7 +109,7 @@ crm_pg_start() {
     touch "$logfile"
     [ "$(id -u)" -eq 0 ] && chown postgres: "$logfile"
     crm_pg_run "$CRM_PG_BIN/pg_ctl" -D "$pgdata" -l "$logfile" -w -t 60 \
-        -o "-p $port -k $pgdata -c listen_addresses=127.0.0.1" start >/dev/null || {
+        -o "-p $port -k $pgdata -c listen_addresses=127.0.0.1 -c max_connections=${CRM_PG_MAX_CONNECTIONS:-200}" start >/dev/null || {
         tail -n 30 "$logfile" >&2
         crm_die "Postgres did not start (log: $logfile)"
     }

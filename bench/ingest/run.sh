@@ -4,7 +4,9 @@
 # Starts a private stack under var/bench (own ports), makes 3 users and a default lead pool,
 # sends POSTS form posts at CONCURRENCY, waits until every lead is assigned and notified, then
 # measures pgbench's single-row insert rate at the same concurrency on the same cluster as the
-# baseline, and prints the ratio.
+# baseline, and prints the ratio. Then the HTTP ceiling: nginx (installed if missing) answering
+# 204 on the same machine, hit by the same client with the same posts and concurrency; and the
+# accept latency at a paced load of CRM_BENCH_RATE posts/s (default 1000; 0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 posts=${1:-20000}
@@ -53,3 +55,38 @@ rm -f "$sql"
 crm=$(sed -nE 's/^end-to-end: .* = ([0-9]+) leads\/s/\1/p' /tmp/bench-ingest.out)
 pg=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' /tmp/bench-pgbench.out | head -1)
 awk -v a="$crm" -v b="$pg" 'BEGIN { printf "== ratio: end-to-end %d leads/s vs pgbench %.0f inserts/s = %.2f\n", a, b, a / b }'
+
+echo "== ceiling: nginx answering 204, $posts posts, concurrency $conc, same client"
+if [ ! -x /usr/sbin/nginx ]; then
+  CRM_SCRIPT=bench . deploy/lib.sh
+  crm_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx >/dev/null
+fi
+ng="$CRM_DATA_DIR/nginx"
+ng_port=$((CRM_HTTP_PORT + 7))
+mkdir -p "$ng/tmp"
+cat > "$ng/nginx.conf" <<NGINX
+worker_processes $(nproc);
+pid $ng/nginx.pid;
+error_log $ng/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $ng/tmp; proxy_temp_path $ng/tmp; fastcgi_temp_path $ng/tmp;
+  uwsgi_temp_path $ng/tmp; scgi_temp_path $ng/tmp;
+  server { listen 127.0.0.1:$ng_port; location / { return 204; } }
+}
+NGINX
+/usr/sbin/nginx -p "$ng" -c "$ng/nginx.conf"
+trap '/usr/sbin/nginx -p "$ng" -c "$ng/nginx.conf" -s stop 2>/dev/null || true' EXIT
+sleep 0.5
+build/bench/bench-ingest "http://127.0.0.1:$ng_port" - "$posts" "$conc" "${signed_args[@]}" | tee /tmp/bench-nginx.out
+acc=$(sed -nE 's/^accept: ([0-9]+) posts.*/\1/p' /tmp/bench-ingest.out)
+ceil=$(sed -nE 's/^accept: ([0-9]+) posts.*/\1/p' /tmp/bench-nginx.out)
+awk -v a="$acc" -v b="$ceil" 'BEGIN { printf "== ratio: crm accepted %d/s vs nginx 204 %d/s = %.2f\n", a, b, a / b }'
+
+rate=${CRM_BENCH_RATE:-1000}
+if [ "$rate" != 0 ]; then
+  n=$((rate * 10))
+  echo "== paced: $n posts at $rate/s, concurrency $conc (accept latency at that load)"
+  BENCH_RATE=$rate build/bench/bench-ingest "$base" "$db" "$n" "$conc" "${signed_args[@]}" | grep -E '^(posts|accept)'
+fi

@@ -226,7 +226,7 @@ static int is_null_cond(cc_t *c, const char *expr, const json_t *v)
 /* int and text attributes */
 static int scalar_attr(cc_t *c, const char *col, bool ints, const json_t *v)
 {
-    int num;
+    int num = 0;
     const char *cast = ints ? "bigint" : "text";
     if (json_is_array(v)) {
         if (array_param(c, v, ints, &num))
@@ -288,7 +288,7 @@ static int ts_attr(cc_t *c, const char *expr, const json_t *v)
     json_object_foreach((json_t *)v, op, x)
     {
         size_t saved = push(c, op);
-        int rc = CRM_OK, num;
+        int rc = CRM_OK, num = 0;
         const char *cmp = cmp_sql(op);
         long long days;
         if (strcmp(op, "is_null") == 0) {
@@ -317,7 +317,7 @@ static int ts_attr(cc_t *c, const char *expr, const json_t *v)
 static int days_attr(cc_t *c, const char *expr, const json_t *v)
 {
     long long n;
-    int num;
+    int num = 0;
     if (int_value(v, &n)) {
         if (n < 0 || n > 36500)
             return fail(c, "expected a number of days (0..36500)");
@@ -357,7 +357,7 @@ static int days_attr(cc_t *c, const char *expr, const json_t *v)
 
 static int tags_attr(cc_t *c, const json_t *v)
 {
-    int num;
+    int num = 0;
     if (text_value(v)) {
         if (param(c, crm_param_text_array((char *const[]){(char *)json_string_value(v)}, 1), &num))
             return c->err->code;
@@ -410,7 +410,7 @@ static bool cf_scalar(const json_t *v)
 
 static int custom_one(cc_t *c, const char *name, const json_t *v)
 {
-    int num, knum;
+    int num = 0, knum = 0;
     if (cf_scalar(v)) {
         if (param(c, contain_json(name, v), &num))
             return c->err->code;

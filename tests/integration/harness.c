@@ -838,7 +838,9 @@ int harness_spawn_extra(harness_t *self, const char *name, int n)
         d->name = base->name;
         d->admin_port = pgtest_free_port();
         d->rpc_port = pgtest_free_port();
-        snprintf(d->log, sizeof d->log, "%s/%s-extra%d.log", self->dir, name, self->nextras + 1);
+        char log[sizeof d->log]; /* via a local: -O2 cannot tell self->dir from d->log (-Wrestrict) */
+        snprintf(log, sizeof log, "%s/%s-extra%d.log", self->dir, name, self->nextras + 1);
+        memcpy(d->log, log, sizeof log);
         /* The config file is shared: only the listening ports differ (CRM_<SECTION>_<KEY>). */
         char **env = child_env(self);
         if (!env)
