@@ -10,8 +10,10 @@
 #include "smartfilter.h"
 
 /* The compiler's SQL has only its own constant literals: no other quote, no ';', no comment. A
- * value pasted into the text would have to bring one of them. */
-static void check_no_literals(const char *sql)
+ * value pasted into the text would have to bring one of them. Every '$' outside those literals
+ * is a placeholder within first .. first + nparams - 1 (the numeric regex literal has its own '$'
+ * anchor, which is why the placeholders are checked on the copy with the literals blanked). */
+static void check_sql(const char *sql, long first, long nparams)
 {
     static const char *allowed[] = {"'^[-+]?[0-9]+(\\.[0-9]+)?$'", "'null'"};
     char *copy = strdup(sql);
@@ -20,6 +22,12 @@ static void check_no_literals(const char *sql)
             memset(p, ' ', strlen(allowed[i]));
     if (strchr(copy, '\'') || strchr(copy, ';') || strstr(copy, "--") || strstr(copy, "/*") || strchr(copy, '"'))
         abort();
+    for (const char *p = strchr(copy, '$'); p; p = strchr(p + 1, '$')) {
+        char *end;
+        long k = strtol(p + 1, &end, 10);
+        if (end == p + 1 || k < first || k >= first + nparams)
+            abort();
+    }
     free(copy);
 }
 
@@ -38,13 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         if (!out.sql || strncmp(out.sql, "TRUE", 4) != 0 || out.nparams > LEADS_FILTER_MAX_PARAMS)
             abort();
-        check_no_literals(out.sql);
-        /* every $n in the SQL is within 2 .. 2 + nparams - 1 */
-        for (const char *p = strchr(out.sql, '$'); p; p = strchr(p + 1, '$')) {
-            long k = strtol(p + 1, NULL, 10);
-            if (k < 2 || k >= 2 + out.nparams)
-                abort();
-        }
+        check_sql(out.sql, 2, (long)out.nparams);
         leads_filter_clear(&out);
     }
     json_decref(f);
