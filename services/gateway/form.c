@@ -30,18 +30,30 @@ static const struct {
     const char *name;
     slot_t slot;
 } field_names[] = {
-    {"first_name", SLOT_FIRST},      {"firstname", SLOT_FIRST},
-    {"fname", SLOT_FIRST},           {"last_name", SLOT_LAST},
-    {"lastname", SLOT_LAST},         {"lname", SLOT_LAST},
-    {"name", SLOT_NAME},             {"full_name", SLOT_NAME},
-    {"email", SLOT_EMAIL},           {"e-mail", SLOT_EMAIL},
-    {"work_email", SLOT_EMAIL},      {"phone", SLOT_PHONE},
-    {"phone_number", SLOT_PHONE},    {"tel", SLOT_PHONE},
-    {"company", SLOT_COMPANY},       {"organization_name", SLOT_COMPANY},
-    {"organization", SLOT_COMPANY},  {"title", SLOT_TITLE},
-    {"job_title", SLOT_TITLE},       {"message", SLOT_MESSAGE},
-    {"description", SLOT_MESSAGE},   {"comments", SLOT_MESSAGE},
-    {"interests", SLOT_TAGS},        {"interests[]", SLOT_TAGS}, /* PHP-style checkbox groups */
+    {"first_name", SLOT_FIRST},
+    {"firstname", SLOT_FIRST},
+    {"fname", SLOT_FIRST},
+    {"last_name", SLOT_LAST},
+    {"lastname", SLOT_LAST},
+    {"lname", SLOT_LAST},
+    {"name", SLOT_NAME},
+    {"full_name", SLOT_NAME},
+    {"email", SLOT_EMAIL},
+    {"e-mail", SLOT_EMAIL},
+    {"work_email", SLOT_EMAIL},
+    {"phone", SLOT_PHONE},
+    {"phone_number", SLOT_PHONE},
+    {"tel", SLOT_PHONE},
+    {"company", SLOT_COMPANY},
+    {"organization_name", SLOT_COMPANY},
+    {"organization", SLOT_COMPANY},
+    {"title", SLOT_TITLE},
+    {"job_title", SLOT_TITLE},
+    {"message", SLOT_MESSAGE},
+    {"description", SLOT_MESSAGE},
+    {"comments", SLOT_MESSAGE},
+    {"interests", SLOT_TAGS},
+    {"interests[]", SLOT_TAGS}, /* PHP-style checkbox groups */
 };
 
 static slot_t slot_of(const char *key, size_t keylen)
@@ -235,7 +247,8 @@ static long url_decode(const char *in, size_t len, char *out)
 }
 
 /* Decodes a component and checks it is text: valid UTF-8 without NUL bytes. */
-static int decode_text(const char *in, size_t len, char *out, size_t *outlen, const char *what, crm_err_t *err)
+static int decode_text(const char *in, size_t len, char *out, size_t *outlen, const char *what,
+                       crm_err_t *err)
 {
     long n = url_decode(in, len, out);
     if (n < 0)
@@ -539,8 +552,8 @@ static bool params_ok(const char *p)
                 p++;
             vlen = (size_t)(p - val);
         }
-        if (token_is(name, nlen, "charset") && !token_is(val, vlen, "utf-8") && !token_is(val, vlen, "utf8") &&
-            !token_is(val, vlen, "us-ascii"))
+        if (token_is(name, nlen, "charset") && !token_is(val, vlen, "utf-8") &&
+            !token_is(val, vlen, "utf8") && !token_is(val, vlen, "us-ascii"))
             return false;
     }
     return true;
