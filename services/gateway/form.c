@@ -100,16 +100,22 @@ static bool is_space(unsigned char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
 }
 
+/* Narrows [*v, *v + *len) to its text without surrounding whitespace. */
+static void trim(const char **v, size_t *len)
+{
+    while (*len > 0 && is_space((unsigned char)(*v)[0])) {
+        (*v)++;
+        (*len)--;
+    }
+    while (*len > 0 && is_space((unsigned char)(*v)[*len - 1]))
+        (*len)--;
+}
+
 /* A malloc'd copy of value without surrounding whitespace, or NULL when nothing is left
  * (an empty field means absent). *oom is set when malloc fails. */
 static char *trimmed_copy(const char *v, size_t len, bool *oom)
 {
-    while (len > 0 && is_space((unsigned char)v[0])) {
-        v++;
-        len--;
-    }
-    while (len > 0 && is_space((unsigned char)v[len - 1]))
-        len--;
+    trim(&v, &len);
     if (len == 0)
         return NULL;
     char *s = malloc(len + 1);
@@ -276,12 +282,7 @@ static int decode_text(const char *in, size_t len, char *out, size_t *outlen, co
 static int context_add(collect_t *c, const char *key, size_t klen, const char *value, size_t vlen,
                        crm_err_t *err)
 {
-    while (vlen > 0 && is_space((unsigned char)value[0])) {
-        value++;
-        vlen--;
-    }
-    while (vlen > 0 && is_space((unsigned char)value[vlen - 1]))
-        vlen--;
+    trim(&value, &vlen);
     if (vlen == 0)
         return CRM_OK;
     if (!c->context && !(c->context = json_object()))
