@@ -36,6 +36,11 @@ static json_t *data_of(harness_resp_t *r)
     return json_object_get(r->json, "data");
 }
 
+static json_t *data_of_item(json_t *items, size_t i)
+{
+    return json_object_get(json_array_get(items, i), "data");
+}
+
 static long long id_of(harness_resp_t *r)
 {
     return json_integer_value(json_object_get(data_of(r), "id"));
@@ -675,4 +680,135 @@ Test(leads_api, contacts_crud_and_visibility_matrix)
     free(t1);
     free(t2);
     free(tm);
+}
+
+/* ---- configured statuses (C1, C2) and the timeline (C4) ----------------------------------------- */
+
+/* Statuses come from leads.statuses (the first is a new lead's); each may name required
+ * attributes; a refused change names every missing one and changes nothing; every accepted
+ * change is a timeline row (who, when, from, to) and one lead.status_changed. The timeline lists
+ * creation, notes, status and owner changes and the conversion in order, each with its actor. */
+Test(leads_api, configured_statuses_and_timeline_order)
+{
+    harness_opts_t opts = {.leads_extra = "  statuses: [Fresh, Contacted, Qualified, Lost]\n"
+                                          "  status_rules:\n"
+                                          "    Qualified:\n"
+                                          "      required: [email, phone, title]\n"};
+    h = harness_start_opts(&opts);
+    cr_assert_not_null(h, "stack did not start");
+    const char *admin = harness_admin_token(h);
+    long long admin_id = harness_sql_long(h, "SELECT min(id) FROM assign.users");
+    long long rep = make_user("rita", "sales");
+    char *trep = mint_token(rep);
+
+    harness_resp_t *r = call("GET", "/v2/lead_statuses", admin, NULL);
+    expect_status(r, 200, "lead statuses");
+    const char *want[] = {"Fresh", "Contacted", "Qualified", "Lost", "Converted"};
+    json_t *items = json_object_get(r->json, "items");
+    cr_expect_eq(json_array_size(items), 5, "%s", r->body);
+    for (size_t i = 0; i < 5 && i < json_array_size(items); i++)
+        cr_expect_str_eq(str_of(data_of_item(items, i), "name"), want[i]);
+    cr_expect_eq(json_array_size(json_object_get(data_of_item(items, 2), "required")), 3, "%s", r->body);
+    harness_resp_destroy(&r);
+
+    r = call("POST", "/v2/leads", trep, json_pack("{s:s}", "last_name", "Stat"));
+    expect_status(r, 200, "create");
+    long long id = id_of(r);
+    cr_expect_str_eq(str_of(data_of(r), "status"), "Fresh", "first configured status");
+    harness_resp_destroy(&r);
+    r = call("POST", "/v2/leads", trep, json_pack("{s:s,s:s}", "last_name", "Old", "status", "New"));
+    expect_status(r, 422, "a default status that is not configured");
+    cr_expect_str_eq(err_field(r, 0), "/status");
+    harness_resp_destroy(&r);
+    r = call("POST", "/v2/leads", trep, json_pack("{s:s,s:s}", "last_name", "Q", "status", "Qualified"));
+    expect_status(r, 422, "created straight into a status without its fields");
+    cr_expect_eq(err_count(r), 3, "%s", r->body);
+    harness_resp_destroy(&r);
+
+    char path[64], tpath[96];
+    snprintf(path, sizeof path, "/v2/leads/%lld", id);
+    snprintf(tpath, sizeof tpath, "/v2/leads/%lld/activities", id);
+    r = call("PUT", path, trep, json_pack("{s:s}", "status", "Contacted"));
+    expect_status(r, 200, "Contacted has no rule");
+    harness_resp_destroy(&r);
+    r = call("PUT", path, trep, json_pack("{s:s,s:s}", "status", "Qualified", "phone", "+1 555 0101"));
+    expect_status(r, 422, "Qualified without email and title");
+    cr_expect_eq(err_count(r), 2, "%s", r->body);
+    cr_expect_str_eq(err_field(r, 0), "/email");
+    cr_expect_str_eq(err_field(r, 1), "/title");
+    harness_resp_destroy(&r);
+    r = call("GET", path, trep, NULL);
+    cr_expect_str_eq(str_of(data_of(r), "status"), "Contacted", "refused change left the lead alone");
+    cr_expect(json_is_null(json_object_get(data_of(r), "phone")), "nor its phone: %s", r->body);
+    harness_resp_destroy(&r);
+
+    /* A note (by the rep), the qualification (by the rep), an owner change (by the admin). */
+    char note[160];
+    snprintf(note, sizeof note,
+             "{\"data\":{\"content\":\"called\",\"resource_type\":\"lead\",\"resource_id\":%lld}}", id);
+    r = harness_http(h, &(harness_req_t){.method = "POST",
+                                         .path = "/v2/notes",
+                                         .body = note,
+                                         .content_type = "application/json",
+                                         .token = trep});
+    expect_status(r, 200, "note");
+    harness_resp_destroy(&r);
+    long long changed = outbox_count("lead.status_changed");
+    r = call("PUT", path, trep,
+             json_pack("{s:s,s:s,s:s,s:s}", "status", "Qualified", "email", "s@x.example", "phone",
+                       "+1 555 0101", "title", "CTO"));
+    expect_status(r, 200, "Qualified with its fields");
+    harness_resp_destroy(&r);
+    cr_expect_eq(outbox_count("lead.status_changed"), changed + 1);
+    r = call("PUT", path, admin, json_pack("{s:I}", "owner_id", (json_int_t)admin_id));
+    expect_status(r, 200, "owner change");
+    harness_resp_destroy(&r);
+    r = call("POST", "/v2/lead_conversions", admin, json_pack("{s:I}", "lead_id", (json_int_t)id));
+    expect_status(r, 200, "conversion");
+    harness_resp_destroy(&r);
+
+    r = call("GET", tpath, admin, NULL);
+    expect_status(r, 200, "timeline");
+    items = json_object_get(r->json, "items");
+    struct {
+        const char *kind, *from, *to;
+        long long actor;
+    } steps[] = {
+        {"created", NULL, "Fresh", rep},
+        {"status_changed", "Fresh", "Contacted", rep},
+        {"note", NULL, NULL, rep},
+        {"status_changed", "Contacted", "Qualified", rep},
+        {"owner_changed", NULL, NULL, admin_id},
+        {"converted", "Qualified", "Converted", admin_id},
+    };
+    size_t n = sizeof steps / sizeof steps[0];
+    cr_assert_eq(json_array_size(items), n, "%s", r->body);
+    const char *prev_at = "";
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = data_of_item(items, i);
+        cr_expect_str_eq(str_of(e, "kind"), steps[i].kind, "entry %zu: %s", i, r->body);
+        cr_expect_eq(json_integer_value(json_object_get(e, "actor_id")), steps[i].actor, "who of entry %zu",
+                     i);
+        if (steps[i].from)
+            cr_expect_str_eq(str_of(e, "previous_value"), steps[i].from, "entry %zu", i);
+        if (steps[i].to)
+            cr_expect_str_eq(str_of(e, "value"), steps[i].to, "entry %zu", i);
+        const char *at = str_of(e, "created_at");
+        cr_expect(strcmp(at, prev_at) >= 0, "entry %zu at %s after %s", i, at, prev_at);
+        prev_at = at;
+    }
+    harness_resp_destroy(&r);
+    r = call("GET", "/v2/leads/999999/activities?sort_by=created_at:desc", admin, NULL);
+    expect_status(r, 404, "timeline of a missing lead");
+    harness_resp_destroy(&r);
+    snprintf(tpath, sizeof tpath, "/v2/leads/%lld/activities?sort_by=kind", id);
+    r = call("GET", tpath, admin, NULL);
+    expect_status(r, 400, "timeline sorted by an unknown field");
+    harness_resp_destroy(&r);
+    snprintf(tpath, sizeof tpath, "/v2/leads/%lld/activities?sort_by=created_at:desc&per_page=1", id);
+    r = call("GET", tpath, admin, NULL);
+    expect_status(r, 200, "newest first");
+    cr_expect_str_eq(str_of(data_of_item(json_object_get(r->json, "items"), 0), "kind"), "converted");
+    harness_resp_destroy(&r);
+    free(trep);
 }
