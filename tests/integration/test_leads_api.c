@@ -812,3 +812,100 @@ Test(leads_api, configured_statuses_and_timeline_order)
     harness_resp_destroy(&r);
     free(trep);
 }
+
+/* ---- the remaining 4xx paths ------------------------------------------------------------------ */
+
+/* Error paths not exercised by the flows above: each answers its status with a Sell error body
+ * (errors[].error, meta.logref) naming the field when there is one. */
+Test(leads_api, remaining_4xx_paths)
+{
+    h = harness_start();
+    cr_assert_not_null(h, "stack did not start");
+    const char *admin = harness_admin_token(h);
+    harness_resp_t *r = call("POST", "/v2/leads", admin, json_pack("{s:s}", "last_name", "Err"));
+    long long lead = id_of(r);
+    harness_resp_destroy(&r);
+    cr_assert_gt(lead, 0);
+    char lpath[64], body[256];
+    snprintf(lpath, sizeof lpath, "/v2/leads/%lld", lead);
+
+    struct {
+        const char *method, *path, *token, *body;
+        long status;
+        const char *field;
+    } cases[] = {
+        /* missing records */
+        {"GET", "/v2/contacts/999999", admin, NULL, 404, NULL},
+        {"PUT", "/v2/contacts/999999", admin, "{\"data\":{\"title\":\"x\"}}", 404, NULL},
+        {"DELETE", "/v2/contacts/999999", admin, NULL, 404, NULL},
+        {"GET", "/v2/contacts/999999/activities", admin, NULL, 404, NULL},
+        {"GET", "/v2/smart_lists/999999/items?page=1", admin, NULL, 404, NULL},
+        {"GET", "/v2/leads/abc", admin, NULL, 404, NULL},
+        /* no or a bad token */
+        {"GET", "/v2/leads", NULL, NULL, 401, NULL},
+        {"GET", "/v2/contacts", "0000000000000000000000000000000000000000000000000000000000000000", NULL, 401,
+         NULL},
+        /* bad bodies and query parameters */
+        {"PUT", lpath, admin, "{\"data\":", 400, NULL},
+        {"PUT", lpath, admin, "{\"title\":\"no envelope\"}", 400, NULL},
+        {"POST", "/v2/contacts", admin, "[]", 400, NULL},
+        {"GET", "/v2/leads?custom_fields=Size", admin, NULL, 400, NULL},
+        {"GET", "/v2/contacts?per_page=0", admin, NULL, 400, NULL},
+        {"GET", "/v2/contacts?colour=red", admin, NULL, 400, NULL},
+        {"GET", "/v2/contacts?contact_id=x", admin, NULL, 400, NULL},
+        {"GET", "/v2/lead_conversions?lead_id=abc", admin, NULL, 400, NULL},
+        {"GET", "/v2/lead_conversions?per_page=500", admin, NULL, 400, NULL},
+        {"GET", "/v2/lead_statuses?per_page=101", admin, NULL, 400, NULL},
+        {"GET", "/v2/tasks?overdue=maybe", admin, NULL, 400, NULL},
+        /* 422s naming the field */
+        {"PUT", lpath, admin, "{\"data\":{\"status\":\"Bogus\"}}", 422, "/status"},
+        {"PUT", lpath, admin, "{\"data\":{\"tags\":\"vip\"}}", 422, "/tags"},
+        {"PUT", lpath, admin, "{\"data\":{\"address\":{\"planet\":\"Mars\"}}}", 422, "/address/planet"},
+        {"POST", "/v2/contacts", admin, "{\"data\":{\"last_name\":\"X\",\"contact_id\":\"acme\"}}", 422,
+         "/contact_id"},
+        {"POST", "/v2/lead_conversions", admin, "{\"data\":{\"lead_id\":1,\"owner_id\":{\"id\":1}}}", 422,
+         "/owner_id"},
+        {"POST", "/v2/tasks", admin,
+         "{\"data\":{\"content\":\"x\",\"due_date\":\"2030-01-01T10:00:00Z\",\"owner_id\":0}}", 422,
+         "/owner_id"},
+        {"POST", "/v2/tasks", admin, "{\"data\":{\"content\":\"x\",\"due_date\":\"tomorrow\"}}", 422,
+         "/due_date"},
+        {"POST", "/v2/smart_lists", admin, "{\"data\":{\"name\":\" \",\"resource_type\":\"lead\"}}", 422,
+         "/name"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        r = harness_http(h, &(harness_req_t){.method = cases[i].method,
+                                             .path = cases[i].path,
+                                             .body = cases[i].body,
+                                             .content_type = cases[i].body ? "application/json" : NULL,
+                                             .token = cases[i].token});
+        cr_assert_not_null(r);
+        cr_expect_eq(r->status, cases[i].status, "%s %s %s: %ld %s", cases[i].method, cases[i].path,
+                     cases[i].body ? cases[i].body : "", r->status, r->body);
+        cr_expect_gt(err_count(r), 0, "%s %s: an error body: %s", cases[i].method, cases[i].path, r->body);
+        cr_expect(json_is_string(json_object_get(json_object_get(r->json, "meta"), "logref")), "logref: %s",
+                  r->body);
+        if (cases[i].field)
+            cr_expect_str_eq(err_field(r, 0), cases[i].field, "%s %s %s", cases[i].method, cases[i].path,
+                             cases[i].body);
+        harness_resp_destroy(&r);
+    }
+
+    /* A deal without create_deal, and a conversion of a lead converted meanwhile. */
+    snprintf(body, sizeof body, "{\"data\":{\"lead_id\":%lld,\"deal\":{\"name\":\"D\"}}}", lead);
+    r = harness_http(h, &(harness_req_t){.method = "POST",
+                                         .path = "/v2/lead_conversions",
+                                         .body = body,
+                                         .content_type = "application/json",
+                                         .token = admin});
+    cr_expect_eq(r->status, 422, "%s", r->body);
+    cr_expect_str_eq(err_field(r, 0), "/create_deal");
+    harness_resp_destroy(&r);
+    r = call("DELETE", lpath, admin, NULL);
+    expect_status(r, 204, "delete");
+    harness_resp_destroy(&r);
+    r = call("POST", "/v2/lead_conversions", admin, json_pack("{s:I}", "lead_id", (json_int_t)lead));
+    expect_status(r, 422, "converting a deleted lead");
+    cr_expect_str_eq(err_field(r, 0), "/lead_id");
+    harness_resp_destroy(&r);
+}
