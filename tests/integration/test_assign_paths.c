@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "assign_util.h"
 #include "harness.h"
 
 static harness_t *h;
@@ -252,30 +253,6 @@ Test(assign_paths, every_path_shares_the_cursor_and_pools_are_never_mixed)
                  0, "no record was ever picked from a pool of another type");
 }
 
-typedef struct {
-    long long user, lead;
-} notif_arg_t;
-
-static bool notified(harness_t *self, void *arg)
-{
-    notif_arg_t *a = arg;
-    char path[128];
-    snprintf(path, sizeof path, "/v2/notifications?user_id=%lld&per_page=100", a->user);
-    harness_resp_t *r = harness_api(self, "GET", path, harness_admin_token(self), NULL);
-    bool ok = false;
-    size_t i;
-    json_t *it;
-    json_array_foreach(json_object_get(r->json, "items"), i, it)
-    {
-        json_t *d = json_object_get(it, "data");
-        const char *t = json_string_value(json_object_get(d, "resource_type"));
-        ok = ok || (t && strcmp(t, "lead") == 0 &&
-                    json_integer_value(json_object_get(d, "resource_id")) == a->lead);
-    }
-    harness_resp_destroy(&r);
-    return ok;
-}
-
 Test(assign_paths, fallback_owner_gets_it_and_every_admin_is_told)
 {
     h = harness_start();
@@ -300,11 +277,12 @@ Test(assign_paths, fallback_owner_gets_it_and_every_admin_is_told)
         json_string_value(json_object_get(json_array_get(json_object_get(e, "skipped"), 0), "reason")) ?: "",
         "away", "%s", r->body);
     harness_resp_destroy(&r);
-    notif_arg_t n1 = {fb, lead}, n2 = {admin1, lead}, n3 = {admin2, lead}, n4 = {bystander, lead};
-    cr_expect(harness_wait_until(h, harness_ms(30000), notified, &n1, "the fallback owner told"));
-    cr_expect(harness_wait_until(h, harness_ms(30000), notified, &n2, "the bootstrap admin told"));
-    cr_expect(harness_wait_until(h, harness_ms(30000), notified, &n3, "the second admin told"));
-    cr_expect_not(notified(h, &n4), "a sales rep outside the pool is not told");
+    assign_notif_t n1 = {fb, "lead", lead}, n2 = {admin1, "lead", lead}, n3 = {admin2, "lead", lead},
+                   n4 = {bystander, "lead", lead};
+    cr_expect(harness_wait_until(h, harness_ms(30000), assign_notified, &n1, "the fallback owner told"));
+    cr_expect(harness_wait_until(h, harness_ms(30000), assign_notified, &n2, "the bootstrap admin told"));
+    cr_expect(harness_wait_until(h, harness_ms(30000), assign_notified, &n3, "the second admin told"));
+    cr_expect_not(assign_notified(h, &n4), "a sales rep outside the pool is not told");
     snprintf(path, sizeof path, "/v2/notifications?user_id=%lld&per_page=100", admin2);
     r = call("GET", path, NULL);
     cr_expect(strstr(r->body, "no eligible member") != NULL, "the admins' message says why: %s", r->body);
