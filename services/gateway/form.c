@@ -24,25 +24,41 @@ typedef enum {
     SLOT_SINGLE_COUNT, /* the single-valued slots end here */
     SLOT_TAGS = SLOT_SINGLE_COUNT,
     SLOT_NONE = -1,
+    SLOT_CONTEXT = -2, /* utm_*, page, ...: kept as the capture's context, not a lead field */
 } slot_t;
 
 static const struct {
     const char *name;
     slot_t slot;
 } field_names[] = {
-    {"first_name", SLOT_FIRST},      {"firstname", SLOT_FIRST},
-    {"fname", SLOT_FIRST},           {"last_name", SLOT_LAST},
-    {"lastname", SLOT_LAST},         {"lname", SLOT_LAST},
-    {"name", SLOT_NAME},             {"full_name", SLOT_NAME},
-    {"email", SLOT_EMAIL},           {"e-mail", SLOT_EMAIL},
-    {"work_email", SLOT_EMAIL},      {"phone", SLOT_PHONE},
-    {"phone_number", SLOT_PHONE},    {"tel", SLOT_PHONE},
-    {"company", SLOT_COMPANY},       {"organization_name", SLOT_COMPANY},
-    {"organization", SLOT_COMPANY},  {"title", SLOT_TITLE},
-    {"job_title", SLOT_TITLE},       {"message", SLOT_MESSAGE},
-    {"description", SLOT_MESSAGE},   {"comments", SLOT_MESSAGE},
-    {"interests", SLOT_TAGS},        {"interests[]", SLOT_TAGS}, /* PHP-style checkbox groups */
+    {"first_name", SLOT_FIRST},
+    {"firstname", SLOT_FIRST},
+    {"fname", SLOT_FIRST},
+    {"last_name", SLOT_LAST},
+    {"lastname", SLOT_LAST},
+    {"lname", SLOT_LAST},
+    {"name", SLOT_NAME},
+    {"full_name", SLOT_NAME},
+    {"email", SLOT_EMAIL},
+    {"e-mail", SLOT_EMAIL},
+    {"work_email", SLOT_EMAIL},
+    {"phone", SLOT_PHONE},
+    {"phone_number", SLOT_PHONE},
+    {"tel", SLOT_PHONE},
+    {"company", SLOT_COMPANY},
+    {"organization_name", SLOT_COMPANY},
+    {"organization", SLOT_COMPANY},
+    {"title", SLOT_TITLE},
+    {"job_title", SLOT_TITLE},
+    {"message", SLOT_MESSAGE},
+    {"description", SLOT_MESSAGE},
+    {"comments", SLOT_MESSAGE},
+    {"interests", SLOT_TAGS},
+    {"interests[]", SLOT_TAGS}, /* PHP-style checkbox groups */
 };
+
+static const char *const context_names[] = {"page",         "page_url", "referrer",
+                                            "landing_page", "gclid",    "fbclid"};
 
 static slot_t slot_of(const char *key, size_t keylen)
 {
@@ -51,6 +67,11 @@ static slot_t slot_of(const char *key, size_t keylen)
         if (strlen(n) == keylen && strncasecmp(n, key, keylen) == 0)
             return field_names[i].slot;
     }
+    if (keylen > 4 && strncasecmp(key, "utm_", 4) == 0)
+        return SLOT_CONTEXT;
+    for (size_t i = 0; i < sizeof context_names / sizeof context_names[0]; i++)
+        if (strlen(context_names[i]) == keylen && strncasecmp(context_names[i], key, keylen) == 0)
+            return SLOT_CONTEXT;
     return SLOT_NONE;
 }
 
@@ -60,6 +81,7 @@ typedef struct {
     char *single[SLOT_SINGLE_COUNT]; /* malloc'd, trimmed, non-empty; first one wins */
     char **tags;
     size_t n_tags, cap_tags;
+    json_t *context; /* SLOT_CONTEXT keys → trimmed text, first one wins; NULL when none */
 } collect_t;
 
 static void collect_free(collect_t *c)
@@ -69,6 +91,7 @@ static void collect_free(collect_t *c)
     for (size_t i = 0; i < c->n_tags; i++)
         free(c->tags[i]);
     free(c->tags);
+    json_decref(c->context);
     memset(c, 0, sizeof *c);
 }
 
@@ -77,16 +100,22 @@ static bool is_space(unsigned char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
 }
 
+/* Narrows [*v, *v + *len) to its text without surrounding whitespace. */
+static void trim(const char **v, size_t *len)
+{
+    while (*len > 0 && is_space((unsigned char)(*v)[0])) {
+        (*v)++;
+        (*len)--;
+    }
+    while (*len > 0 && is_space((unsigned char)(*v)[*len - 1]))
+        (*len)--;
+}
+
 /* A malloc'd copy of value without surrounding whitespace, or NULL when nothing is left
  * (an empty field means absent). *oom is set when malloc fails. */
 static char *trimmed_copy(const char *v, size_t len, bool *oom)
 {
-    while (len > 0 && is_space((unsigned char)v[0])) {
-        v++;
-        len--;
-    }
-    while (len > 0 && is_space((unsigned char)v[len - 1]))
-        len--;
+    trim(&v, &len);
     if (len == 0)
         return NULL;
     char *s = malloc(len + 1);
@@ -235,7 +264,8 @@ static long url_decode(const char *in, size_t len, char *out)
 }
 
 /* Decodes a component and checks it is text: valid UTF-8 without NUL bytes. */
-static int decode_text(const char *in, size_t len, char *out, size_t *outlen, const char *what, crm_err_t *err)
+static int decode_text(const char *in, size_t len, char *out, size_t *outlen, const char *what,
+                       crm_err_t *err)
 {
     long n = url_decode(in, len, out);
     if (n < 0)
@@ -245,6 +275,23 @@ static int decode_text(const char *in, size_t len, char *out, size_t *outlen, co
     if (!utf8_valid((const unsigned char *)out, (size_t)n))
         return crm_err_set(err, CRM_EBADREQUEST, NULL, "malformed", "a form %s is not valid UTF-8", what);
     *outlen = (size_t)n;
+    return CRM_OK;
+}
+
+/* One context value (key and value valid UTF-8 text, checked by the caller). */
+static int context_add(collect_t *c, const char *key, size_t klen, const char *value, size_t vlen,
+                       crm_err_t *err)
+{
+    trim(&value, &vlen);
+    if (vlen == 0)
+        return CRM_OK;
+    if (!c->context && !(c->context = json_object()))
+        return oom_error(err);
+    if (json_object_getn(c->context, key, klen))
+        return CRM_OK;
+    json_t *v = json_stringn(value, vlen);
+    if (!v || json_object_setn_new(c->context, key, klen, v) != 0)
+        return oom_error(err);
     return CRM_OK;
 }
 
@@ -271,11 +318,21 @@ static int parse_urlencoded(const char *body, size_t len, collect_t *c, crm_err_
         if (rc != CRM_OK)
             break;
         slot_t slot = slot_of(buf, klen);
+        char *key = NULL;
+        if (slot == SLOT_CONTEXT && eq && !(key = malloc(klen + 1))) {
+            rc = oom_error(err);
+            break;
+        }
+        if (key)
+            memcpy(key, buf, klen);
         /* Every value is checked, even of ignored keys: a malformed body is refused whole. */
         if (eq)
             rc = decode_text(eq + 1, seglen - klen_enc - 1, buf, &vlen, "value", err);
-        if (rc == CRM_OK && eq)
+        if (rc == CRM_OK && key)
+            rc = context_add(c, key, klen, buf, vlen, err);
+        else if (rc == CRM_OK && eq)
             rc = collect_add(c, slot, buf, vlen, err);
+        free(key);
     }
     free(buf);
     return rc;
@@ -353,8 +410,22 @@ static int collect_json(const json_t *obj, collect_t *c, crm_err_t *err)
     json_object_foreach((json_t *)obj, key, v)
     {
         slot_t slot = slot_of(key, strlen(key));
+        if (slot == SLOT_CONTEXT) {
+            char text[40];
+            const char *t = json_is_string(v) ? json_string_value(v) : NULL;
+            size_t tlen = t ? json_string_length(v) : 0;
+            if (json_is_number(v)) {
+                number_text(v, text);
+                t = text;
+                tlen = strlen(text);
+            }
+            /* jansson allows "\u0000" in strings; context is text, so such a value is left out */
+            if (t && !memchr(t, '\0', tlen) && context_add(c, key, strlen(key), t, tlen, err) != CRM_OK)
+                return err->code;
+            continue;
+        }
         if (slot == SLOT_NONE)
-            continue; /* other keys (utm_*, page, consent flags, nested context) are ignored */
+            continue; /* other keys (consent flags, nested objects) are ignored */
         char pointer[128];
         key_pointer(key, pointer);
         int rc = CRM_OK;
@@ -446,6 +517,8 @@ static void move_into(collect_t *c, Crm__LeadCaptured *out)
     out->description = c->single[SLOT_MESSAGE];
     out->tags = c->tags;
     out->n_tags = c->n_tags;
+    out->context_json = c->context ? json_dumps(c->context, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(c->context);
     free(c->single[SLOT_NAME]);
     memset(c, 0, sizeof *c);
 }
@@ -497,6 +570,8 @@ void gw_form_clear(Crm__LeadCaptured *lc)
     free(lc->tags);
     lc->tags = NULL;
     lc->n_tags = 0;
+    free(lc->context_json);
+    lc->context_json = NULL;
 }
 
 /* ---- content type -------------------------------------------------------------------------- */
@@ -539,8 +614,8 @@ static bool params_ok(const char *p)
                 p++;
             vlen = (size_t)(p - val);
         }
-        if (token_is(name, nlen, "charset") && !token_is(val, vlen, "utf-8") && !token_is(val, vlen, "utf8") &&
-            !token_is(val, vlen, "us-ascii"))
+        if (token_is(name, nlen, "charset") && !token_is(val, vlen, "utf-8") &&
+            !token_is(val, vlen, "utf8") && !token_is(val, vlen, "us-ascii"))
             return false;
     }
     return true;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "auth.h"
+#include "commit.h"
 #include "crm/log.h"
 #include "crm/util.h"
 #include "http.h"
@@ -229,6 +230,10 @@ gw_t *gw_new(crm_daemon_t *d, crm_err_t *err)
     crm_metrics_help(self->metrics, "crm_http_request_duration_seconds", "HTTP request latency by route");
     crm_metrics_help(self->metrics, "crm_gateway_deliveries_total",
                      "Inbound webhook deliveries by source, outcome and reason");
+    crm_metrics_help(self->metrics, "crm_gateway_commit_batches_total",
+                     "Transactions of the webhook group committer (each stores one or more deliveries)");
+    crm_metrics_help(self->metrics, "crm_gateway_commit_deliveries_total",
+                     "Accepted webhook deliveries handed to the group committer");
     crm_metrics_help(self->metrics, "crm_gateway_rate_limited_total",
                      "REST requests refused 429 by the per-token rate limit");
     return self;
@@ -252,6 +257,12 @@ static void *boot_and_watch(void *arg)
 
 int gw_start(gw_t *self, crm_err_t *err)
 {
+    /* Group commit (commit.h): committer threads, each batching up to commit_batch accepted
+     * deliveries into one transaction. */
+    self->committer = gw_committer_new(self, (int)crm_config_int(self->config, "gateway.commit_threads", 2),
+                                       (int)crm_config_int(self->config, "gateway.commit_batch", 256), err);
+    if (!self->committer)
+        return err->code;
     self->http = gw_http_new(self, err);
     if (!self->http)
         return err->code;
@@ -271,6 +282,7 @@ void gw_stop(gw_t *self)
         pthread_join(self->boot_thread, NULL);
         self->boot_started = false;
     }
+    gw_committer_destroy(&self->committer); /* after HTTP: no request waits on it any more */
 }
 
 void gw_destroy(gw_t **self_p)

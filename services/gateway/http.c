@@ -369,7 +369,7 @@ gw_http_t *gw_http_new(gw_t *gw, crm_err_t *err)
 {
     const char *bind = crm_config_str(gw->config, "gateway.http_bind", "127.0.0.1");
     long port = crm_config_int(gw->config, "gateway.http_port", 8080);
-    long threads = crm_config_int(gw->config, "gateway.http_threads", 8);
+    long threads = crm_config_int(gw->config, "gateway.http_threads", 32);
     long timeout_s = crm_config_int(gw->config, "gateway.request_timeout_seconds", 30);
     if (port < 0 || port > 65535) {
         crm_err_set(err, CRM_EINVALID, "gateway.http_port", "incorrect_value", "bad gateway.http_port %ld",

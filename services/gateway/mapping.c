@@ -763,6 +763,10 @@ static int extract_typeform(const gw_source_t *src, json_t *root, gw_captures_t 
             typeform_answer(&w, F_PHONE, a);
     }
     cap_finish(src, c, &w);
+    /* Hidden fields (utm values and the like) are the capture's context. */
+    json_t *hidden = gw_json_pointer(root, "/form_response/hidden");
+    if (json_is_object(hidden) && json_object_size(hidden) > 0 && !c->lc.context_json)
+        c->lc.context_json = json_dumps(hidden, JSON_COMPACT | JSON_SORT_KEYS);
     return CRM_OK;
 }
 

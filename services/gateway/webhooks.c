@@ -10,6 +10,7 @@
 #include <string.h>
 #include "crm/log.h"
 #include "crm/outbox.h"
+#include "commit.h"
 #include "crm/util.h"
 #include "form.h"
 #include "leads.pb-c.h"
@@ -280,7 +281,7 @@ static void append_tags(Crm__LeadCaptured *lc, const gw_source_t *src)
 
 /* Steps 7–9 for one capture on db. */
 static void process(gw_t *gw, const gw_source_t *src, const gw_request_t *req, crm_db_t *db, gw_capture_t *c,
-                    result_t *r)
+                    result_t *r, gw_commit_job_t *job)
 {
     memset(r, 0, sizeof *r);
     crm_err_clear(&r->err);
@@ -351,69 +352,64 @@ static void process(gw_t *gw, const gw_source_t *src, const gw_request_t *req, c
                           .with_body = true});
         return;
     }
-    /* 9. the delivery and its lead.captured event commit together, or not at all. */
+    /* 9. the delivery and its lead.captured event commit together, or not at all: handed to the
+     * group committer (commit.h) by the handler once every event of the POST is through here. */
     Crm__LeadCaptured *lc = &c->lc;
-    int64_t received_at = crm_now_us();
-    int64_t id = 0;
-    bool inserted = false;
-    if (crm_db_begin(db, &err) != CRM_OK)
-        goto unavailable;
-    gw_archive_in_t in = {.source = src->name,
-                          .outcome = "accepted",
-                          .reason = "ok",
-                          .status = 202,
-                          .external_id = key,
-                          .sender_id = key,
-                          .content_type = gw_request_header(req, "Content-Type"),
-                          .body = req->body,
-                          .body_len = req->body ? req->body_len : 0,
-                          .correlation_id = req->corr,
-                          .details = "",
-                          .received_at_us = received_at};
-    if (gw_store_archive(db, &in, &id, &inserted, &err) != CRM_OK)
-        goto rollback;
-    if (!inserted) {
-        /* Lost the race against a concurrent delivery with the same id: the unique index
-         * decided; answer with the winner's id, store nothing. */
-        crm_db_rollback(db);
-        if (gw_store_delivery_find(db, src->name, key, &id, &err) != CRM_OK)
-            goto unavailable;
-        r->status = 200;
-        r->delivery_id = id;
-        r->outcome = "duplicate";
-        snprintf(r->reason, sizeof r->reason, "seen");
-        gw_webhook_count(gw, src->name, "duplicate", "seen");
-        return;
-    }
-    lc->has_delivery_id = true;
-    lc->delivery_id = id;
     lc->source = (char *)src->name;
     lc->source_kind = (char *)src->kind;
     lc->has_received_at = true;
-    lc->received_at = received_at;
-    int rc = crm_outbox_append(gw->outbox, db, "lead.captured", req->corr, &lc->base, &err);
-    lc->source = NULL;
-    lc->source_kind = NULL;
-    if (rc != CRM_OK)
-        goto rollback;
-    if (crm_db_commit(db, &err) != CRM_OK)
-        goto rollback;
-    crm_outbox_kick(gw->outbox);
-    r->status = 202;
-    r->delivery_id = id;
-    r->outcome = "accepted";
-    snprintf(r->reason, sizeof r->reason, "ok");
-    gw_webhook_count(gw, src->name, "accepted", "ok");
-    crm_log_info(req->corr, "webhook.accepted", "source=%s delivery_id=%lld", src->name, (long long)id);
+    lc->received_at = crm_now_us();
+    *job = (gw_commit_job_t){.in = {.source = src->name,
+                                    .outcome = "accepted",
+                                    .reason = "ok",
+                                    .status = 202,
+                                    .external_id = key,
+                                    .sender_id = key,
+                                    .content_type = gw_request_header(req, "Content-Type"),
+                                    .body = req->body,
+                                    .body_len = req->body ? req->body_len : 0,
+                                    .correlation_id = req->corr,
+                                    .details = "",
+                                    .received_at_us = lc->received_at},
+                             .lc = lc,
+                             .corr = req->corr};
+    r->status = 0; /* pending: finish() sets the answer */
     return;
-rollback:
-    crm_db_rollback(db);
 unavailable:
     crm_log_warn(req->corr, "webhook.store_failed", "source=%s code=%s", src->name, crm_code_name(err.code));
     r->status = 503;
     r->outcome = "refused";
     snprintf(r->reason, sizeof r->reason, "storage");
     gw_webhook_count(gw, src->name, "refused", "storage");
+}
+
+/* The answer of a delivery handed to the committer. */
+static void finish(gw_t *gw, const gw_source_t *src, const gw_request_t *req, gw_capture_t *c,
+                   const gw_commit_job_t *job, result_t *r)
+{
+    c->lc.source = NULL; /* borrowed from the source; gw_captures_free must not free them */
+    c->lc.source_kind = NULL;
+    r->delivery_id = job->id;
+    if (job->rc != CRM_OK) {
+        r->status = 503;
+        r->outcome = "refused";
+        snprintf(r->reason, sizeof r->reason, "storage");
+        gw_webhook_count(gw, src->name, "refused", "storage");
+    } else if (!job->inserted) {
+        /* Lost the race against a concurrent delivery with the same id: the unique index
+         * decided; answer with the winner's id, nothing stored. */
+        r->status = 200;
+        r->outcome = "duplicate";
+        snprintf(r->reason, sizeof r->reason, "seen");
+        gw_webhook_count(gw, src->name, "duplicate", "seen");
+    } else {
+        r->status = 202;
+        r->outcome = "accepted";
+        snprintf(r->reason, sizeof r->reason, "ok");
+        gw_webhook_count(gw, src->name, "accepted", "ok");
+        crm_log_info(req->corr, "webhook.accepted", "source=%s delivery_id=%lld", src->name,
+                     (long long)job->id);
+    }
 }
 
 /* ---- the handler ------------------------------------------------------------------------------------ */
@@ -621,17 +617,32 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
         return;
     }
     result_t *res = calloc(caps.n, sizeof *res);
-    if (!res) {
+    gw_commit_job_t *jobs = calloc(caps.n, sizeof *jobs);
+    size_t *slot = calloc(caps.n, sizeof *slot);
+    if (!res || !jobs || !slot) {
+        free(res);
+        free(jobs);
+        free(slot);
         crm_db_pool_put(gw->db, db);
         gw_captures_free(&caps);
         gw_respond_error(resp, 503, "temporarily_unavailable", "out of memory", NULL, NULL, req->corr);
         return;
     }
-    for (size_t i = 0; i < caps.n; i++)
-        process(gw, src, req, db, &caps.items[i], &res[i]);
+    size_t npending = 0;
+    for (size_t i = 0; i < caps.n; i++) {
+        process(gw, src, req, db, &caps.items[i], &res[i], &jobs[npending]);
+        if (res[i].status == 0)
+            slot[npending++] = i;
+    }
+    /* The connection goes back before the wait: the committer needs one of its own. */
     crm_db_pool_put(gw->db, db);
+    gw_commit(gw, gw->committer, jobs, npending);
+    for (size_t k = 0; k < npending; k++)
+        finish(gw, src, req, &caps.items[slot[k]], &jobs[k], &res[slot[k]]);
     answer(gw, src, req, resp, &caps, res);
     free(res);
+    free(jobs);
+    free(slot);
     gw_captures_free(&caps);
 }
 

@@ -62,6 +62,9 @@ int leads_conversion_deal(crm_db_t *tx, int64_t conversion_id, int64_t deal_id, 
 int leads_timeline_add(crm_db_t *tx, bool contact, int64_t id, const char *kind, int64_t actor_id,
                        const char *summary, const char *previous_value, const char *value,
                        const char *event_id, crm_err_t *err);
+/* Sets the context (JSON object text) of the "captured" entry written for event_id. */
+int leads_timeline_capture_context(crm_db_t *tx, const char *event_id, const char *context_json,
+                                   crm_err_t *err);
 /* The lead a (source, ticket) is linked to, or 0. */
 int leads_ticket_lead(crm_db_t *tx, const char *source, const char *ticket_id, int64_t *lead_id,
                       crm_err_t *err);

@@ -177,6 +177,8 @@ int leads_store_capture_dedup(crm_db_t *tx, const Crm__LeadCaptured *cap, const 
              *created ? "Captured" : "Captured again, merged", cap->source ? cap->source : "api",
              (long long)cap->delivery_id);
     rc = leads_timeline_add(tx, false, lead_id, "captured", 0, summary, NULL, cap->source, event_id, err);
+    if (rc == CRM_OK && cap->context_json && *cap->context_json)
+        rc = leads_timeline_capture_context(tx, event_id, cap->context_json, err);
     if (rc != CRM_OK)
         return rc;
     return rec_get(tx, &rec_lead, lead_id, false, 0, false, (ProtobufCMessage **)lead, err);

@@ -34,6 +34,16 @@ int leads_timeline_add(crm_db_t *tx, bool contact, int64_t id, const char *kind,
                       7, p, err);
 }
 
+int leads_timeline_capture_context(crm_db_t *tx, const char *event_id, const char *context_json,
+                                   crm_err_t *err)
+{
+    const char *p[] = {event_id, context_json};
+    return crm_db_run(
+        tx, "leads_capture_context",
+        "UPDATE lead_activities SET context = $2::jsonb WHERE event_id = $1 AND kind = 'captured'", 2, p,
+        err);
+}
+
 int leads_ticket_lead(crm_db_t *tx, const char *source, const char *ticket_id, int64_t *lead_id,
                       crm_err_t *err)
 {
@@ -97,12 +107,15 @@ int leads_timeline_list(crm_db_t *db, bool contact, const Crm__TimelineRequest *
                        crm_param_i64(b[2], true, page.offset)};
     const char *dir = desc ? "DESC" : "ASC";
     snprintf(name, sizeof name, "%s_timeline_%s", contact ? "contacts" : "leads", dir);
-    snprintf(sql, sizeof sql,
-             "SELECT id, kind, summary, actor_id, to_char(created_at AT TIME ZONE 'UTC', "
-             "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ticket_source, ticket_id, ticket_subject, ticket_status, "
-             "ticket_url, previous_value, value FROM %s WHERE resource_id = $1 "
-             "ORDER BY created_at %s, id %s LIMIT $2 OFFSET $3",
-             contact ? "contact_timeline" : "lead_timeline", dir, dir);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT id, kind, summary, actor_id, to_char(created_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ticket_source, ticket_id, ticket_subject, ticket_status, "
+        "ticket_url, previous_value, value, %s FROM %s t WHERE resource_id = $1 "
+        "ORDER BY created_at %s, id %s LIMIT $2 OFFSET $3",
+        contact ? "NULL::text"
+                : "(SELECT a.context::text FROM lead_activities a WHERE a.id = t.id AND t.kind = 'captured')",
+        contact ? "contact_timeline" : "lead_timeline", dir, dir);
     PGresult *res = crm_db_exec(db, name, sql, 3, p, err);
     if (!res)
         return err->code;
@@ -129,6 +142,7 @@ int leads_timeline_list(crm_db_t *db, bool contact, const Crm__TimelineRequest *
         e->ticket_url = crm_row_str(res, r, 9);
         e->previous_value = crm_row_str(res, r, 10);
         e->value = crm_row_str(res, r, 11);
+        e->context_json = crm_row_str(res, r, 12);
         tl->items[tl->n_items++] = e;
     }
     PQclear(res);

@@ -30,6 +30,7 @@
 struct notify_webhooks_t {
     crm_daemon_t *daemon;
     long timeout_ms, poll_ms, retry_base_ms, retry_max_ms, give_up_seconds;
+    long retention_seconds, prune_interval_ms; /* retention 0: keep every event forever */
     pthread_t thread;
     bool started;
     volatile int stopping;
@@ -202,10 +203,58 @@ static int send_one(notify_webhooks_t *self, crm_db_t *db)
     return 1;
 }
 
+/* Retention: events older than retention_seconds with no delivery still pending go, with their
+ * delivered or failed deliveries (a replay of a range reaches back this far only). In slices,
+ * so that a big backlog never holds locks long. */
+static void prune(notify_webhooks_t *self, crm_db_t *db)
+{
+    char secs[24];
+    snprintf(secs, sizeof secs, "%ld", self->retention_seconds);
+    const char *p[] = {secs};
+    long long total = 0;
+    for (int slice = 0; slice < 100 && !self->stopping; slice++) {
+        crm_err_t err;
+        crm_err_clear(&err);
+        PGresult *res = NULL;
+        if (crm_db_begin(db, &err) != CRM_OK)
+            return;
+        if (crm_db_run(
+                db, "notify_prune_deliveries",
+                "DELETE FROM webhook_deliveries WHERE event_seq IN (SELECT e.seq FROM webhook_events e "
+                "WHERE e.occurred_at < now() - make_interval(secs => $1::bigint) AND NOT EXISTS "
+                "(SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = e.seq AND d.status = 'pending') "
+                "ORDER BY e.seq LIMIT 5000)",
+                1, p, &err) != CRM_OK ||
+            !(res = crm_db_exec(
+                  db, "notify_prune_events",
+                  "DELETE FROM webhook_events WHERE seq IN (SELECT e.seq FROM webhook_events e "
+                  "WHERE e.occurred_at < now() - make_interval(secs => $1::bigint) AND NOT EXISTS "
+                  "(SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = e.seq) "
+                  "ORDER BY e.seq LIMIT 5000)",
+                  1, p, &err)) ||
+            crm_db_commit(db, &err) != CRM_OK) {
+            PQclear(res);
+            crm_db_rollback(db);
+            crm_log_warn(NULL, "webhooks.prune_failed", "code=%s reason=%s", crm_code_name(err.code),
+                         err.message);
+            return;
+        }
+        long long n = atoll(PQcmdTuples(res));
+        PQclear(res);
+        total += n;
+        if (n < 5000)
+            break;
+    }
+    if (total > 0)
+        crm_log_info(NULL, "webhooks.pruned", "events=%lld retention_seconds=%ld", total,
+                     self->retention_seconds);
+}
+
 static void *sender_main(void *arg)
 {
     notify_webhooks_t *self = arg;
     crm_db_t *db = NULL;
+    int64_t next_prune_us = 0;
     while (!self->stopping) {
         crm_err_t err;
         if (!db || !crm_db_ok(db)) {
@@ -215,6 +264,10 @@ static void *sender_main(void *arg)
                 crm_sleep_ms(1000);
                 continue;
             }
+        }
+        if (self->retention_seconds > 0 && crm_now_us() >= next_prune_us) {
+            prune(self, db);
+            next_prune_us = crm_now_us() + (int64_t)self->prune_interval_ms * 1000;
         }
         int rc = send_one(self, db);
         if (rc == 1)
@@ -238,6 +291,10 @@ notify_webhooks_t *notify_webhooks_new(crm_daemon_t *d)
     self->retry_base_ms = crm_config_int(cfg, "notify.webhooks.retry_base_ms", 10000);
     self->retry_max_ms = crm_config_int(cfg, "notify.webhooks.retry_max_ms", 3600000);
     self->give_up_seconds = crm_config_int(cfg, "notify.webhooks.give_up_seconds", 86400);
+    self->retention_seconds = crm_config_int(cfg, "notify.webhooks.retention_seconds", 30L * 86400);
+    self->prune_interval_ms = crm_config_int(cfg, "notify.webhooks.prune_interval_ms", 60000);
+    if (self->prune_interval_ms < 100)
+        self->prune_interval_ms = 100;
     if (self->retry_base_ms < 1)
         self->retry_base_ms = 1;
     if (self->poll_ms < 10)

@@ -238,15 +238,21 @@ TestSuite(notify_webhooks, .fini = stop_all, .timeout = 600);
 static const char *SECRET = "first-secret-0123456789";
 static const char *SECRET2 = "second-secret-0123456789";
 
-static void start_stack(int give_up_seconds)
+static void start_stack_retention(int give_up_seconds, int retention_seconds)
 {
     char extra[512];
     snprintf(extra, sizeof extra,
              "  webhooks:\n    poll_ms: 100\n    retry_base_ms: 300\n    retry_max_ms: 1000\n"
-             "    timeout_ms: 8000\n    give_up_seconds: %d\n",
-             give_up_seconds);
+             "    timeout_ms: 8000\n    give_up_seconds: %d\n    retention_seconds: %d\n"
+             "    prune_interval_ms: 500\n",
+             give_up_seconds, retention_seconds);
     h = harness_start_opts(&(harness_opts_t){.notify_extra = extra});
     cr_assert_not_null(h, "stack did not start");
+}
+
+static void start_stack(int give_up_seconds)
+{
+    start_stack_retention(give_up_seconds, 2592000);
 }
 
 static harness_resp_t *call(const char *method, const char *path, const char *token, const char *data_json)
@@ -505,7 +511,7 @@ Test(notify_webhooks, parked_as_failed_and_later_ones_go_on)
 {
     rv = receiver_start(0);
     rv->always_fail = 1;
-    start_stack(2);
+    start_stack_retention(2, 25);
     long long sub = subscribe("[\"*\"]");
     ns_stage_changed(h, 401, 0, "Doomed", "A", "B");
     cr_assert(
@@ -523,6 +529,20 @@ Test(notify_webhooks, parked_as_failed_and_later_ones_go_on)
     ns_stage_changed(h, 402, 0, "Fine", "A", "B");
     ok_wait_t w = {rv, 1};
     cr_assert(harness_wait_until(h, harness_ms(30000), oks_are, &w, "the next event is not blocked"));
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM notify.webhook_events"), 2, "both kept for now");
+
+    /* Retention (25 s here): a finished delivery goes with its event; one still pending (here the
+     * parked one, put back to wait an hour as a long backoff would) stays whatever its age. */
+    cr_expect_eq(harness_sql_long(h, "WITH u AS (UPDATE notify.webhook_deliveries SET status = 'pending', "
+                                     "next_attempt_at = now() + interval '1 hour' WHERE status = 'failed' "
+                                     "RETURNING 1) SELECT count(*) FROM u"),
+                 1);
+    cr_assert(ns_wait_sql(h, 90000, "SELECT count(*) FROM notify.webhook_events", 1),
+              "the delivered event pruned after the retention");
+    cr_expect_eq(
+        harness_sql_long(h, "SELECT count(*) FROM notify.webhook_deliveries WHERE status = 'pending'"), 1,
+        "the pending delivery and its event are kept");
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM notify.webhook_deliveries"), 1);
 }
 
 Test(notify_webhooks, exactly_one_delivery_per_event_when_killed_mid_send)

@@ -10,16 +10,28 @@
 
 static harness_t *h;
 
-static void stop_stack(void) { harness_destroy(&h); }
+static void stop_stack(void)
+{
+    harness_destroy(&h);
+}
 
 TestSuite(webhook_input, .fini = stop_stack, .timeout = 600);
 
-static long long lead_count(harness_t *self) { return harness_sql_long(self, "SELECT count(*) FROM leads.leads"); }
+static long long lead_count(harness_t *self)
+{
+    return harness_sql_long(self, "SELECT count(*) FROM leads.leads");
+}
 
 static bool one_lead(harness_t *self, void *arg)
 {
     (void)arg;
     return lead_count(self) >= 1;
+}
+
+static bool two_leads(harness_t *self, void *arg)
+{
+    (void)arg;
+    return lead_count(self) >= 2;
 }
 
 /* The Sell error body's first error, or NULL. */
@@ -80,8 +92,33 @@ Test(webhook_input, dedupe_and_bad_input)
     cr_assert(harness_wait_until(h, harness_ms(30000), one_lead, NULL, "the deduplicated lead"));
     usleep((useconds_t)harness_ms(1500) * 1000);
     cr_expect_eq(lead_count(h), 1, "one lead for a delivery posted twice");
-    long long deliveries = harness_sql_long(h, "SELECT count(*) FROM gateway.deliveries WHERE outcome = 'accepted'");
+    long long deliveries =
+        harness_sql_long(h, "SELECT count(*) FROM gateway.deliveries WHERE outcome = 'accepted'");
     cr_expect_eq(deliveries, 1, "one stored delivery");
+
+    /* A form's utm_* and page fields are the capture's context on the lead's timeline. */
+    harness_resp_t *ctx = harness_post_form(h, form,
+                                            "first_name=Utm&last_name=Tracked&email=utm%40example.com"
+                                            "&utm_source=newsletter&utm_campaign=q4&page=%2Fpricing");
+    cr_assert_not_null(ctx);
+    cr_expect_eq(ctx->status, 202, "%s", ctx->body);
+    harness_resp_destroy(&ctx);
+    cr_assert(harness_wait_until(h, harness_ms(30000), two_leads, NULL, "the tracked lead"));
+    long long tracked = harness_sql_long(h, "SELECT id FROM leads.leads WHERE email = 'utm@example.com'");
+    char tl_path[96];
+    snprintf(tl_path, sizeof tl_path, "/v2/leads/%lld/activities", tracked);
+    ctx = harness_api(h, "GET", tl_path, harness_admin_token(h), NULL);
+    cr_assert_eq(ctx->status, 200, "%s", ctx->body);
+    json_t *cap = json_object_get(json_array_get(json_object_get(ctx->json, "items"), 0), "data");
+    cr_expect_str_eq(json_string_value(json_object_get(cap, "kind")) ?: "", "captured", "%s", ctx->body);
+    json_t *context = json_object_get(cap, "context");
+    cr_expect_str_eq(json_string_value(json_object_get(context, "utm_source")) ?: "", "newsletter", "%s",
+                     ctx->body);
+    cr_expect_str_eq(json_string_value(json_object_get(context, "utm_campaign")) ?: "", "q4", "%s",
+                     ctx->body);
+    cr_expect_str_eq(json_string_value(json_object_get(context, "page")) ?: "", "/pricing", "%s", ctx->body);
+    harness_resp_destroy(&ctx);
+    deliveries++;
 
     /* Bad input: each its own 4xx, nothing stored. */
     harness_resp_t *r = harness_post_form(h, "application/json", "{\"email\": \"bad@example.com\",");
@@ -90,8 +127,8 @@ Test(webhook_input, dedupe_and_bad_input)
 
     r = harness_post_form(h, form, "first_name=Only&message=no+contact+at+all");
     expect_error(r, 422, "no name, organization, e-mail or phone");
-    cr_expect(error_mentions(r, "last_name") || error_mentions(r, "email") || error_mentions(r, "organization") ||
-                  error_mentions(r, "phone"),
+    cr_expect(error_mentions(r, "last_name") || error_mentions(r, "email") ||
+                  error_mentions(r, "organization") || error_mentions(r, "phone"),
               "422 names the missing field: %s", r->body);
     harness_resp_destroy(&r);
 
@@ -102,10 +139,10 @@ Test(webhook_input, dedupe_and_bad_input)
     memset(big + 32, 'x', big_len - 32);
     big[big_len] = '\0';
     r = harness_http(h, &(harness_req_t){.method = "POST",
-                                          .path = "/webhooks/forms/website",
-                                          .body = big,
-                                          .body_len = big_len,
-                                          .content_type = form});
+                                         .path = "/webhooks/forms/website",
+                                         .body = big,
+                                         .body_len = big_len,
+                                         .content_type = form});
     cr_assert_not_null(r);
     cr_expect_eq(r->status, 413, "2 MiB body: %ld %s", r->status, r->body);
     if (r->body_len > 0)
@@ -117,9 +154,10 @@ Test(webhook_input, dedupe_and_bad_input)
     expect_error(r, 415, "text/plain");
     harness_resp_destroy(&r);
 
-    r = harness_post_form(h, "multipart/form-data; boundary=XyZ",
-                          "--XyZ\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nmulti@example.com\r\n"
-                          "--XyZ--\r\n");
+    r = harness_post_form(
+        h, "multipart/form-data; boundary=XyZ",
+        "--XyZ\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nmulti@example.com\r\n"
+        "--XyZ--\r\n");
     expect_error(r, 415, "multipart");
     harness_resp_destroy(&r);
 
@@ -130,15 +168,15 @@ Test(webhook_input, dedupe_and_bad_input)
     harness_resp_destroy(&r);
 
     r = harness_http(h, &(harness_req_t){.method = "POST",
-                                          .path = "/webhooks/forms/no-such-source",
-                                          .body = "email=x%40example.com",
-                                          .content_type = form});
+                                         .path = "/webhooks/forms/no-such-source",
+                                         .body = "email=x%40example.com",
+                                         .content_type = form});
     expect_error(r, 404, "unknown source");
     harness_resp_destroy(&r);
 
     /* Nothing of the above was stored or became a lead. */
     usleep((useconds_t)harness_ms(1500) * 1000);
-    cr_expect_eq(lead_count(h), 1, "no lead from bad input");
-    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM gateway.deliveries WHERE outcome = 'accepted'"), deliveries,
-                 "no delivery stored from bad input");
+    cr_expect_eq(lead_count(h), 2, "no lead from bad input");
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM gateway.deliveries WHERE outcome = 'accepted'"),
+                 deliveries, "no delivery stored from bad input");
 }

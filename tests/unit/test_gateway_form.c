@@ -36,13 +36,15 @@ static void expect_fail(gw_form_type_t type, const char *body, size_t len, int c
     gw_form_clear(&lc);
 }
 
-#define FAIL_U(body, code, field, reason) expect_fail(GW_FORM_URLENCODED, body, strlen(body), code, field, reason)
+#define FAIL_U(body, code, field, reason)                                                                    \
+    expect_fail(GW_FORM_URLENCODED, body, strlen(body), code, field, reason)
 #define FAIL_J(body, code, field, reason) expect_fail(GW_FORM_JSON, body, strlen(body), code, field, reason)
 
 Test(gateway_form, content_types)
 {
     cr_expect_eq(gw_form_content_type("application/x-www-form-urlencoded"), GW_FORM_URLENCODED);
-    cr_expect_eq(gw_form_content_type("Application/X-WWW-Form-URLEncoded; charset=UTF-8"), GW_FORM_URLENCODED);
+    cr_expect_eq(gw_form_content_type("Application/X-WWW-Form-URLEncoded; charset=UTF-8"),
+                 GW_FORM_URLENCODED);
     cr_expect_eq(gw_form_content_type("application/json"), GW_FORM_JSON);
     cr_expect_eq(gw_form_content_type("  APPLICATION/JSON;charset=\"utf-8\""), GW_FORM_JSON);
     cr_expect_eq(gw_form_content_type("application/vnd.api+json"), GW_FORM_JSON);
@@ -106,8 +108,9 @@ Test(gateway_form, plus_and_percent_2b)
 {
     Crm__LeadCaptured lc;
     crm_err_t err;
-    cr_assert_eq(parse(GW_FORM_URLENCODED, "last_name=a+b%2Bc&email=x%2Btag%40ex.com&interests=c%2B%2B", &lc, &err),
-                 CRM_OK);
+    cr_assert_eq(
+        parse(GW_FORM_URLENCODED, "last_name=a+b%2Bc&email=x%2Btag%40ex.com&interests=c%2B%2B", &lc, &err),
+        CRM_OK);
     cr_expect_str_eq(lc.last_name, "a b+c");
     cr_expect_str_eq(lc.email, "x+tag@ex.com");
     cr_expect_str_eq(lc.tags[0], "c++");
@@ -164,7 +167,8 @@ Test(gateway_form, contact_rules)
     FAIL_U("first_name=Ada&message=hi", CRM_EINVALID, "/last_name", "missing");
     FAIL_U("", CRM_EINVALID, "/last_name", "missing");
     FAIL_J("{}", CRM_EINVALID, "/last_name", "missing");
-    FAIL_J("{\"last_name\": \"\", \"email\": \"  \", \"phone\": null}", CRM_EINVALID, "/last_name", "missing");
+    FAIL_J("{\"last_name\": \"\", \"email\": \"  \", \"phone\": null}", CRM_EINVALID, "/last_name",
+           "missing");
     /* the message says what is missing */
     Crm__LeadCaptured tmp = CRM__LEAD_CAPTURED__INIT;
     cr_expect_eq(gw_form_parse(GW_FORM_URLENCODED, "fname=x", 7, &tmp, &err), CRM_EINVALID);
@@ -188,8 +192,8 @@ Test(gateway_form, contact_rules)
 
 Test(gateway_form, email_validation)
 {
-    const char *bad[] = {"plainaddress", "a@b", "@b.co", "a@", "a@@b.co", "a@b@c.co", "a b@c.co", "a@b .co",
-                         "a@.b.co", "a@b.co.", "a@b..co", "a\t@b.co"};
+    const char *bad[] = {"plainaddress", "a@b",     "@b.co",   "a@",      "a@@b.co", "a@b@c.co",
+                         "a b@c.co",     "a@b .co", "a@.b.co", "a@b.co.", "a@b..co", "a\t@b.co"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_expect_not(gw_form_email_ok(bad[i]), "%s", bad[i]);
         char body[128];
@@ -219,12 +223,13 @@ Test(gateway_form, json_values)
 {
     Crm__LeadCaptured lc;
     crm_err_t err;
-    cr_assert_eq(parse(GW_FORM_JSON,
-                       "{\"Phone\": 919876543210, \"last_name\": \"O'Brien\", \"interests\": [\"a\", 7, null],"
-                       " \"utm_source\": {\"deep\": [1, 2]}, \"consent\": true, \"page\": null,"
-                       " \"title\": 2.5, \"company\": 1e3, \"description\": \"line\\r\\nnext\"}",
-                       &lc, &err),
-                 CRM_OK, "%s %s", err.field, err.message);
+    cr_assert_eq(
+        parse(GW_FORM_JSON,
+              "{\"Phone\": 919876543210, \"last_name\": \"O'Brien\", \"interests\": [\"a\", 7, null],"
+              " \"utm_source\": {\"deep\": [1, 2]}, \"consent\": true, \"page\": null,"
+              " \"title\": 2.5, \"company\": 1e3, \"description\": \"line\\r\\nnext\"}",
+              &lc, &err),
+        CRM_OK, "%s %s", err.field, err.message);
     cr_expect_str_eq(lc.phone, "919876543210", "never a float");
     cr_expect_str_eq(lc.last_name, "O'Brien");
     cr_assert_eq(lc.n_tags, 2);
@@ -233,7 +238,8 @@ Test(gateway_form, json_values)
     cr_expect_str_eq(lc.organization_name, "1000");
     cr_expect_str_eq(lc.description, "line\r\nnext");
     gw_form_clear(&lc);
-    cr_assert_eq(parse(GW_FORM_JSON, "{\"email\": \"a@b.co\", \"interests\": \"single\"}", &lc, &err), CRM_OK);
+    cr_assert_eq(parse(GW_FORM_JSON, "{\"email\": \"a@b.co\", \"interests\": \"single\"}", &lc, &err),
+                 CRM_OK);
     cr_assert_eq(lc.n_tags, 1);
     cr_expect_str_eq(lc.tags[0], "single");
     gw_form_clear(&lc);
@@ -241,7 +247,8 @@ Test(gateway_form, json_values)
     FAIL_J("{\"email\": {\"a\": 1}}", CRM_EINVALID, "/email", "invalid_type");
     FAIL_J("{\"last_name\": [\"x\"]}", CRM_EINVALID, "/last_name", "invalid_type");
     FAIL_J("{\"last_name\": \"x\", \"phone\": true}", CRM_EINVALID, "/phone", "invalid_type");
-    FAIL_J("{\"last_name\": \"x\", \"interests\": [\"a\", {}]}", CRM_EINVALID, "/interests/1", "invalid_type");
+    FAIL_J("{\"last_name\": \"x\", \"interests\": [\"a\", {}]}", CRM_EINVALID, "/interests/1",
+           "invalid_type");
     FAIL_J("{\"last_name\": \"x\", \"interests\": [[\"a\"]]}", CRM_EINVALID, "/interests/0", "invalid_type");
     FAIL_J("{\"Work_Email\": []}", CRM_EINVALID, "/Work_Email", "invalid_type");
 }
@@ -263,7 +270,7 @@ Test(gateway_form, malformed_bodies_are_400)
     FAIL_U("last_name=%4", CRM_EBADREQUEST, NULL, NULL);
     FAIL_U("last_name=%zz", CRM_EBADREQUEST, NULL, NULL);
     FAIL_U("last_name=a%00b", CRM_EBADREQUEST, NULL, NULL);
-    FAIL_U("last_name=%C3%28", CRM_EBADREQUEST, NULL, NULL);  /* invalid UTF-8 after decoding */
+    FAIL_U("last_name=%C3%28", CRM_EBADREQUEST, NULL, NULL);   /* invalid UTF-8 after decoding */
     FAIL_U("last_name=\xc3\x28", CRM_EBADREQUEST, NULL, NULL); /* raw invalid UTF-8 */
     FAIL_U("bad%zzkey=1&last_name=x", CRM_EBADREQUEST, NULL, NULL);
     FAIL_U("ignored=%ff&last_name=x", CRM_EBADREQUEST, NULL, NULL); /* even in an ignored field */
@@ -318,11 +325,12 @@ Test(gateway_form, verbatim_and_big_values)
     Crm__LeadCaptured lc;
     crm_err_t err;
     /* SQL and HTML metacharacters are stored verbatim */
-    cr_assert_eq(parse(GW_FORM_URLENCODED,
-                       "last_name=Robert%27%29%3B+DROP+TABLE+leads%3B--&message=%3Cscript%3E%22x%22%3C%2Fscript%3E"
-                       "&company=a%5C%25_b",
-                       &lc, &err),
-                 CRM_OK);
+    cr_assert_eq(
+        parse(GW_FORM_URLENCODED,
+              "last_name=Robert%27%29%3B+DROP+TABLE+leads%3B--&message=%3Cscript%3E%22x%22%3C%2Fscript%3E"
+              "&company=a%5C%25_b",
+              &lc, &err),
+        CRM_OK);
     cr_expect_str_eq(lc.last_name, "Robert'); DROP TABLE leads;--");
     cr_expect_str_eq(lc.description, "<script>\"x\"</script>");
     cr_expect_str_eq(lc.organization_name, "a\\%_b");
@@ -363,7 +371,8 @@ Test(gateway_form, unicode_kept)
 {
     Crm__LeadCaptured lc;
     crm_err_t err;
-    cr_assert_eq(parse(GW_FORM_URLENCODED, "last_name=%C3%85str%C3%B6m&first_name=\xe6\x9d\x8e", &lc, &err), CRM_OK);
+    cr_assert_eq(parse(GW_FORM_URLENCODED, "last_name=%C3%85str%C3%B6m&first_name=\xe6\x9d\x8e", &lc, &err),
+                 CRM_OK);
     cr_expect_str_eq(lc.last_name, "Åström");
     cr_expect_str_eq(lc.first_name, "李");
     gw_form_clear(&lc);
@@ -378,4 +387,36 @@ Test(gateway_form, heap_message_freed_by_free_unpacked)
     cr_assert_eq(gw_form_parse(GW_FORM_URLENCODED, body, strlen(body), lc, &err), CRM_OK);
     lc->source = strdup("website");
     crm__lead_captured__free_unpacked(lc, NULL); /* ASan would report a leak or a bad free */
+}
+
+Test(gateway_form, capture_context)
+{
+    Crm__LeadCaptured lc;
+    crm_err_t err;
+    /* urlencoded: utm_* (any case), page, referrer kept verbatim (trimmed), the first one wins;
+     * other unknown keys stay ignored; an empty one is absent. */
+    cr_assert_eq(parse(GW_FORM_URLENCODED,
+                       "email=c%40example.com&UTM_Source=news+letter&utm_campaign=q4&utm_campaign=later"
+                       "&page=%2Fpricing%3Fa%3D1&referrer=&consent=yes&utm_=x",
+                       &lc, &err),
+                 CRM_OK, "%s", err.message);
+    cr_expect_str_eq(lc.context_json,
+                     "{\"UTM_Source\":\"news letter\",\"page\":\"/pricing?a=1\",\"utm_campaign\":\"q4\"}");
+    gw_form_clear(&lc);
+    cr_expect_null(lc.context_json);
+    /* JSON: strings and numbers kept, objects and arrays ignored; SQL metacharacters are data. */
+    cr_assert_eq(
+        parse(GW_FORM_JSON,
+              "{\"email\":\"j@example.com\",\"utm_term\":\"x'; DROP TABLE leads;--\",\"gclid\":12345,"
+              "\"utm_source\":{\"deep\":1},\"page\":[\"a\"]}",
+              &lc, &err),
+        CRM_OK, "%s", err.message);
+    cr_expect_str_eq(lc.context_json, "{\"gclid\":\"12345\",\"utm_term\":\"x'; DROP TABLE leads;--\"}");
+    gw_form_clear(&lc);
+    /* no context: NULL, not "{}" */
+    cr_assert_eq(parse(GW_FORM_URLENCODED, "email=n%40example.com", &lc, &err), CRM_OK);
+    cr_expect_null(lc.context_json);
+    gw_form_clear(&lc);
+    /* a refused body keeps nothing (and leaks nothing: ASan) */
+    FAIL_U("utm_source=a&first_name=only", CRM_EINVALID, "/last_name", "missing");
 }

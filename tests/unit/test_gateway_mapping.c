@@ -170,6 +170,16 @@ Test(mapping, sunshine_livechat_typeform_webflow)
     cr_expect_eq(c.items[0].outcome, GW_CAP_LEAD);
     cr_expect_str_eq(c.items[0].lc.organization_name, "A, B");
     cr_expect_str_eq(c.items[0].lc.phone_e164, "+4915112345678");
+    cr_expect_null(c.items[0].lc.context_json, "no hidden fields, no context");
+    gw_captures_free(&c);
+    /* Typeform's hidden fields (utm values) are the capture context. */
+    c = run(&t,
+            "{\"event_id\":\"H\",\"event_type\":\"form_response\",\"form_response\":{\"hidden\":{"
+            "\"utm_source\":\"ads\",\"utm_medium\":\"cpc\"},\"answers\":[{\"type\":\"email\",\"email\":"
+            "\"h@example.com\",\"field\":{\"ref\":\"q1\"}}]}}",
+            NULL);
+    cr_expect_eq(c.items[0].outcome, GW_CAP_LEAD);
+    cr_expect_str_eq(c.items[0].lc.context_json, "{\"utm_medium\":\"cpc\",\"utm_source\":\"ads\"}");
     gw_captures_free(&c);
 
     gw_source_t w = src_of("webflow");

@@ -1,0 +1,193 @@
+/* Group commit: see commit.h. One mutex guards the queue; committers wait on `work`, request
+ * threads wait on `done` (broadcast after each batch) until every job of theirs is marked. */
+#include "commit.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "crm/log.h"
+#include "crm/metrics.h"
+#include "crm/outbox.h"
+#include "crm/util.h"
+
+struct gw_committer_t {
+    gw_t *gw;
+    pthread_mutex_t mu;
+    pthread_cond_t work;
+    pthread_cond_t done;
+    gw_commit_job_t *head, *tail;
+    bool stop;
+    int max_batch;
+    int nthreads;
+    pthread_t threads[16];
+};
+
+/* One transaction for jobs[0..n) (linked by next). CRM_OK: every job has rc, inserted and id. */
+static int store_batch(gw_t *gw, crm_db_t *db, gw_commit_job_t *first, crm_err_t *err)
+{
+    if (crm_db_begin(db, err) != CRM_OK)
+        return err->code;
+    for (gw_commit_job_t *j = first; j; j = j->next) {
+        j->id = 0;
+        if (gw_store_archive(db, &j->in, &j->id, &j->inserted, err) != CRM_OK)
+            goto rollback;
+        if (!j->inserted)
+            continue;
+        j->lc->has_delivery_id = true;
+        j->lc->delivery_id = j->id;
+        if (crm_outbox_append(gw->outbox, db, "lead.captured", j->corr, &j->lc->base, err) != CRM_OK)
+            goto rollback;
+    }
+    if (crm_db_commit(db, err) != CRM_OK)
+        goto rollback;
+    /* Lost races (the same delivery id from another request, committed first or earlier in this
+     * batch): answer with the winner's id. */
+    for (gw_commit_job_t *j = first; j; j = j->next) {
+        j->rc = CRM_OK;
+        if (!j->inserted &&
+            gw_store_delivery_find(db, j->in.source, j->in.external_id, &j->id, err) != CRM_OK)
+            j->rc = err->code;
+    }
+    return CRM_OK;
+rollback:
+    crm_db_rollback(db);
+    return err->code ? err->code : CRM_EUNAVAILABLE;
+}
+
+/* Stores a list of jobs: all in one transaction, or, when that fails, each in its own. */
+static void store_jobs(gw_t *gw, gw_commit_job_t *first)
+{
+    crm_err_t err;
+    crm_err_clear(&err);
+    size_t n = 0;
+    for (gw_commit_job_t *j = first; j; j = j->next)
+        n++;
+    crm_metrics_inc(gw->metrics, "crm_gateway_commit_batches_total", NULL, 1);
+    crm_metrics_inc(gw->metrics, "crm_gateway_commit_deliveries_total", NULL, (double)n);
+    crm_db_t *db = gw_db_get(gw, gw->db_wait_ms, &err);
+    if (!db) {
+        for (gw_commit_job_t *j = first; j; j = j->next)
+            j->rc = err.code ? err.code : CRM_EUNAVAILABLE;
+        return;
+    }
+    if (store_batch(gw, db, first, &err) != CRM_OK) {
+        if (!first->next) {
+            first->rc = err.code;
+            crm_log_warn(first->corr, "webhook.store_failed", "source=%s code=%s reason=%s", first->in.source,
+                         crm_code_name(err.code), err.message);
+        } else {
+            crm_log_warn(NULL, "webhook.batch_failed", "code=%s reason=%s retry=one_by_one",
+                         crm_code_name(err.code), err.message);
+            for (gw_commit_job_t *j = first, *next; j; j = next) {
+                next = j->next;
+                j->next = NULL;
+                crm_err_clear(&err);
+                if (store_batch(gw, db, j, &err) != CRM_OK) {
+                    j->rc = err.code;
+                    crm_log_warn(j->corr, "webhook.store_failed", "source=%s code=%s reason=%s", j->in.source,
+                                 crm_code_name(err.code), err.message);
+                }
+                j->next = next;
+            }
+        }
+    }
+    crm_db_pool_put(gw->db, db);
+    crm_outbox_kick(gw->outbox);
+}
+
+static void *committer_main(void *arg)
+{
+    gw_committer_t *self = arg;
+    pthread_mutex_lock(&self->mu);
+    for (;;) {
+        while (!self->head && !self->stop)
+            pthread_cond_wait(&self->work, &self->mu);
+        if (!self->head)
+            break; /* stopping and nothing left */
+        gw_commit_job_t *first = self->head, *last = first;
+        for (int k = 1; k < self->max_batch && last->next; k++)
+            last = last->next;
+        self->head = last->next;
+        if (!self->head)
+            self->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&self->mu);
+
+        store_jobs(self->gw, first);
+
+        pthread_mutex_lock(&self->mu);
+        for (gw_commit_job_t *j = first; j; j = j->next)
+            j->done = true;
+        pthread_cond_broadcast(&self->done);
+    }
+    pthread_mutex_unlock(&self->mu);
+    return NULL;
+}
+
+gw_committer_t *gw_committer_new(gw_t *gw, int threads, int max_batch, crm_err_t *err)
+{
+    gw_committer_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
+        return NULL;
+    }
+    self->gw = gw;
+    self->max_batch = max_batch < 1 ? 1 : max_batch;
+    pthread_mutex_init(&self->mu, NULL);
+    pthread_cond_init(&self->work, NULL);
+    pthread_cond_init(&self->done, NULL);
+    int n = threads < 1 ? 1 : (threads > 16 ? 16 : threads);
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&self->threads[i], NULL, committer_main, self) != 0) {
+            crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "cannot start a committer thread");
+            gw_committer_destroy(&self);
+            return NULL;
+        }
+        self->nthreads++;
+    }
+    return self;
+}
+
+void gw_committer_destroy(gw_committer_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    gw_committer_t *self = *self_p;
+    pthread_mutex_lock(&self->mu);
+    self->stop = true;
+    pthread_cond_broadcast(&self->work);
+    pthread_mutex_unlock(&self->mu);
+    for (int i = 0; i < self->nthreads; i++)
+        pthread_join(self->threads[i], NULL);
+    pthread_cond_destroy(&self->work);
+    pthread_cond_destroy(&self->done);
+    pthread_mutex_destroy(&self->mu);
+    free(self);
+    *self_p = NULL;
+}
+
+void gw_commit(gw_t *gw, gw_committer_t *self, gw_commit_job_t *jobs, size_t n)
+{
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        jobs[i].rc = CRM_OK;
+        jobs[i].done = false;
+        jobs[i].next = i + 1 < n ? &jobs[i + 1] : NULL;
+    }
+    if (!self) {
+        store_jobs(gw, &jobs[0]);
+        return;
+    }
+    pthread_mutex_lock(&self->mu);
+    if (self->tail)
+        self->tail->next = &jobs[0];
+    else
+        self->head = &jobs[0];
+    self->tail = &jobs[n - 1];
+    pthread_cond_signal(&self->work);
+    for (size_t i = 0; i < n; i++)
+        while (!jobs[i].done)
+            pthread_cond_wait(&self->done, &self->mu);
+    pthread_mutex_unlock(&self->mu);
+}
