@@ -201,7 +201,7 @@ static const char *scalar_text(const json_t *v, char buf[48])
         return buf;
     case JSON_REAL: {
         double d = json_real_value(v);
-        if (d == (double)(long long)d && d < 1e15 && d > -1e15)
+        if (d < 1e15 && d > -1e15 && d == (double)(long long)d) /* range first: the cast is UB outside */
             snprintf(buf, 48, "%lld", (long long)d);
         else
             snprintf(buf, 48, "%.17g", d);

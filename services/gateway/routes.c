@@ -419,10 +419,14 @@ static void render_reply(const gw_route_t *r, gw_request_t *req, const ProtobufC
     json_t *items = json_object_get(j, "items");
     items = json_is_array(items) ? json_incref(items) : json_array();
     bool has_more = json_is_true(json_object_get(j, "has_more"));
+    /* A reply whose items' type varies (smart list items: leads or contacts) names it. */
+    const char *item_type = json_string_value(json_object_get(j, "item_type"));
+    char type[32];
+    snprintf(type, sizeof type, "%s", item_type ? item_type : r->meta_type);
     json_decref(j);
     gw_links_t links;
     gw_links_build(req->base, req->path, req->params, req->nparams, page, per_page, has_more, &links);
-    gw_respond_json(resp, 200, gw_sell_collection(items, r->meta_type, &links));
+    gw_respond_json(resp, 200, gw_sell_collection(items, type, &links));
     gw_links_clear(&links);
 }
 

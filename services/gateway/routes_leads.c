@@ -143,7 +143,7 @@ const gw_route_t gw_routes_leads[] = {
     {"DELETE", "/v2/smart_lists/{id}", "leads", "smart_lists.delete", GW_D(crm__activity_id_request),
      GW_D(crm__smart_list), "smart_list", GW_DELETE, "sales", false, NULL},
     {"GET", "/v2/smart_lists/{id}/items", "leads", "smart_lists.items", GW_D(crm__smart_list_items_request),
-     GW_D(crm__lead_list), "lead", GW_LIST, "sales", false, NULL},
+     GW_D(crm__smart_list_items), "lead", GW_LIST, "sales", false, NULL},
     /* ---- end of helper leads2 block ---- */
     /* ---- helper sell (issue 9): upsert, calls, outcomes, text messages, visits, industries ---- */
     {"POST", "/v2/leads/upsert", "leads", NULL, NULL, NULL, "lead", GW_CUSTOM, "sales", false, gw_upsert},

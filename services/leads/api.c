@@ -4,6 +4,8 @@
  * the system see all. */
 #include "leads.h"
 
+#include "extras.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,12 +140,28 @@ static bool json_blank(const json_t *v)
            (json_is_array(v) && json_array_size(v) == 0) || (json_is_object(v) && json_object_size(v) == 0);
 }
 
-static int check_custom_fields(const char *text, crm_err_t *err)
+/* A record's custom_fields checked against the definitions of rtype (customfields.c): every
+ * unknown name and wrong value is named "/custom_fields/<name>" (added to err, so one 422 lists
+ * them with the other errors); on success *text is replaced by the normalized object (list
+ * choices given as {"id": n} become their names). */
+static int check_custom_fields(crm_db_t *db, const char *rtype, char **text, crm_err_t *err)
 {
-    if (text && text[0] != '{')
-        return crm_err_set(err, CRM_EINVALID, "/custom_fields", "invalid_type",
+    if (!*text)
+        return CRM_OK;
+    json_t *v = json_loads(*text, JSON_DECODE_ANY, NULL);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return crm_err_add(err, CRM_EINVALID, "/custom_fields", "invalid_type",
                            "custom_fields must be an object of name: value");
-    return CRM_OK;
+    }
+    int rc = leads_custom_fields_validate(db, rtype, v, err);
+    if (rc == CRM_OK) {
+        char *norm = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+        free(*text);
+        *text = norm;
+    }
+    json_decref(v);
+    return rc;
 }
 
 /* C2: the fields the status needs, all of them named in one 422. */
@@ -227,7 +245,7 @@ static int lead_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
     check_lead_name(in, err);
     if (in->status)
         check_status_name(self, in->status, &st, err);
-    check_custom_fields(in->custom_fields_json, err);
+    check_custom_fields(ctx->db, "lead", &in->custom_fields_json, err);
     if (err->code != CRM_OK)
         return err->code;
     if (!in->status)
@@ -281,7 +299,7 @@ static int lead_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
     bool status_sent = rec_sent(&rec_lead, in_, "status");
     if (status_sent)
         check_status_name(self, in->status, &st, err);
-    check_custom_fields(in->custom_fields_json, err);
+    check_custom_fields(ctx->db, "lead", &((Crm__Lead *)in_)->custom_fields_json, err);
     if (err->code != CRM_OK)
         return err->code;
     Crm__Lead *before = NULL, *after = NULL;
@@ -419,7 +437,7 @@ static int contact_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
     leads_t *self = arg;
     Crm__Contact *in = (Crm__Contact *)in_;
     check_contact_name(in, err);
-    check_custom_fields(in->custom_fields_json, err);
+    check_custom_fields(ctx->db, "contact", &in->custom_fields_json, err);
     if (err->code != CRM_OK)
         return err->code;
     if (!in->has_owner_id && ctx->user_id > 0) {
@@ -460,7 +478,7 @@ static int contact_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
 {
     leads_t *self = arg;
     const Crm__Contact *in = (const Crm__Contact *)in_;
-    if (check_custom_fields(in->custom_fields_json, err) != CRM_OK)
+    if (check_custom_fields(ctx->db, "contact", &((Crm__Contact *)in_)->custom_fields_json, err) != CRM_OK)
         return err->code;
     Crm__Contact *before = NULL, *after = NULL;
     if (crm_db_begin(ctx->db, err) != CRM_OK)

@@ -14,47 +14,74 @@
 #include "crm/row.h"
 #include "extras.h"
 
-typedef enum { K_INT, K_TEXT, K_TS, K_DAYS, K_TAGS, K_CUSTOM, K_CONVERTED } kind_t;
+typedef enum { K_INT, K_TEXT, K_BOOL, K_TS, K_DAYS, K_TAGS, K_CUSTOM, K_CONVERTED } kind_t;
 
+/* The attributes of each record type: sql the expression on table leads (lead) or contacts
+ * (contact), NULL when the type has no such attribute. */
+#define BOTH(name, kind)                                                                                     \
+    {                                                                                                        \
+#name, {#name, #name }, kind                                                                         \
+    }
+#define LEAD(name, kind)                                                                                     \
+    {                                                                                                        \
+#name, {#name, NULL }, kind                                                                          \
+    }
+#define CONTACT(name, kind)                                                                                  \
+    {                                                                                                        \
+#name, {NULL, #name }, kind                                                                          \
+    }
+#define DAYS_SINCE(name)                                                                                     \
+    {                                                                                                        \
+        name,                                                                                                \
+            {"coalesce(" LEADS_LAST_ACTIVITY_SQL ", created_at)",                                            \
+             "coalesce(" LEADS_CONTACT_LAST_ACTIVITY_SQL ", created_at)"},                                   \
+            K_DAYS                                                                                           \
+    }
 static const struct {
     const char *name;
-    const char *sql;
+    const char *sql[2]; /* lead, contact */
     kind_t kind;
 } attrs[] = {
-    {"id", "id", K_INT},
-    {"owner_id", "owner_id", K_INT},
-    {"creator_id", "creator_id", K_INT},
-    {"source_id", "source_id", K_INT},
-    {"unqualified_reason_id", "unqualified_reason_id", K_INT},
-    {"status", "status", K_TEXT},
-    {"first_name", "first_name", K_TEXT},
-    {"last_name", "last_name", K_TEXT},
-    {"organization_name", "organization_name", K_TEXT},
-    {"title", "title", K_TEXT},
-    {"description", "description", K_TEXT},
-    {"industry", "industry", K_TEXT},
-    {"website", "website", K_TEXT},
-    {"email", "email", K_TEXT},
-    {"phone", "phone", K_TEXT},
-    {"mobile", "mobile", K_TEXT},
-    {"fax", "fax", K_TEXT},
-    {"twitter", "twitter", K_TEXT},
-    {"facebook", "facebook", K_TEXT},
-    {"linkedin", "linkedin", K_TEXT},
-    {"skype", "skype", K_TEXT},
-    {"address_line1", "address_line1", K_TEXT},
-    {"address_city", "address_city", K_TEXT},
-    {"address_postal_code", "address_postal_code", K_TEXT},
-    {"address_state", "address_state", K_TEXT},
-    {"address_country", "address_country", K_TEXT},
-    {"created_at", "created_at", K_TS},
-    {"updated_at", "updated_at", K_TS},
-    {"last_activity_at", LEADS_LAST_ACTIVITY_SQL, K_TS},
-    {"days_since_last_activity", "coalesce(" LEADS_LAST_ACTIVITY_SQL ", created_at)", K_DAYS},
-    {"days_since_last_communication", "coalesce(" LEADS_LAST_ACTIVITY_SQL ", created_at)", K_DAYS},
-    {"tags", "tags", K_TAGS},
-    {"custom_fields", "custom_fields", K_CUSTOM},
-    {"converted", "converted_at", K_CONVERTED},
+    BOTH(id, K_INT),
+    BOTH(owner_id, K_INT),
+    BOTH(creator_id, K_INT),
+    LEAD(source_id, K_INT),
+    LEAD(unqualified_reason_id, K_INT),
+    CONTACT(contact_id, K_INT),
+    CONTACT(parent_organization_id, K_INT),
+    CONTACT(is_organization, K_BOOL),
+    LEAD(status, K_TEXT),
+    CONTACT(name, K_TEXT),
+    CONTACT(customer_status, K_TEXT),
+    CONTACT(prospect_status, K_TEXT),
+    BOTH(first_name, K_TEXT),
+    BOTH(last_name, K_TEXT),
+    LEAD(organization_name, K_TEXT),
+    BOTH(title, K_TEXT),
+    BOTH(description, K_TEXT),
+    BOTH(industry, K_TEXT),
+    BOTH(website, K_TEXT),
+    BOTH(email, K_TEXT),
+    BOTH(phone, K_TEXT),
+    BOTH(mobile, K_TEXT),
+    BOTH(fax, K_TEXT),
+    BOTH(twitter, K_TEXT),
+    BOTH(facebook, K_TEXT),
+    BOTH(linkedin, K_TEXT),
+    BOTH(skype, K_TEXT),
+    BOTH(address_line1, K_TEXT),
+    BOTH(address_city, K_TEXT),
+    BOTH(address_postal_code, K_TEXT),
+    BOTH(address_state, K_TEXT),
+    BOTH(address_country, K_TEXT),
+    BOTH(created_at, K_TS),
+    BOTH(updated_at, K_TS),
+    {"last_activity_at", {LEADS_LAST_ACTIVITY_SQL, LEADS_CONTACT_LAST_ACTIVITY_SQL}, K_TS},
+    DAYS_SINCE("days_since_last_activity"),
+    DAYS_SINCE("days_since_last_communication"),
+    BOTH(tags, K_TAGS),
+    BOTH(custom_fields, K_CUSTOM),
+    {"converted", {"converted_at", NULL}, K_CONVERTED},
 };
 
 #define MAX_LIST 100 /* elements of one "in"/array */
@@ -528,8 +555,15 @@ void leads_filter_clear(leads_filter_t *f)
 
 int leads_filter_compile(const json_t *filter, int first_param, leads_filter_t *out, crm_err_t *err)
 {
+    return leads_filter_compile_for("lead", filter, first_param, out, err);
+}
+
+int leads_filter_compile_for(const char *resource_type, const json_t *filter, int first_param,
+                             leads_filter_t *out, crm_err_t *err)
+{
     memset(out, 0, sizeof *out);
     out->first = first_param;
+    int t = resource_type && strcmp(resource_type, "contact") == 0 ? 1 : 0;
     cc_t c = {.f = out, .err = err};
     snprintf(c.ptr, sizeof c.ptr, "/filter");
     int rc = emit(&c, "TRUE");
@@ -544,24 +578,30 @@ int leads_filter_compile(const json_t *filter, int first_param, leads_filter_t *
                 break;
             size_t saved = push(&c, key);
             size_t i = 0, n = sizeof attrs / sizeof attrs[0];
-            while (i < n && strcmp(attrs[i].name, key) != 0)
+            while (i < n && (strcmp(attrs[i].name, key) != 0 || !attrs[i].sql[t]))
                 i++;
             if (i == n) {
-                rc = crm_err_set(err, CRM_EINVALID, c.ptr, "unknown", "cannot filter on '%.60s'", key);
+                rc = crm_err_set(err, CRM_EINVALID, c.ptr, "unknown", "cannot filter %ss on '%.60s'",
+                                 t ? "contact" : "lead", key);
                 break;
             }
+            const char *sql = attrs[i].sql[t];
             switch (attrs[i].kind) {
             case K_INT:
-                rc = scalar_attr(&c, attrs[i].sql, true, v);
+                rc = scalar_attr(&c, sql, true, v);
                 break;
             case K_TEXT:
-                rc = scalar_attr(&c, attrs[i].sql, false, v);
+                rc = scalar_attr(&c, sql, false, v);
+                break;
+            case K_BOOL:
+                rc = json_is_boolean(v) ? emit(&c, " AND %s IS %s", sql, json_is_true(v) ? "TRUE" : "FALSE")
+                                        : fail(&c, "%s takes true or false", key);
                 break;
             case K_TS:
-                rc = ts_attr(&c, attrs[i].sql, v);
+                rc = ts_attr(&c, sql, v);
                 break;
             case K_DAYS:
-                rc = days_attr(&c, attrs[i].sql, v);
+                rc = days_attr(&c, sql, v);
                 break;
             case K_TAGS:
                 rc = tags_attr(&c, v);

@@ -40,10 +40,18 @@ typedef struct {
 /* Compiles filter (an object, or NULL/null for "everything") into out; parameters are numbered
  * from first_param. Returns CRM_OK or CRM_EINVALID (out is then empty). */
 int leads_filter_compile(const json_t *filter, int first_param, leads_filter_t *out, crm_err_t *err);
+/* The same for resource_type "lead" (as above, over table leads) or "contact" (over table
+ * contacts: the attributes of a contact — is_organization true/false, contact_id,
+ * parent_organization_id, name, customer_status, prospect_status besides the shared ones; no
+ * status, organization_name, source_id, unqualified_reason_id nor converted). */
+int leads_filter_compile_for(const char *resource_type, const json_t *filter, int first_param,
+                             leads_filter_t *out, crm_err_t *err);
 void leads_filter_clear(leads_filter_t *f);
 
 /* The last-activity expression the filter uses (for ORDER BY). */
 #define LEADS_LAST_ACTIVITY_SQL                                                                              \
     "(SELECT max(la.created_at) FROM lead_activities la WHERE la.lead_id = leads.id)"
+#define LEADS_CONTACT_LAST_ACTIVITY_SQL                                                                      \
+    "(SELECT max(ca.created_at) FROM contact_activities ca WHERE ca.contact_id = contacts.id)"
 
 #endif

@@ -1,11 +1,11 @@
 /* crm-leads smart lists (SPEC C3): POST/GET/PUT/DELETE /v2/smart_lists and
- * GET /v2/smart_lists/{id}/items (leads).
+ * GET /v2/smart_lists/{id}/items (leads or contacts: a list's resource_type, fixed at creation).
  *
  * A smart list is visible to its creator and, when shared, to everyone; only its creator (or an
  * admin) changes or deletes it (others get 404 for private lists, 403 for shared ones). Its
  * filter is compiled (smartfilter.c) at every write, so a stored filter always compiles, and at
  * every read of the items, into parameterised SQL. Items follow the usual visibility: a sales
- * caller gets only the matching leads it owns. Converted leads are left out unless the filter
+ * caller gets only the matching records it owns. Converted leads are left out unless the filter
  * says "converted". */
 #include "extras.h"
 
@@ -21,10 +21,27 @@
 #include "records.h"
 #include "smartfilter.h"
 
-/* Sortable lead columns of a smart list; the SQL is built only from this list. */
+/* Sortable columns of a smart list's records; the SQL is built only from these lists. */
 static const char *const item_sorts[] = {"updated_at", "created_at",       "id",
                                          "last_name",  "first_name",       "organization_name",
                                          "status",     "last_activity_at", NULL};
+static const char *const contact_item_sorts[] = {
+    "updated_at", "created_at", "id", "last_name", "first_name", "name", "last_activity_at", NULL};
+
+static bool is_contact_list(const char *resource_type)
+{
+    return resource_type && strcmp(resource_type, "contact") == 0;
+}
+
+static const char *const *sorts_of(const char *resource_type)
+{
+    return is_contact_list(resource_type) ? contact_item_sorts : item_sorts;
+}
+
+static bool resource_type_ok(const char *t)
+{
+    return t && (strcmp(t, "lead") == 0 || strcmp(t, "contact") == 0);
+}
 
 static bool is_admin(const crm_rpc_ctx_t *ctx)
 {
@@ -96,8 +113,9 @@ static int sl_list(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *
     return rc;
 }
 
-/* Checks the filter text (a JSON object that compiles) and sort_by; adds field errors to err. */
-static void check_definition(const Crm__SmartList *s, crm_err_t *err)
+/* Checks the filter text (a JSON object that compiles for records of rtype) and sort_by; adds
+ * field errors to err. */
+static void check_definition(const Crm__SmartList *s, const char *rtype, crm_err_t *err)
 {
     if (s->filter_json) {
         json_error_t je;
@@ -107,7 +125,7 @@ static void check_definition(const Crm__SmartList *s, crm_err_t *err)
         crm_err_clear(&fe);
         if (!f)
             crm_err_add(err, CRM_EINVALID, "/filter", "invalid_type", "filter must be a JSON object");
-        else if (leads_filter_compile(f, 1, &lf, &fe) != CRM_OK)
+        else if (leads_filter_compile_for(rtype, f, 1, &lf, &fe) != CRM_OK)
             crm_err_add(err, CRM_EINVALID, fe.field, fe.reason, "%s", fe.message);
         else
             leads_filter_clear(&lf);
@@ -118,7 +136,7 @@ static void check_definition(const Crm__SmartList *s, crm_err_t *err)
         bool desc;
         crm_err_t se;
         crm_err_clear(&se);
-        if (crm_sort_parse(s->sort_by, item_sorts, 0, true, &idx, &desc, &se) != CRM_OK)
+        if (crm_sort_parse(s->sort_by, sorts_of(rtype), 0, true, &idx, &desc, &se) != CRM_OK)
             crm_err_add(err, CRM_EINVALID, "/sort_by", "incorrect_value", "%s", se.message);
     }
 }
@@ -133,10 +151,10 @@ static int sl_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage
         crm_err_add(err, CRM_EINVALID, "/name", "missing", "name is required");
     if (!s->resource_type)
         crm_err_add(err, CRM_EINVALID, "/resource_type", "missing", "resource_type is required");
-    else if (strcmp(s->resource_type, "lead") != 0)
+    else if (!resource_type_ok(s->resource_type))
         crm_err_add(err, CRM_EINVALID, "/resource_type", "incorrect_value",
-                    "resource_type is not included in the list: lead");
-    check_definition(s, err);
+                    "resource_type is not included in the list: lead, contact");
+    check_definition(s, resource_type_ok(s->resource_type) ? s->resource_type : "lead", err);
     if (err->code != CRM_OK)
         return err->code;
     char creator[24];
@@ -159,14 +177,17 @@ static int sl_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage
     return sl_fetch(ctx, id, true, (Crm__SmartList **)out, err);
 }
 
-/* The list for a change: visible (else 404) and the caller's own or the caller an admin (else 403). */
-static int sl_writable(const crm_rpc_ctx_t *ctx, int64_t id, crm_err_t *err)
+/* The list for a change: visible (else 404) and the caller's own or the caller an admin (else
+ * 403). rtype (when not NULL, 16 bytes) gets its resource type. */
+static int sl_writable(const crm_rpc_ctx_t *ctx, int64_t id, char *rtype, crm_err_t *err)
 {
     Crm__SmartList *cur = NULL;
     if (sl_fetch(ctx, id, false, &cur, err))
         return err->code;
     bool mine = cur->has_creator_id && cur->creator_id == ctx->user_id;
     bool admin = is_admin(ctx) || strcmp(ctx->role, "manager") == 0;
+    if (rtype)
+        snprintf(rtype, 16, "%s", cur->resource_type ? cur->resource_type : "lead");
     protobuf_c_message_free_unpacked(&cur->base, NULL);
     if (!mine && !admin)
         return crm_err_set(err, CRM_EFORBIDDEN, NULL, "forbidden", "only its creator changes a smart list");
@@ -179,14 +200,15 @@ static int sl_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage
     (void)arg;
     const Crm__SmartList *s = (const void *)in;
     *out = NULL;
-    if (sl_writable(ctx, s->id, err))
+    char rtype[16];
+    if (sl_writable(ctx, s->id, rtype, err))
         return err->code;
     if (s->name && leads_blank(s->name))
         crm_err_add(err, CRM_EINVALID, "/name", "blank", "name must not be blank");
-    if (s->resource_type && strcmp(s->resource_type, "lead") != 0)
+    if (s->resource_type && strcmp(s->resource_type, rtype) != 0)
         crm_err_add(err, CRM_EINVALID, "/resource_type", "incorrect_value",
-                    "resource_type is not included in the list: lead");
-    check_definition(s, err);
+                    "the resource_type of a smart list (%s) cannot change", rtype);
+    check_definition(s, rtype, err);
     if (err->code != CRM_OK)
         return err->code;
     char idb[24];
@@ -208,7 +230,7 @@ static int sl_delete(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage
     (void)arg;
     *out = NULL;
     int64_t id = ((const Crm__ActivityIdRequest *)in)->id;
-    if (sl_writable(ctx, id, err))
+    if (sl_writable(ctx, id, NULL, err))
         return err->code;
     char idb[24];
     const char *p[] = {crm_param_i64(idb, true, id)};
@@ -235,6 +257,46 @@ static PGresult *exec_dynamic(crm_db_t *db, const char *sql, int n, const char *
     return NULL;
 }
 
+/* The page's records (by id, through the records reader) as a JSON array in the order of ids. */
+static int items_json(crm_db_t *db, const rec_type_t *t, const int64_t *ids, int n, json_t *out,
+                      crm_err_t *err)
+{
+    if (n == 0)
+        return CRM_OK;
+    size_t cap = (size_t)n * 21 + 1, len = 0;
+    char *csv = malloc(cap);
+    csv[0] = '\0';
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(csv + len, cap - len, "%s%lld", i ? "," : "", (long long)ids[i]);
+    /* LeadListRequest and ContactListRequest share ids/per_page, which is all rec_list reads here. */
+    Crm__LeadListRequest lreq = CRM__LEAD_LIST_REQUEST__INIT;
+    Crm__ContactListRequest creq = CRM__CONTACT_LIST_REQUEST__INIT;
+    lreq.ids = creq.ids = csv;
+    lreq.has_per_page = creq.has_per_page = 1;
+    lreq.per_page = creq.per_page = 100;
+    ProtobufCMessage *got = NULL;
+    int rc = rec_list(db, t, t == &rec_contact ? &creq.base : &lreq.base, NULL, false, 0, &got, err);
+    free(csv);
+    if (rc != CRM_OK)
+        return rc;
+    json_t *found = crm_pbjson_from_message(got);
+    protobuf_c_message_free_unpacked(got, NULL);
+    json_t *arr = json_object_get(found, "items");
+    for (int i = 0; i < n; i++) {
+        size_t k;
+        json_t *it;
+        json_array_foreach(arr, k, it)
+        {
+            if (json_integer_value(json_object_get(it, "id")) == ids[i]) {
+                json_array_append(out, it); /* a record deleted since is simply absent */
+                break;
+            }
+        }
+    }
+    json_decref(found);
+    return CRM_OK;
+}
+
 static int sl_items(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, ProtobufCMessage **out,
                     crm_err_t *err)
 {
@@ -247,32 +309,37 @@ static int sl_items(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage 
     Crm__SmartList *sl = NULL;
     if (sl_fetch(ctx, r->id, false, &sl, err))
         return err->code;
+    bool contacts = is_contact_list(sl->resource_type);
+    const rec_type_t *t = contacts ? &rec_contact : &rec_lead;
+    const char *const *sorts = sorts_of(sl->resource_type);
     json_t *filter = json_loads(sl->filter_json ? sl->filter_json : "{}", JSON_DECODE_ANY, NULL);
     int sort;
     bool desc;
     leads_filter_t lf;
     crm_err_t ce;
     crm_err_clear(&ce);
-    int rc = crm_sort_parse(sl->sort_by, item_sorts, 0, true, &sort, &desc, &ce);
+    int rc = crm_sort_parse(sl->sort_by, sorts, 0, true, &sort, &desc, &ce);
     if (rc == CRM_OK)
-        rc = leads_filter_compile(filter, 2, &lf, &ce);
-    bool has_converted = json_object_get(filter, "converted") != NULL;
+        rc = leads_filter_compile_for(contacts ? "contact" : "lead", filter, 2, &lf, &ce);
+    /* Converted leads only when the filter asks about them; contacts have no such state. */
+    bool all = contacts || json_object_get(filter, "converted") != NULL;
     json_decref(filter);
     protobuf_c_message_free_unpacked(&sl->base, NULL);
     if (rc != CRM_OK) /* stored before a language change: say so instead of guessing */
         return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "smart list %lld no longer compiles: %s",
                            (long long)r->id, ce.message);
-    const char *order =
-        strcmp(item_sorts[sort], "last_activity_at") == 0 ? LEADS_LAST_ACTIVITY_SQL : item_sorts[sort];
+    const char *order = strcmp(sorts[sort], "last_activity_at") != 0 ? sorts[sort]
+                        : contacts                                   ? LEADS_CONTACT_LAST_ACTIVITY_SQL
+                                                                     : LEADS_LAST_ACTIVITY_SQL;
     size_t cap = strlen(lf.sql) + 1024;
     char *sql = malloc(cap);
     int n = lf.nparams;
     snprintf(sql, cap,
-             "SELECT id FROM leads WHERE ($1::bigint IS NULL OR owner_id = $1)%s AND %s "
+             "SELECT id FROM %s WHERE ($1::bigint IS NULL OR owner_id = $1)%s AND %s "
              "ORDER BY %s %s%s, id %s LIMIT $%d OFFSET $%d",
-             has_converted ? "" : " AND converted_at IS NULL", lf.sql, order, desc ? "DESC" : "ASC",
-             /* Plain column orders match their btree indexes; leads never active sort last. */
-             order == item_sorts[sort] ? "" : " NULLS LAST", desc ? "DESC" : "ASC", n + 2, n + 3);
+             t->table, all ? "" : " AND converted_at IS NULL", lf.sql, order, desc ? "DESC" : "ASC",
+             /* Plain column orders match their btree indexes; records never active sort last. */
+             order == sorts[sort] ? "" : " NULLS LAST", desc ? "DESC" : "ASC", n + 2, n + 3);
     const char **p = calloc((size_t)n + 3, sizeof *p);
     char me[24], lim[24], off[24];
     p[0] = viewer(ctx, me);
@@ -287,50 +354,23 @@ static int sl_items(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage 
     if (!res)
         return err->code;
     int rows = PQntuples(res), take = rows > page.per_page ? page.per_page : rows;
-    /* The page's leads in one query (the leads reader, by ids), then put back in list order. */
-    size_t cap_ids = (size_t)take * 21 + 1, len = 0;
-    char *csv = malloc(cap_ids);
-    csv[0] = '\0';
-    int64_t *order_ids = calloc((size_t)take + 1, sizeof *order_ids);
-    for (int i = 0; i < take; i++) {
-        order_ids[i] = atoll(PQgetvalue(res, i, 0));
-        len += (size_t)snprintf(csv + len, cap_ids - len, "%s%lld", i ? "," : "", (long long)order_ids[i]);
-    }
+    int64_t *ids = calloc((size_t)take + 1, sizeof *ids);
+    for (int i = 0; i < take; i++)
+        ids[i] = atoll(PQgetvalue(res, i, 0));
     PQclear(res);
-    Crm__LeadList *list = (Crm__LeadList *)crm_pb_new(&crm__lead_list__descriptor);
-    list->has_has_more = 1;
-    list->has_more = rows > page.per_page;
-    list->items = calloc((size_t)take + 1, sizeof *list->items);
-    rc = CRM_OK;
-    if (take > 0) {
-        Crm__LeadListRequest req = CRM__LEAD_LIST_REQUEST__INIT;
-        req.ids = csv;
-        req.has_per_page = 1;
-        req.per_page = 100;
-        ProtobufCMessage *got = NULL;
-        rc = rec_list(ctx->db, &rec_lead, &req.base, NULL, false, 0, &got, err);
-        Crm__LeadList *found = (Crm__LeadList *)got;
-        for (int i = 0; rc == CRM_OK && i < take; i++)
-            for (size_t k = 0; k < found->n_items; k++)
-                if (found->items[k] && found->items[k]->id == order_ids[i]) {
-                    list->items[list->n_items++] = found->items[k];
-                    found->items[k] = NULL; /* moved (a lead deleted since is simply absent) */
-                    break;
-                }
-        if (found) {
-            for (size_t k = 0; k < found->n_items; k++)
-                if (found->items[k])
-                    protobuf_c_message_free_unpacked(&found->items[k]->base, NULL);
-            found->n_items = 0;
-            protobuf_c_message_free_unpacked(&found->base, NULL);
-        }
-    }
-    free(csv);
-    free(order_ids);
+    json_t *arr = json_array();
+    rc = items_json(ctx->db, t, ids, take, arr, err);
+    free(ids);
     if (rc != CRM_OK) {
-        protobuf_c_message_free_unpacked(&list->base, NULL);
+        json_decref(arr);
         return rc;
     }
+    Crm__SmartListItems *list = (Crm__SmartListItems *)crm_pb_new(&crm__smart_list_items__descriptor);
+    list->items_json = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    list->has_has_more = 1;
+    list->has_more = rows > page.per_page;
+    list->item_type = crm_pb_strdup(t->type);
     *out = &list->base;
     return CRM_OK;
 }

@@ -198,6 +198,16 @@ static uint8_t *outbox_last(const char *type, size_t *len)
     return out;
 }
 
+/* Defines a custom field of resource_type (admin, through the API). */
+static void define_field(const char *rtype, json_t *def)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/v2/%s/custom_fields", rtype);
+    harness_resp_t *r = call("POST", path, harness_admin_token(h), def);
+    cr_assert_eq(r->status, 200, "define custom field: %s", r->body);
+    harness_resp_destroy(&r);
+}
+
 /* ---- leads ---------------------------------------------------------------------------------- */
 
 Test(leads_api, leads_crud_filters_statuses_timeline)
@@ -207,6 +217,13 @@ Test(leads_api, leads_crud_filters_statuses_timeline)
     cr_assert_not_null(h, "stack did not start");
     const char *admin = harness_admin_token(h);
     long long admin_id = harness_sql_long(h, "SELECT min(id) FROM assign.users");
+    /* The custom fields the leads below carry (values are checked against their definitions). */
+    define_field("lead", json_pack("{s:s,s:s,s:[{s:s},{s:s}]}", "name", "Size", "type", "list", "choices",
+                                   "name", "L", "name", "S"));
+    define_field("lead", json_pack("{s:s,s:s}", "name", "Seats", "type", "number"));
+    define_field("lead", json_pack("{s:s,s:s,s:[{s:s},{s:s}]}", "name", "Modules", "type",
+                                   "multi_select_list", "choices", "name", "a", "name", "b"));
+    define_field("lead", json_pack("{s:s,s:s}", "name", "Signed", "type", "bool"));
 
     /* Create with every attribute: all come back. */
     json_t *full = json_pack(
@@ -482,6 +499,7 @@ Test(leads_api, contacts_crud_and_visibility_matrix)
     h = harness_start();
     cr_assert_not_null(h, "stack did not start");
     const char *admin = harness_admin_token(h);
+    define_field("contact", json_pack("{s:s,s:s}", "name", "Tier", "type", "string"));
     long long s1 = make_user("sally", "sales"), s2 = make_user("sam", "sales"),
               m = make_user("mona", "manager");
     char *t1 = mint_token(s1), *t2 = mint_token(s2), *tm = mint_token(m);
