@@ -15,6 +15,7 @@
 #include "deals.pb-c.h"
 #include "leads.pb-c.h"
 #include "notify.pb-c.h"
+#include "owner_pool.h"
 #include "rpc.pb-c.h"
 
 /* Every service's table (routes_<service>.c), searched in this order. */
@@ -363,6 +364,10 @@ static ProtobufCMessage *build_request(gw_t *gw, const gw_route_t *r, gw_request
         json_t *data = gw_body_data(req->body, req->body_len, err);
         if (!data)
             return NULL;
+        if (gw_owner_pool(gw, r, req, data, err) != CRM_OK) { /* owner_id "pool:{id}" */
+            json_decref(data);
+            return NULL;
+        }
         in = r->kind == GW_UPDATE ? gw_update_request(gw, req, r, req->path, data, err)
                                   : crm_pbjson_to_message(r->req_desc, data, "", err);
         json_decref(data);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "crm/pbjson.h"
+#include "owner_pool.h"
 
 static const char *const not_filters[] = {"page", "per_page", "sort_by", NULL};
 
@@ -85,6 +86,7 @@ void gw_upsert(gw_t *gw, const gw_route_t *route, gw_request_t *req, gw_response
      * create or update. */
     if (count_matches(gw, list, req, &n, &id, &err) != CRM_OK ||
         !(data = gw_body_data(req->body, req->body_len, &err)) ||
+        gw_owner_pool(gw, create, req, data, &err) != CRM_OK || /* owner_id "pool:{id}" */
         !(in = crm_pbjson_to_message(create->req_desc, data, "", &err)))
         goto fail;
     if (n > 1) {
