@@ -652,15 +652,29 @@ int deals_store_deal_delete(crm_db_t *db, const deals_caller_t *c, int64_t id, c
 {
     char b[2][24];
     const char *p[] = {crm_param_i64(b[0], true, id), crm_param_i64(b[1], c->sales, c->user_id)};
+    if (crm_db_begin(db, err))
+        return err->code;
     PGresult *res = crm_db_exec(
         db, "deals_delete",
         "DELETE FROM deals WHERE id = $1 AND ($2::bigint IS NULL OR owner_id = $2) RETURNING id", 2, p, err);
-    if (!res)
+    if (!res) {
+        crm_db_rollback(db);
         return err->code;
+    }
     int n = PQntuples(res);
     PQclear(res);
-    return n ? CRM_OK
-             : crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "deal %lld not found", (long long)id);
+    /* deal.deleted (only the id) in the same transaction: the Firehose and the Sync API show it */
+    Crm__Deal gone = CRM__DEAL__INIT;
+    gone.has_id = 1;
+    gone.id = id;
+    int rc = n ? emit_deal(db, c, "deal.deleted", &gone, false, 0, 0, 0, 0, err)
+               : crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "deal %lld not found", (long long)id);
+    if (rc == CRM_OK && crm_db_commit(db, err) == CRM_OK) {
+        crm_outbox_kick(c->outbox);
+        return CRM_OK;
+    }
+    crm_db_rollback(db);
+    return err->code ? err->code : rc;
 }
 
 int deals_store_deal_list(crm_db_t *db, const deals_caller_t *c, const Crm__DealListRequest *req,

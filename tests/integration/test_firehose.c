@@ -236,6 +236,20 @@ Test(firehose, changes_in_order_with_previous_and_cursor)
     json_decref(d);
     json_decref(deals);
 
+    /* a deleted contact: one more item, deleted, with the contact's last state */
+    snprintf(path, sizeof path, "/v2/contacts/%lld", contact);
+    r = dl_expect(h, "DELETE", path, admin, NULL, 204);
+    harness_resp_destroy(&r);
+    cr_assert(wait_items("contacts", 2));
+    contacts = read_all("contacts", "0", 100);
+    cr_assert_eq(json_array_size(contacts), 2);
+    cr_expect_str_eq(json_string_value(json_object_get(item_meta(contacts, 1), "event_type")), "deleted");
+    cr_expect_str_eq(json_string_value(json_object_get(item_meta(contacts, 1), "event_cause")),
+                     "contact.deleted");
+    cr_expect_eq(json_integer_value(json_object_get(item_data(contacts, 1), "id")), contact);
+    cr_expect_str_eq(json_string_value(json_object_get(item_data(contacts, 1), "last_name")), "Tact");
+    json_decref(contacts);
+
     /* errors: bad positions and limits are 400 invalid_param, a sales token 403, no token 401 */
     expect_400("/v3/leads/stream?position=abc", "non-numeric position");
     expect_400("/v3/leads/stream?position=-1", "negative position");
