@@ -86,9 +86,10 @@ char *leads_phone_e164(const char *phone)
 
 /* ---- events --------------------------------------------------------------------------------- */
 
-int leads_emit_lead(leads_t *self, crm_db_t *tx, const char *type, const char *corr, const Crm__Lead *lead,
-                    int64_t previous_owner_id, int64_t changed_by, int64_t assignment_id, int64_t delivery_id,
-                    const char *source, crm_err_t *err)
+/* lead.created / lead.updated; assign_pool_id > 0 asks crm-assign to pick the owner from that pool. */
+static int emit_lead(leads_t *self, crm_db_t *tx, const char *type, const char *corr, const Crm__Lead *lead,
+                     int64_t previous_owner_id, int64_t changed_by, int64_t assignment_id,
+                     int64_t delivery_id, const char *source, int64_t assign_pool_id, crm_err_t *err)
 {
     Crm__LeadEvent ev = CRM__LEAD_EVENT__INIT;
     ev.lead = (Crm__Lead *)lead;
@@ -101,7 +102,32 @@ int leads_emit_lead(leads_t *self, crm_db_t *tx, const char *type, const char *c
     ev.changed_by = changed_by;
     ev.has_assignment_id = assignment_id > 0;
     ev.assignment_id = assignment_id;
+    ev.has_assign_pool_id = assign_pool_id > 0;
+    ev.assign_pool_id = assign_pool_id;
     return crm_outbox_append(self->daemon->outbox, tx, type, corr, &ev.base, err);
+}
+
+int leads_emit_lead(leads_t *self, crm_db_t *tx, const char *type, const char *corr, const Crm__Lead *lead,
+                    int64_t previous_owner_id, int64_t changed_by, int64_t assignment_id, int64_t delivery_id,
+                    const char *source, crm_err_t *err)
+{
+    return emit_lead(self, tx, type, corr, lead, previous_owner_id, changed_by, assignment_id, delivery_id,
+                     source, 0, err);
+}
+
+/* owner_id "pool:{id}" arrives as assign_pool_id (the gateway checked the pool serves this record
+ * type): a positive id, and not together with an owner_id. Returns the pool (0: none). */
+static int64_t pool_of(bool has_pool, int64_t pool, bool owner_sent, crm_err_t *err)
+{
+    if (!has_pool)
+        return 0;
+    if (pool <= 0)
+        crm_err_add(err, CRM_EINVALID, "/assign_pool_id", "incorrect_value",
+                    "assign_pool_id must be positive");
+    else if (owner_sent)
+        crm_err_add(err, CRM_EINVALID, "/owner_id", "incorrect_value",
+                    "give either owner_id or \"pool:{id}\" (assign_pool_id), not both");
+    return pool > 0 ? pool : 0;
 }
 
 int leads_emit_contact(leads_t *self, crm_db_t *tx, const char *type, const char *corr, const Crm__Contact *c,
@@ -226,6 +252,24 @@ static int set_phone_norm(crm_db_t *tx, int64_t id, const char *phone, crm_err_t
     return rc;
 }
 
+int leads_tags_ensure(crm_db_t *tx, const char *rtype, char *const *tags, size_t n, int64_t creator_id,
+                      crm_err_t *err)
+{
+    if (n == 0)
+        return CRM_OK;
+    char *arr = crm_param_text_array(tags, n);
+    char cb[24];
+    const char *p[] = {arr, rtype, crm_param_i64(cb, creator_id > 0, creator_id)};
+    int rc =
+        crm_db_run(tx, "tags_ensure",
+                   "INSERT INTO tags (name, resource_type, creator_id) SELECT DISTINCT t, $2, $3::bigint "
+                   "FROM unnest($1::text[]) AS t WHERE btrim(t) <> '' "
+                   "ON CONFLICT (resource_type, name) DO NOTHING",
+                   3, p, err);
+    free(arr);
+    return rc;
+}
+
 static int finish(crm_db_t *db, int rc, crm_err_t *err)
 {
     if (rc == CRM_OK)
@@ -246,11 +290,13 @@ static int lead_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
     if (in->status)
         check_status_name(self, in->status, &st, err);
     check_custom_fields(ctx->db, "lead", &in->custom_fields_json, err);
+    int64_t pool = pool_of(in->has_assign_pool_id, in->assign_pool_id, in->has_owner_id, err);
     if (err->code != CRM_OK)
         return err->code;
     if (!in->status)
         in->status = crm_pb_strdup(st->name);
-    if (!in->has_owner_id && ctx->user_id > 0) { /* Sell: the creator owns it unless told otherwise */
+    if (!in->has_owner_id && ctx->user_id > 0 &&
+        pool == 0) { /* Sell: the creator owns it unless told otherwise */
         in->has_owner_id = 1;
         in->owner_id = ctx->user_id;
     }
@@ -264,11 +310,13 @@ static int lead_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
     if (rc == CRM_OK)
         rc = set_phone_norm(ctx->db, lead->id, lead->phone, err);
     if (rc == CRM_OK)
+        rc = leads_tags_ensure(ctx->db, "lead", lead->tags, lead->n_tags, ctx->user_id, err);
+    if (rc == CRM_OK)
         rc = leads_timeline_add(ctx->db, false, lead->id, "created", ctx->user_id, "Lead created", NULL,
                                 lead->status, NULL, err);
     if (rc == CRM_OK)
-        rc = leads_emit_lead(self, ctx->db, "lead.created", ctx->correlation_id, lead, 0, ctx->user_id, 0, 0,
-                             NULL, err);
+        rc = emit_lead(self, ctx->db, "lead.created", ctx->correlation_id, lead, 0, ctx->user_id, 0, 0, NULL,
+                       pool, err);
     rc = finish(ctx->db, rc, err);
     if (rc != CRM_OK) {
         if (lead)
@@ -300,6 +348,8 @@ static int lead_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
     if (status_sent)
         check_status_name(self, in->status, &st, err);
     check_custom_fields(ctx->db, "lead", &((Crm__Lead *)in_)->custom_fields_json, err);
+    int64_t pool =
+        pool_of(in->has_assign_pool_id, in->assign_pool_id, rec_sent(&rec_lead, in_, "owner_id"), err);
     if (err->code != CRM_OK)
         return err->code;
     Crm__Lead *before = NULL, *after = NULL;
@@ -321,6 +371,8 @@ static int lead_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
         rc = err->code;
     if (rc == CRM_OK && rec_sent(&rec_lead, in_, "phone"))
         rc = set_phone_norm(ctx->db, after->id, after->phone, err);
+    if (rc == CRM_OK && rec_sent(&rec_lead, in_, "tags"))
+        rc = leads_tags_ensure(ctx->db, "lead", after->tags, after->n_tags, ctx->user_id, err);
     if (rc == CRM_OK && status_changed) {
         char summary[256];
         snprintf(summary, sizeof summary, "Status changed from %s to %s", before->status, after->status);
@@ -349,8 +401,8 @@ static int lead_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
                                 err);
     }
     if (rc == CRM_OK)
-        rc = leads_emit_lead(self, ctx->db, "lead.updated", ctx->correlation_id, after,
-                             before->has_owner_id ? before->owner_id : 0, ctx->user_id, 0, 0, NULL, err);
+        rc = emit_lead(self, ctx->db, "lead.updated", ctx->correlation_id, after,
+                       before->has_owner_id ? before->owner_id : 0, ctx->user_id, 0, 0, NULL, pool, err);
     rc = finish(ctx->db, rc, err);
     if (before)
         protobuf_c_message_free_unpacked(&before->base, NULL);
@@ -450,9 +502,10 @@ static int contact_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
     Crm__Contact *in = (Crm__Contact *)in_;
     check_contact_name(in, err);
     check_custom_fields(ctx->db, "contact", &in->custom_fields_json, err);
+    int64_t pool = pool_of(in->has_assign_pool_id, in->assign_pool_id, in->has_owner_id, err);
     if (err->code != CRM_OK)
         return err->code;
-    if (!in->has_owner_id && ctx->user_id > 0) {
+    if (!in->has_owner_id && ctx->user_id > 0 && pool == 0) {
         in->has_owner_id = 1;
         in->owner_id = ctx->user_id;
     }
@@ -461,11 +514,13 @@ static int contact_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
         return err->code;
     int rc = rec_insert(ctx->db, &rec_contact, in_, ctx->user_id, NULL, NULL, (ProtobufCMessage **)&c, err);
     if (rc == CRM_OK)
+        rc = leads_tags_ensure(ctx->db, "contact", c->tags, c->n_tags, ctx->user_id, err);
+    if (rc == CRM_OK)
         rc = leads_timeline_add(ctx->db, true, c->id, "created", ctx->user_id, "Contact created", NULL, NULL,
                                 NULL, err);
     if (rc == CRM_OK)
         rc = leads_emit_contact(self, ctx->db, "contact.created", ctx->correlation_id, c, 0, ctx->user_id, 0,
-                                0, 0, err);
+                                0, pool, err);
     rc = finish(ctx->db, rc, err);
     if (rc != CRM_OK) {
         if (c)
@@ -490,7 +545,10 @@ static int contact_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
 {
     leads_t *self = arg;
     const Crm__Contact *in = (const Crm__Contact *)in_;
-    if (check_custom_fields(ctx->db, "contact", &((Crm__Contact *)in_)->custom_fields_json, err) != CRM_OK)
+    check_custom_fields(ctx->db, "contact", &((Crm__Contact *)in_)->custom_fields_json, err);
+    int64_t pool =
+        pool_of(in->has_assign_pool_id, in->assign_pool_id, rec_sent(&rec_contact, in_, "owner_id"), err);
+    if (err->code != CRM_OK)
         return err->code;
     Crm__Contact *before = NULL, *after = NULL;
     if (crm_db_begin(ctx->db, err) != CRM_OK)
@@ -507,6 +565,8 @@ static int contact_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
                         (ProtobufCMessage **)&after, err);
     if (rc == CRM_OK && check_contact_name(after, err) != CRM_OK)
         rc = err->code;
+    if (rc == CRM_OK && rec_sent(&rec_contact, in_, "tags"))
+        rc = leads_tags_ensure(ctx->db, "contact", after->tags, after->n_tags, ctx->user_id, err);
     bool owner_changed =
         rc == CRM_OK && (before->has_owner_id != after->has_owner_id || before->owner_id != after->owner_id);
     if (rc == CRM_OK && owner_changed) {
@@ -520,7 +580,7 @@ static int contact_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
     }
     if (rc == CRM_OK)
         rc = leads_emit_contact(self, ctx->db, "contact.updated", ctx->correlation_id, after,
-                                before->has_owner_id ? before->owner_id : 0, ctx->user_id, 0, 0, 0, err);
+                                before->has_owner_id ? before->owner_id : 0, ctx->user_id, 0, 0, pool, err);
     rc = finish(ctx->db, rc, err);
     if (before)
         protobuf_c_message_free_unpacked(&before->base, NULL);
