@@ -111,6 +111,19 @@ static void expect_owner(const char *plural, long long id, long long owner, long
     harness_resp_destroy(&r);
 }
 
+/* Polls q (30 s) until it gives a positive number; returns it, or 0. */
+static long long sql_positive(const char *q)
+{
+    for (int i = 0; i < harness_ms(30000) / 100; i++) {
+        long long v = harness_sql_long(h, q);
+        if (v > 0)
+            return v;
+        struct timespec ts = {0, 100 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
 static long long form_lead(const char *last)
 {
     long long before = harness_sql_long(h, "SELECT coalesce(max(id), 0) FROM leads.leads");
@@ -121,15 +134,9 @@ static long long form_lead(const char *last)
     harness_resp_destroy(&r);
     char q[160];
     snprintf(q, sizeof q, "SELECT id FROM leads.leads WHERE id > %lld AND last_name = '%s'", before, last);
-    for (int i = 0; i < harness_ms(30000) / 100; i++) {
-        long long id = harness_sql_long(h, q);
-        if (id > 0)
-            return id;
-        struct timespec ts = {0, 100 * 1000000};
-        nanosleep(&ts, NULL);
-    }
-    cr_assert_fail("form lead %s never created", last);
-    return -1;
+    long long id = sql_positive(q);
+    cr_assert_gt(id, 0, "form lead %s never created", last);
+    return id;
 }
 
 /* The 422 of a write, the field it names, and that nothing was written (count query). */
@@ -366,14 +373,7 @@ static long long deal_owner(long long id)
 {
     char q[128];
     snprintf(q, sizeof q, "SELECT coalesce(owner_id, 0) FROM deals.deals WHERE id = %lld", id);
-    for (int i = 0; i < harness_ms(30000) / 100; i++) {
-        long long o = harness_sql_long(h, q);
-        if (o > 0)
-            return o;
-        struct timespec ts = {0, 100 * 1000000};
-        nanosleep(&ts, NULL);
-    }
-    return 0;
+    return sql_positive(q);
 }
 
 static bool closed_for_assign(harness_t *self, void *arg)
