@@ -200,6 +200,23 @@ Test(import, hostile_file_mapped_deduplicated_assigned)
     cr_expect(strstr(out, "dry run") && strstr(out, "1 created"), "%s", out);
     cr_expect_eq(sqlf("SELECT count(*) FROM leads.leads WHERE email_norm = '%s'", "new@example.com"), 0);
 
+    /* --map overrides (and skips a column), --owner EMAIL sets the owner of every new lead. */
+    char mapped[512];
+    snprintf(mapped, sizeof mapped, "%s/mapped.csv", harness_dir(h));
+    const char *mapped_csv = "Vorname;Nachname;Firma;E-Mail;Lead Owner\nKarl;Kurz;Acme;karl@example.com;x\n";
+    write_file(mapped, mapped_csv, strlen(mapped_csv));
+    snprintf(args, sizeof args,
+             "import leads '%s' --owner IMP-2@example.com --map Vorname=first_name --map nachname=last_name "
+             "--map Firma=organization_name --map 'Lead Owner=-'",
+             mapped);
+    cr_expect_eq(crmctl(args, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "1 created"), "%s", out);
+    cr_expect_not(strstr(out, "Lead Owner"), "a skipped column is not reported: %s", out);
+    snprintf(q, sizeof q,
+             "SELECT owner_id FROM leads.leads WHERE first_name = 'Karl' AND last_name = 'Kurz' AND "
+             "organization_name = 'Acme' AND email = 'karl@example.com'");
+    cr_expect_eq(harness_sql_long(h, q), users[1], "owned by --owner's user");
+
     /* Usage errors. */
     cr_expect_eq(crmctl("import leads /nonexistent.csv", out, sizeof out), 1);
     cr_expect_eq(crmctl("import contacts x.csv", out, sizeof out), 1);
