@@ -419,13 +419,25 @@ static int lead_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
 static int lead_delete(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in,
                        ProtobufCMessage **out, crm_err_t *err)
 {
-    (void)arg;
+    leads_t *self = arg;
     *out = NULL;
     int64_t id = ((const Crm__LeadGetRequest *)in)->id;
+    /* lead.deleted (only the id) in the same transaction: the Firehose and the Sync API show it */
+    Crm__Lead gone = CRM__LEAD__INIT;
+    gone.has_id = 1;
+    gone.id = id;
+    if (crm_db_begin(ctx->db, err) != CRM_OK)
+        return err->code;
     int rc = rec_delete(ctx->db, &rec_lead, id, restricted(ctx), ctx->user_id, err);
     if (rc == CRM_OK)
+        rc = leads_emit_lead(self, ctx->db, "lead.deleted", ctx->correlation_id, &gone, 0, ctx->user_id, 0, 0,
+                             NULL, err);
+    rc = finish(ctx->db, rc, err);
+    if (rc == CRM_OK) {
+        crm_outbox_kick(self->daemon->outbox);
         crm_log_info(ctx->correlation_id, "lead.deleted", "lead_id=%lld by=%lld", (long long)id,
                      (long long)ctx->user_id);
+    }
     return rc;
 }
 
@@ -585,10 +597,22 @@ static int contact_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
 static int contact_delete(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in,
                           ProtobufCMessage **out, crm_err_t *err)
 {
-    (void)arg;
+    leads_t *self = arg;
     *out = NULL;
-    return rec_delete(ctx->db, &rec_contact, ((const Crm__ContactGetRequest *)in)->id, restricted(ctx),
-                      ctx->user_id, err);
+    /* contact.deleted (only the id) in the same transaction, as lead.deleted */
+    Crm__Contact gone = CRM__CONTACT__INIT;
+    gone.has_id = 1;
+    gone.id = ((const Crm__ContactGetRequest *)in)->id;
+    if (crm_db_begin(ctx->db, err) != CRM_OK)
+        return err->code;
+    int rc = rec_delete(ctx->db, &rec_contact, gone.id, restricted(ctx), ctx->user_id, err);
+    if (rc == CRM_OK)
+        rc = leads_emit_contact(self, ctx->db, "contact.deleted", ctx->correlation_id, &gone, 0, ctx->user_id,
+                                0, 0, 0, err);
+    rc = finish(ctx->db, rc, err);
+    if (rc == CRM_OK)
+        crm_outbox_kick(self->daemon->outbox);
+    return rc;
 }
 
 static int contact_list(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in,
