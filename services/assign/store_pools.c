@@ -11,6 +11,12 @@
  *      eligible one gets the record with turns_used = 1; the ones passed over are recorded with
  *      their reason: inactive (user deactivated), away (away_until in the future) or full
  *      (max_open reached: open records it owns of the pool's type, from the ownership table);
+ *      the member holding the cursor is listed too, as "weight" when it had all the turns of a
+ *      weight above 1, or with its reason when it lost its remaining turns;
+ *   "open" per record type (ownership.closed): a lead is open until it is Unqualified or
+ *   converted (lead.status_changed, lead.converted), a deal until its stage is won, lost or
+ *   unqualified (deal.stage_changed, deal.won, deal.lost; back to an open stage reopens it); a
+ *   contact has no closed state, so every contact a member owns counts;
  *   4. nobody eligible: the pool's fallback_owner_id (default: the first active admin) gets it,
  *      the cursor stays, and the owner.assigned event says fallback with the admins to tell.
  * The assignment row (unique cause_event_id), the ownership row and the cursor move commit
@@ -779,14 +785,28 @@ int assign_store_pick(crm_db_t *tx, int64_t pool_id, const char *type, int64_t r
         chosen = cur;
         turn = used + 1;
     } else {
+        /* The member holding the cursor passes it on: either it had all the turns its weight
+         * gives (reason "weight", said only when the weight is above 1: a weight of 1 is plain
+         * round robin), or it lost its remaining turns (away, full or inactive now). */
+        bool cur_out = cur >= 0 && used < ms[cur].weight && !eligible(&ms[cur], skipped);
         /* The first member after last_position, wrapping round; the current member comes last. */
         int start = 0;
         while (start < n && ms[start].position <= last)
             start++;
         for (int k = 0; k < n && chosen < 0; k++) {
             int i = (start + k) % n;
+            if (i == cur && cur_out)
+                continue; /* already found away, full or inactive just above */
             if (eligible(&ms[i], skipped))
                 chosen = i;
+        }
+        if (chosen >= 0 && chosen != cur && cur >= 0 && used >= ms[cur].weight && ms[cur].weight > 1) {
+            char detail[64];
+            snprintf(detail, sizeof detail, "had its %d turns of this round (weight %d)", ms[cur].weight,
+                     ms[cur].weight);
+            json_array_insert_new(skipped, 0,
+                                  json_pack("{s:I,s:s,s:s}", "user_id", (json_int_t)ms[cur].user_id, "reason",
+                                            "weight", "detail", detail));
         }
     }
 

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include "crm/daemon.h"
+#include "activities.pb-c.h"
 #include "assign.pb-c.h"
 #include "deals.pb-c.h"
 #include "leads.pb-c.h"
@@ -18,10 +19,18 @@ typedef struct {
 typedef struct {
     crm_daemon_t *daemon;
     crm_rpc_client_t *assign; /* teams.get for team funnels (may be NULL) */
+    crm_rpc_client_t *leads;  /* contacts.list and custom_fields.deal.check for deal writes (may be NULL) */
     deals_reason_kind_t reasons[3];
 } deals_t;
 
 void deals_rpc_register(deals_t *self);
+/* rpc.c: the checks of a deal write that ask crm-leads (contacts exist for the caller, custom_fields
+ * fit the deal definitions and get normalized in place). Field errors accumulate in err (then
+ * the store's checks add theirs); any other failure is returned as is. */
+int deals_write_checks(deals_t *self, const crm_rpc_ctx_t *ctx, Crm__Deal *in, crm_err_t *err);
+/* 422 on ptrs[i] for each ids[i] that is no contact the caller can see (contacts.list). */
+int deals_check_contacts(deals_t *self, const crm_rpc_ctx_t *ctx, const int64_t *ids, const char *const *ptrs,
+                         size_t n, crm_err_t *err);
 int deals_consume_register(deals_t *self, crm_err_t *err);
 
 /* Who asks, and where events go: every write takes one. */
@@ -62,6 +71,10 @@ int deals_store_contact_add(crm_db_t *db, const deals_caller_t *c, const Crm__As
                             Crm__AssociatedContact **out, crm_err_t *err);
 int deals_store_contact_remove(crm_db_t *db, const deals_caller_t *c, const Crm__AssociatedContact *in,
                                crm_err_t *err);
+/* includes= of a deal read: NULL or "associated_contacts" (*contacts = true); else 400. */
+int deals_check_includes(const char *includes, bool *contacts, crm_err_t *err);
+/* Fills associated_contacts of each deal (includes=associated_contacts). */
+int deals_store_include_contacts(crm_db_t *db, Crm__Deal **deals, size_t n, crm_err_t *err);
 int deals_store_stage_changes(crm_db_t *db, const deals_caller_t *c, const Crm__StageChangeListRequest *req,
                               Crm__StageChangeList **out, crm_err_t *err);
 

@@ -26,15 +26,21 @@ int main(int argc, char **argv)
     self.assign = crm_daemon_client(d, "assign", &err); /* teams.get, for team funnels */
     if (!self.assign)
         fprintf(stderr, "crm-deals: no crm-assign client (team funnels unavailable): %s\n", err.message);
+    self.leads = crm_daemon_client(d, "leads", &err); /* contacts and custom field definitions */
+    if (!self.leads)
+        fprintf(stderr, "crm-deals: no crm-leads client (deal writes naming contacts will fail): %s\n",
+                err.message);
     deals_rpc_register(&self);
     if (deals_consume_register(&self, &err) != CRM_OK) {
         fprintf(stderr, "crm-deals: %s\n", err.message);
         crm_rpc_client_destroy(&self.assign);
+        crm_rpc_client_destroy(&self.leads);
         crm_daemon_destroy(&d);
         return 1;
     }
     int rc = crm_daemon_run(d);
     crm_rpc_client_destroy(&self.assign); /* before the daemon's ZeroMQ context goes */
+    crm_rpc_client_destroy(&self.leads);
     crm_daemon_destroy(&d);
     return rc;
 }

@@ -48,16 +48,157 @@ HANDLER(stage_create, Crm__Stage, Crm__Stage, deals_store_stage_create(ctx->db, 
 HANDLER(stage_update, Crm__Stage, Crm__Stage, deals_store_stage_update(ctx->db, q, &r, err))
 HANDLER(stage_delete, Crm__StageGetRequest, Crm__Stage, deals_store_stage_delete(ctx->db, q->id, err))
 HANDLER(deal_list, Crm__DealListRequest, Crm__DealList, deals_store_deal_list(ctx->db, &c, q, &r, err))
-HANDLER(deal_get, Crm__DealGetRequest, Crm__Deal, deals_store_deal_get(ctx->db, &c, q->id, &r, err))
-HANDLER(deal_create, Crm__Deal, Crm__Deal, deals_store_deal_create(ctx->db, &c, q, &r, err))
-HANDLER(deal_update, Crm__Deal, Crm__Deal, deals_store_deal_update(ctx->db, &c, q, &r, err))
+static int deal_get(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, ProtobufCMessage **out,
+                    crm_err_t *err)
+{
+    deals_t *self = arg;
+    const Crm__DealGetRequest *q = (const Crm__DealGetRequest *)in;
+    deals_caller_t c = caller_of(self, ctx);
+    bool contacts = false;
+    Crm__Deal *r = NULL;
+    if (deals_check_includes(q->includes, &contacts, err) ||
+        deals_store_deal_get(ctx->db, &c, q->id, &r, err))
+        return err->code;
+    if (contacts && deals_store_include_contacts(ctx->db, &r, 1, err)) {
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+        return err->code;
+    }
+    *out = &r->base;
+    return CRM_OK;
+}
+/* The contacts a deal write names must exist in crm-leads and be visible to the caller (one
+ * contacts.list by ids, as the caller): each missing one is a field error on pointer. */
+int deals_check_contacts(deals_t *self, const crm_rpc_ctx_t *ctx, const int64_t *ids, const char *const *ptrs,
+                         size_t n, crm_err_t *err)
+{
+    if (n == 0)
+        return CRM_OK;
+    if (n > 100)
+        return crm_err_set(err, CRM_EINVALID, ptrs[0], "incorrect_value", "at most 100 contacts per deal");
+    if (!self->leads)
+        return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "no RPC client for crm-leads (contacts.list)");
+    char csv[100 * 21 + 1];
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        w += (size_t)snprintf(csv + w, sizeof csv - w, "%s%lld", i ? "," : "", (long long)ids[i]);
+    Crm__ContactListRequest lr = CRM__CONTACT_LIST_REQUEST__INIT;
+    lr.ids = csv;
+    lr.has_per_page = 1;
+    lr.per_page = 100;
+    crm_rpc_caller_t caller = {
+        .user_id = ctx->user_id, .role = ctx->role, .correlation_id = ctx->correlation_id};
+    crm_err_t e;
+    crm_err_clear(&e);
+    ProtobufCMessage *got = NULL;
+    int rc = crm_rpc_call(self->leads, "contacts.list", &caller, &lr.base, &crm__contact_list__descriptor,
+                          5000, &got, &e);
+    if (rc) {
+        *err = e;
+        return rc;
+    }
+    const Crm__ContactList *cl = (const Crm__ContactList *)got;
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (size_t k = 0; k < cl->n_items && !found; k++)
+            found = cl->items[k]->id == ids[i];
+        if (!found)
+            crm_err_add(err, CRM_EINVALID, ptrs[i], "incorrect_value", "contact %lld does not exist",
+                        (long long)ids[i]);
+    }
+    protobuf_c_message_free_unpacked(got, NULL);
+    return err->code;
+}
+
+/* What a deal write needs from crm-leads: its contacts exist, and its custom_fields fit the deal
+ * custom field definitions (custom_fields.deal.check; the values come back normalized and replace
+ * the request's). Field errors add up with the store's own checks; other failures stop here. */
+static int check_with_leads(deals_t *self, const crm_rpc_ctx_t *ctx, Crm__Deal *in, crm_err_t *err)
+{
+    size_t n = 0;
+    int64_t ids[101];
+    const char *ptrs[101];
+    if (in->has_contact_id && in->contact_id > 0) {
+        ids[n] = in->contact_id;
+        ptrs[n++] = "/contact_id";
+    }
+    for (size_t i = 0; i < in->n_contact_ids && n < 101; i++) {
+        ids[n] = in->contact_ids[i];
+        ptrs[n++] = "/contact_ids";
+    }
+    int rc = deals_check_contacts(self, ctx, ids, ptrs, n, err);
+    if (rc && rc != CRM_EINVALID)
+        return rc;
+    if (!in->custom_fields_json || in->custom_fields_json[0] != '{')
+        return err->code; /* absent; a non-object is the store's 422 */
+    if (!self->leads)
+        return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "no RPC client for crm-leads (custom fields)");
+    Crm__CustomFieldValues cv = CRM__CUSTOM_FIELD_VALUES__INIT;
+    cv.custom_fields_json = in->custom_fields_json;
+    crm_rpc_caller_t caller = {
+        .user_id = ctx->user_id, .role = ctx->role, .correlation_id = ctx->correlation_id};
+    crm_err_t e;
+    crm_err_clear(&e);
+    ProtobufCMessage *got = NULL;
+    rc = crm_rpc_call(self->leads, "custom_fields.deal.check", &caller, &cv.base,
+                      &crm__custom_field_values__descriptor, 5000, &got, &e);
+    if (rc == CRM_EINVALID) {
+        crm_err_add(err, CRM_EINVALID, e.field, e.reason, "%s", e.message);
+        for (int i = 0; i < e.nmore; i++)
+            crm_err_add(err, CRM_EINVALID, e.more[i].field, e.more[i].reason, "%s", e.more[i].message);
+        return err->code;
+    }
+    if (rc) {
+        *err = e;
+        return rc;
+    }
+    Crm__CustomFieldValues *norm = (Crm__CustomFieldValues *)got;
+    if (norm->custom_fields_json) {
+        free(in->custom_fields_json);
+        in->custom_fields_json = norm->custom_fields_json;
+        norm->custom_fields_json = NULL;
+    }
+    protobuf_c_message_free_unpacked(got, NULL);
+    return err->code;
+}
+
+int deals_write_checks(deals_t *self, const crm_rpc_ctx_t *ctx, Crm__Deal *in, crm_err_t *err)
+{
+    return check_with_leads(self, ctx, in, err);
+}
+
+HANDLER(deal_create, Crm__Deal, Crm__Deal,
+        deals_write_checks(self, ctx, (Crm__Deal *)q, err) && err->code != CRM_EINVALID
+            ? err->code
+            : deals_store_deal_create(ctx->db, &c, q, &r, err))
+HANDLER(deal_update, Crm__Deal, Crm__Deal,
+        deals_write_checks(self, ctx, (Crm__Deal *)q, err) && err->code != CRM_EINVALID
+            ? err->code
+            : deals_store_deal_update(ctx->db, &c, q, &r, err))
 HANDLER(deal_delete, Crm__DealGetRequest, Crm__Deal, deals_store_deal_delete(ctx->db, &c, q->id, err))
 HANDLER(board, Crm__BoardRequest, Crm__Board, deals_store_board(ctx->db, &c, q, &r, err))
 HANDLER(deal_clone, Crm__DealCloneRequest, Crm__DealCloneReply, deals_store_clone(ctx->db, &c, q, &r, err))
 HANDLER(contacts_list, Crm__AssociatedContactListRequest, Crm__AssociatedContactList,
         deals_store_contacts_list(ctx->db, &c, q, &r, err))
-HANDLER(contact_add, Crm__AssociatedContact, Crm__AssociatedContact,
-        deals_store_contact_add(ctx->db, &c, q, &r, err))
+/* POST /v2/deals/{deal_id}/associated_contacts: 404 for a deal the caller cannot see, then 422
+ * for a contact it cannot see in crm-leads. */
+static int contact_add(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in,
+                       ProtobufCMessage **out, crm_err_t *err)
+{
+    deals_t *self = arg;
+    const Crm__AssociatedContact *q = (const Crm__AssociatedContact *)in;
+    deals_caller_t c = caller_of(self, ctx);
+    Crm__Deal *d = NULL;
+    if (deals_store_deal_get(ctx->db, &c, q->deal_id, &d, err))
+        return err->code;
+    protobuf_c_message_free_unpacked(&d->base, NULL);
+    if (q->has_contact_id && q->contact_id > 0 &&
+        deals_check_contacts(self, ctx, &q->contact_id, (const char *const[]){"/contact_id"}, 1, err))
+        return err->code;
+    Crm__AssociatedContact *r = NULL;
+    int rc = deals_store_contact_add(ctx->db, &c, q, &r, err);
+    *out = r ? &r->base : NULL;
+    return rc;
+}
 HANDLER(contact_remove, Crm__AssociatedContact, Crm__AssociatedContact,
         deals_store_contact_remove(ctx->db, &c, q, err))
 HANDLER(stage_changes, Crm__StageChangeListRequest, Crm__StageChangeList,

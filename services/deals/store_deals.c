@@ -15,9 +15,12 @@
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 /* Sell: an integer when there is no fraction ("1000"), two decimals otherwise ("1000.50"). */
 #define DEC(col) "CASE WHEN " col " = trunc(" col ") THEN trunc(" col ")::text ELSE " col "::text END"
+/* The same as JSON text for Deal.value_json: 1000 (a number) or "1000.50" (a string). */
+#define DECJ(col)                                                                                            \
+    "CASE WHEN " col " = trunc(" col ") THEN trunc(" col ")::text ELSE to_json(" col "::text)::text END"
 // clang-format off
 #define DEAL_COLS                                                                                            \
-    "d.id, d.creator_id, d.owner_id, d.name, " DEC("d.value") ", d.currency, d.hot, d.stage_id, "              \
+    "d.id, d.creator_id, d.owner_id, d.name, " DECJ("d.value") ", d.currency, d.hot, d.stage_id, "              \
     "d.pipeline_id, d.contact_id, d.organization_id, d.estimated_close_date::text, d.loss_reason_id, "        \
     "d.unqualified_reason_id, d.source_id, to_json(d.tags)::text, " TS("d.last_stage_change_at") ", "         \
     TS("d.created_at") ", " TS("d.updated_at") ", d.last_stage_change_by_id, "                                \
@@ -32,7 +35,7 @@ static Crm__Deal *deal_from_row(const PGresult *res, int r)
     crm_row_i64(res, r, 1, &m->has_creator_id, &m->creator_id);
     crm_row_i64(res, r, 2, &m->has_owner_id, &m->owner_id);
     m->name = crm_row_str(res, r, 3);
-    m->value = crm_row_str(res, r, 4);
+    m->value_json = crm_row_str(res, r, 4);
     m->currency = crm_row_str(res, r, 5);
     crm_row_bool(res, r, 6, &m->has_hot, &m->hot);
     crm_row_i64(res, r, 7, &m->has_stage_id, &m->stage_id);
@@ -115,13 +118,53 @@ static bool datetime_ok(const char *s)
            strspn(s + 1, "0123456789") == 2 && strspn(s + 4, "0123456789") == 2;
 }
 
-static int check_deal(const Crm__Deal *in, bool create, crm_err_t *err)
+/* Deal.value_json as sent (a decimal string, or a JSON number with at most 2 decimals) → the
+ * decimal text for SQL in out; false when it is neither. */
+static bool value_parse(const char *json, char out[48])
 {
-    if (create ? blank(in->name) : (in->name && blank(in->name)))
+    json_t *v = json_loads(json, JSON_DECODE_ANY, NULL);
+    bool ok = false;
+    if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < 10000000000000000LL) {
+        snprintf(out, 48, "%lld", (long long)json_integer_value(v));
+        ok = true;
+    } else if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) < 1e16) {
+        double cents = json_real_value(v) * 100.0;
+        long long c = (long long)(cents + 0.5);
+        double off = cents - (double)c;
+        if (off < 1e-6 * (cents > 1 ? cents : 1) && -off < 1e-6 * (cents > 1 ? cents : 1)) {
+            snprintf(out, 48, "%lld.%02lld", c / 100, c % 100);
+            ok = true;
+        }
+    } else if (json_is_string(v) && decimal_ok(json_string_value(v))) {
+        snprintf(out, 48, "%s", json_string_value(v));
+        ok = true;
+    }
+    json_decref(v);
+    return ok;
+}
+
+/* True when a PUT sent key (its value may be null or []). */
+static bool sent(const Crm__Deal *in, const char *key)
+{
+    for (size_t i = 0; i < in->n_update_mask; i++)
+        if (strcmp(in->update_mask[i], key) == 0)
+            return true;
+    return false;
+}
+
+/* Checks a create or update; value gets the decimal text of value_json ("" when not sent). */
+static int check_deal(const Crm__Deal *in, bool create, char value[48], crm_err_t *err)
+{
+    value[0] = '\0';
+    if (create ? blank(in->name) : ((in->name && blank(in->name)) || (!in->name && sent(in, "name"))))
         crm_err_add(err, CRM_EINVALID, "/name", create ? "missing" : "blank", "name is required");
-    if (in->value && !decimal_ok(in->value))
+    if (in->value_json && !value_parse(in->value_json, value))
         crm_err_add(err, CRM_EINVALID, "/value", "incorrect_value",
-                    "value must be a decimal string such as \"1200\" or \"1200.50\"");
+                    "value must be a decimal string such as \"1200\" or \"1200.50\", or a number with at "
+                    "most 2 decimals");
+    if (!create && !in->has_owner_id && !in->has_assign_pool_id && sent(in, "owner_id"))
+        crm_err_add(err, CRM_EINVALID, "/owner_id", "blank",
+                    "a deal keeps an owner: give another owner_id or an assign_pool_id");
     if (in->monthly_payment && !decimal_ok(in->monthly_payment))
         crm_err_add(err, CRM_EINVALID, "/monthly_payment", "incorrect_value",
                     "monthly_payment must be a decimal string such as \"100.00\"");
@@ -158,6 +201,11 @@ static int check_deal(const Crm__Deal *in, bool create, crm_err_t *err)
                     "custom_fields must be an object of name: value");
     if (in->has_contact_id && in->contact_id <= 0)
         crm_err_add(err, CRM_EINVALID, "/contact_id", "incorrect_value", "contact_id must be a positive id");
+    for (size_t i = 0; i < in->n_contact_ids; i++)
+        if (in->contact_ids[i] <= 0) {
+            crm_err_add(err, CRM_EINVALID, "/contact_ids", "incorrect_value", "contact ids must be positive");
+            break;
+        }
     return err->code;
 }
 
@@ -365,9 +413,9 @@ static int reattribute_open_stay(crm_db_t *tx, int64_t deal_id, crm_err_t *err)
 
 /* The insert behind POST /v2/deals and conversions: in the open transaction tx, stage resolved.
  * conversion_id > 0 makes it idempotent: *created = false when that conversion's deal exists. */
-static int deal_insert(crm_db_t *tx, const deals_caller_t *c, const Crm__Deal *in, const stage_info_t *st,
-                       int64_t owner, bool has_owner, int64_t conversion_id, bool unsorted, int64_t *id,
-                       bool *created, crm_err_t *err)
+static int deal_insert(crm_db_t *tx, const deals_caller_t *c, const Crm__Deal *in, const char *value,
+                       const stage_info_t *st, int64_t owner, bool has_owner, int64_t conversion_id,
+                       bool unsorted, int64_t *id, bool *created, crm_err_t *err)
 {
     char b[12][24];
     const char *cf = in->custom_fields_json;
@@ -376,7 +424,7 @@ static int deal_insert(crm_db_t *tx, const deals_caller_t *c, const Crm__Deal *i
         crm_param_i64(b[0], c->user_id > 0, c->user_id),
         crm_param_i64(b[1], has_owner, owner),
         in->name,
-        in->value,
+        value && *value ? value : NULL,
         in->currency,
         crm_param_bool(in->has_hot, in->hot),
         crm_param_i64(b[2], true, st->pipeline_id),
@@ -442,12 +490,9 @@ int deals_store_deal_create(crm_db_t *db, const deals_caller_t *c, const Crm__De
                             crm_err_t *err)
 {
     *out = NULL;
-    if (check_deal(in, true, err))
+    char value[48];
+    if (check_deal(in, true, value, err))
         return err->code;
-    for (size_t i = 0; i < in->n_contact_ids; i++)
-        if (in->contact_ids[i] <= 0)
-            return crm_err_set(err, CRM_EINVALID, "/contact_ids", "incorrect_value",
-                               "contact ids must be positive");
     if (crm_db_begin(db, err))
         return err->code;
     stage_info_t st;
@@ -480,7 +525,7 @@ int deals_store_deal_create(crm_db_t *db, const deals_caller_t *c, const Crm__De
     bool created = false;
     Crm__Deal *deal = NULL;
     if (rc == CRM_OK)
-        rc = deal_insert(db, c, in, &st, owner, has_owner, 0, c->user_id == 0, &id, &created, err);
+        rc = deal_insert(db, c, in, value, &st, owner, has_owner, 0, c->user_id == 0, &id, &created, err);
     if (rc == CRM_OK)
         rc = deal_load(db, &(deals_caller_t){0}, id, false, &deal, err);
     if (rc == CRM_OK)
@@ -526,11 +571,41 @@ static int emit_move(crm_db_t *tx, const deals_caller_t *c, Crm__Deal *deal, con
     return CRM_OK;
 }
 
+/* A bigint[] literal of ids (malloc'd). */
+static char *id_array(const int64_t *ids, size_t n)
+{
+    char *arr = malloc(n * 24 + 3), *w = arr;
+    w += sprintf(w, "{");
+    for (size_t i = 0; i < n; i++)
+        w += sprintf(w, "%s%lld", i ? "," : "", (long long)ids[i]);
+    sprintf(w, "}");
+    return arr;
+}
+
+/* PUT contact_ids: the deal's associated contacts become its primary contact and ids. */
+static int replace_contacts(crm_db_t *tx, int64_t deal_id, const int64_t *ids, size_t n, crm_err_t *err)
+{
+    char b[24];
+    char *arr = id_array(ids, n);
+    const char *p[] = {crm_param_i64(b, true, deal_id), arr};
+    int rc =
+        crm_db_run(tx, "deals_contacts_replace",
+                   "WITH k AS (SELECT x FROM unnest($2::bigint[]) x UNION SELECT contact_id FROM deals "
+                   "WHERE id = $1 AND contact_id IS NOT NULL), "
+                   "del AS (DELETE FROM deal_contacts WHERE deal_id = $1 AND contact_id NOT IN (SELECT x "
+                   "FROM k)) INSERT INTO deal_contacts (deal_id, contact_id) SELECT $1, x FROM k "
+                   "ON CONFLICT DO NOTHING",
+                   2, p, err);
+    free(arr);
+    return rc;
+}
+
 int deals_store_deal_update(crm_db_t *db, const deals_caller_t *c, const Crm__Deal *in, Crm__Deal **out,
                             crm_err_t *err)
 {
     *out = NULL;
-    if (check_deal(in, false, err))
+    char value[48];
+    if (check_deal(in, false, value, err))
         return err->code;
     if (crm_db_begin(db, err))
         return err->code;
@@ -564,10 +639,11 @@ int deals_store_deal_update(crm_db_t *db, const deals_caller_t *c, const Crm__De
         char b[14][24];
         const char *cf = in->custom_fields_json;
         char *tags = in->n_tags ? crm_param_text_array(in->tags, in->n_tags) : NULL;
+        char *mask = crm_param_text_array(in->update_mask, in->n_update_mask);
         const char *p[] = {
             crm_param_i64(b[0], true, in->id),
             in->name,
-            in->value,
+            value[0] ? value : NULL,
             in->currency,
             crm_param_bool(in->has_hot, in->hot),
             crm_param_i64(b[1], moved, to.id),
@@ -586,35 +662,60 @@ int deals_store_deal_update(crm_db_t *db, const deals_caller_t *c, const Crm__De
             crm_param_bool(true, in->has_assign_pool_id),
             crm_param_i64(b[9], c->user_id > 0, c->user_id),
             in->added_on,
+            mask,
         };
+/* A nullable column: set when a value came, cleared when the key came as null, else kept. */
+#define SETN(col, n, type)                                                                                   \
+    col " = CASE WHEN $" n type " IS NOT NULL OR '" col "' = ANY ($22) THEN $" n type " ELSE " col " END, "
+/* A column with a default: the value, the default for a null, else kept. */
+#define SETD(col, n, type, dflt)                                                                             \
+    col " = CASE WHEN $" n type " IS NOT NULL THEN $" n type " WHEN '" col "' = ANY ($22) THEN " dflt        \
+        " ELSE " col " END, "
         rc = crm_db_run(
             db, "deals_update",
-            "UPDATE deals SET name = coalesce($2, name), value = coalesce($3::numeric, value), "
-            "currency = coalesce($4, currency), hot = coalesce($5::boolean, hot), stage_id = coalesce($6, "
-            "stage_id), "
-            "pipeline_id = coalesce($7, pipeline_id), contact_id = coalesce($8, contact_id), "
-            "estimated_close_date = coalesce($9::date, estimated_close_date), "
-            "loss_reason_id = coalesce($10, loss_reason_id), "
-            "unqualified_reason_id = coalesce($11, unqualified_reason_id), source_id = coalesce($12, "
-            "source_id), "
-            "tags = coalesce($13::text[], tags), custom_fields = custom_fields || coalesce($14::jsonb, "
-            "'{}'), "
-            "customized_win_likelihood = coalesce($15, customized_win_likelihood), "
-            "monthly_payment = coalesce($16::numeric, monthly_payment), "
-            "contract_value = coalesce($17::numeric, contract_value), "
-            "owner_id = CASE WHEN $19::boolean THEN NULL ELSE coalesce($18, owner_id) END, "
-            "unsorted = unsorted AND $20::bigint IS NULL, added_on = coalesce($21::timestamptz, added_on), "
-            "last_stage_change_at = CASE WHEN $6::bigint IS NULL THEN last_stage_change_at ELSE now() END, "
-            "last_stage_change_by_id = CASE WHEN $6::bigint IS NULL THEN last_stage_change_by_id ELSE $20 "
-            "END, "
-            "updated_at = now() WHERE id = $1",
-            21, p, err);
+            "UPDATE deals SET name = coalesce($2, name), " SETD("value", "3", "::numeric", "0")
+                SETD("currency", "4", "::text", "'USD'") SETD(
+                    "hot", "5", "::boolean",
+                    "false") "stage_id = coalesce($6, stage_id), pipeline_id = coalesce($7, "
+                             "pipeline_id), " SETN("contact_id", "8", "::bigint") SETN("estimated_close_date",
+                                                                                       "9", "::date")
+                                 SETN("loss_reason_id", "10", "::bigint") SETN("unqualified_reason_id", "11",
+                                                                               "::bigint")
+                                     SETN("source_id", "12", "::bigint") SETD(
+                                         "tags", "13", "::text[]",
+                                         "'{}'") "custom_fields = CASE WHEN $14::jsonb IS NULL AND "
+                                                 "'custom_fields' = ANY ($22) THEN '{}' "
+                                                 "ELSE jsonb_strip_nulls(custom_fields || "
+                                                 "coalesce($14::jsonb, '{}')) END, " SETN(
+                                                     "customized_win_likelihood", "15", "::integer")
+                                                     SETN("monthly_payment", "16", "::numeric") SETN(
+                                                         "contract_value", "17",
+                                                         "::numeric") "owner_id = CASE WHEN $19::boolean "
+                                                                      "THEN NULL ELSE coalesce($18, "
+                                                                      "owner_id) END, "
+                                                                      "unsorted = unsorted AND $20::bigint "
+                                                                      "IS NULL, added_on = "
+                                                                      "coalesce($21::timestamptz, added_on), "
+                                                                      "last_stage_change_at = CASE WHEN "
+                                                                      "$6::bigint IS NULL THEN "
+                                                                      "last_stage_change_at ELSE now() END, "
+                                                                      "last_stage_change_by_id = CASE WHEN "
+                                                                      "$6::bigint IS NULL THEN "
+                                                                      "last_stage_change_by_id ELSE $20 "
+                                                                      "END, "
+                                                                      "updated_at = now() WHERE id = $1",
+            22, p, err);
+#undef SETN
+#undef SETD
         free(tags);
+        free(mask);
         if (rc == CRM_OK && in->has_contact_id)
             rc = crm_db_run(
                 db, "deals_contacts_insert1",
                 "INSERT INTO deal_contacts (deal_id, contact_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", 2,
                 (const char *[]){p[0], p[7]}, err);
+        if (rc == CRM_OK && (in->n_contact_ids || sent(in, "contact_ids")))
+            rc = replace_contacts(db, in->id, in->contact_ids, in->n_contact_ids, err);
     }
     int64_t reason = 0;
     if (moved)
@@ -648,25 +749,58 @@ int deals_store_deal_update(crm_db_t *db, const deals_caller_t *c, const Crm__De
     return CRM_OK;
 }
 
+/* DELETE: the deal, its associated contacts and its stage history go; deal.deleted carries the
+ * deal as it was (same transaction). */
 int deals_store_deal_delete(crm_db_t *db, const deals_caller_t *c, int64_t id, crm_err_t *err)
 {
-    char b[2][24];
-    const char *p[] = {crm_param_i64(b[0], true, id), crm_param_i64(b[1], c->sales, c->user_id)};
-    PGresult *res = crm_db_exec(
-        db, "deals_delete",
-        "DELETE FROM deals WHERE id = $1 AND ($2::bigint IS NULL OR owner_id = $2) RETURNING id", 2, p, err);
-    if (!res)
+    if (crm_db_begin(db, err))
         return err->code;
-    int n = PQntuples(res);
-    PQclear(res);
-    return n ? CRM_OK
-             : crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "deal %lld not found", (long long)id);
+    Crm__Deal *deal = NULL;
+    int rc = deal_load(db, c, id, true, &deal, err);
+    if (rc == CRM_OK) {
+        char b[24];
+        const char *p[] = {crm_param_i64(b, true, id)};
+        rc = crm_db_run(db, "deals_delete", "DELETE FROM deals WHERE id = $1", 1, p, err);
+    }
+    if (rc == CRM_OK)
+        rc = emit_deal(db, c, "deal.deleted", deal, false, 0, 0, 0, 0, err);
+    if (rc == CRM_OK)
+        rc = crm_db_commit(db, err);
+    if (deal)
+        protobuf_c_message_free_unpacked(&deal->base, NULL);
+    if (rc) {
+        crm_db_rollback(db);
+        return rc;
+    }
+    crm_outbox_kick(c->outbox);
+    return CRM_OK;
+}
+
+int deals_check_includes(const char *includes, bool *contacts, crm_err_t *err)
+{
+    *contacts = false;
+    if (!includes)
+        return CRM_OK;
+    const char *s = includes;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        if (n == strlen("associated_contacts") && strncmp(s, "associated_contacts", n) == 0)
+            *contacts = true;
+        else
+            return crm_err_set(err, CRM_EBADREQUEST, "includes", "invalid_param",
+                               "includes supports only associated_contacts, given: %.100s", includes);
+        s += n + (s[n] == ',');
+    }
+    return CRM_OK;
 }
 
 int deals_store_deal_list(crm_db_t *db, const deals_caller_t *c, const Crm__DealListRequest *req,
                           Crm__DealList **out, crm_err_t *err)
 {
     *out = NULL;
+    bool with_contacts = false;
+    if (deals_check_includes(req->includes, &with_contacts, err))
+        return err->code;
     static const char *const sorts[] = {"id",
                                         "name",
                                         "value",
@@ -771,6 +905,10 @@ int deals_store_deal_list(crm_db_t *db, const deals_caller_t *c, const Crm__Deal
     for (int r = 0; r < n; r++)
         list->items[list->n_items++] = deal_from_row(res, r);
     PQclear(res);
+    if (with_contacts && deals_store_include_contacts(db, list->items, list->n_items, err)) {
+        protobuf_c_message_free_unpacked(&list->base, NULL);
+        return err->code;
+    }
     *out = list;
     return CRM_OK;
 }
@@ -788,6 +926,37 @@ static Crm__AssociatedContact *ac_from_row(const PGresult *res, int r)
     m->created_at = crm_row_str(res, r, 3);
     m->updated_at = crm_row_str(res, r, 4);
     return m;
+}
+
+int deals_store_include_contacts(crm_db_t *db, Crm__Deal **deals, size_t n, crm_err_t *err)
+{
+    if (n == 0)
+        return CRM_OK;
+    int64_t *ids = calloc(n, sizeof *ids);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = deals[i]->id;
+    char *arr = id_array(ids, n);
+    free(ids);
+    const char *p[] = {arr};
+    PGresult *res = crm_db_exec(db, "deal_contacts_of",
+                                "SELECT " AC_COLS " FROM deal_contacts WHERE deal_id = ANY ($1::bigint[]) "
+                                "ORDER BY deal_id, contact_id",
+                                1, p, err);
+    free(arr);
+    if (!res)
+        return err->code;
+    int rows = PQntuples(res);
+    for (size_t i = 0; i < n; i++) {
+        Crm__AssociatedContactItems *it =
+            (Crm__AssociatedContactItems *)crm_pb_new(&crm__associated_contact_items__descriptor);
+        it->items = calloc((size_t)rows + 1, sizeof *it->items);
+        for (int r = 0; r < rows; r++)
+            if (crm_db_i64(res, r, 0) == deals[i]->id)
+                it->items[it->n_items++] = ac_from_row(res, r);
+        deals[i]->associated_contacts = it;
+    }
+    PQclear(res);
+    return CRM_OK;
 }
 
 /* 404 unless the caller may see the deal. */
@@ -973,7 +1142,6 @@ int deals_store_from_conversion(crm_db_t *tx, const deals_caller_t *c, const Crm
         snprintf(name, sizeof name, "Deal from lead %lld", (long long)lc->lead_id);
     Crm__Deal in = CRM__DEAL__INIT;
     in.name = name;
-    in.value = lc->deal_value;
     in.currency = lc->deal_currency;
     in.has_contact_id = lc->has_individual_id && lc->individual_id > 0;
     in.contact_id = lc->individual_id;
@@ -986,8 +1154,8 @@ int deals_store_from_conversion(crm_db_t *tx, const deals_caller_t *c, const Crm
     who.user_id = lc->has_creator_id ? lc->creator_id : 0;
     bool has_owner = lc->has_owner_id && lc->owner_id > 0;
     int64_t id = 0;
-    if (deal_insert(tx, &who, &in, &st, lc->owner_id, has_owner, lc->conversion_id, who.user_id == 0, &id,
-                    created, err))
+    if (deal_insert(tx, &who, &in, lc->deal_value, &st, lc->owner_id, has_owner, lc->conversion_id,
+                    who.user_id == 0, &id, created, err))
         return err->code;
     if (!*created) {
         /* The other path (RPC or event) made it already: answer with that deal. */
@@ -1097,9 +1265,21 @@ int deals_store_board(crm_db_t *db, const deals_caller_t *c, const Crm__BoardReq
         "ORDER BY d.added_on DESC, d.id DESC) AS rn FROM deals d WHERE d.pipeline_id = $1 "
         "AND ($2::bigint IS NULL OR d.owner_id = $2)) x WHERE rn > $3 AND rn <= $3 + $4 ORDER BY col, rn",
         4, cp, err);
+    PGresult *totals =
+        cards ? crm_db_exec(
+                    db, "board_totals",
+                    "SELECT CASE WHEN d.unsorted THEN 0 ELSE d.stage_id END AS col, d.currency, count(*), "
+                    "sum(d.value)::numeric(18, 2)::text, sum(d.value * coalesce(d.customized_win_likelihood, "
+                    "s.likelihood) / 100.0)::numeric(18, 2)::text FROM deals d JOIN stages s ON s.id = "
+                    "d.stage_id WHERE d.pipeline_id = $1 AND ($2::bigint IS NULL OR d.owner_id = $2) "
+                    "GROUP BY 1, 2 ORDER BY 1, 2",
+                    2, p, err)
+              : NULL;
     crm_db_rollback(db); /* read only */
-    if (!cards) {
+    if (!cards || !totals) {
         PQclear(cols);
+        if (cards)
+            PQclear(cards);
         return err->code;
     }
     Crm__Board *board = (Crm__Board *)crm_pb_new(&crm__board__descriptor);
@@ -1121,6 +1301,25 @@ int deals_store_board(crm_db_t *db, const deals_caller_t *c, const Crm__BoardReq
         col->has_unsorted = col->has_has_more = 1;
         col->unsorted = i == 0;
         col->has_more = col->count > (int64_t)page.offset + page.per_page;
+        int nt = PQntuples(totals);
+        col->totals = calloc((size_t)nt + 1, sizeof *col->totals);
+        for (int t = 0; t < nt; t++) {
+            if (crm_db_i64(totals, t, 0) != col->stage_id)
+                continue;
+            Crm__BoardTotal *bt = (Crm__BoardTotal *)crm_pb_new(&crm__board_total__descriptor);
+            bt->currency = crm_row_str(totals, t, 1);
+            crm_row_i64(totals, t, 2, &bt->has_count, &bt->count);
+            bt->total_value = crm_row_str(totals, t, 3);
+            bt->weighted_value = crm_row_str(totals, t, 4);
+            col->totals[col->n_totals++] = bt;
+        }
+        if (col->n_totals == 1) {
+            col->currency = crm_pb_strdup(col->totals[0]->currency);
+        } else if (col->n_totals > 1) { /* never a sum across currencies */
+            free(col->total_value);
+            free(col->weighted_value);
+            col->total_value = col->weighted_value = NULL;
+        }
         col->deals = calloc((size_t)page.per_page + 1, sizeof *col->deals);
         for (int r = 0; r < ncards; r++)
             if (crm_db_i64(cards, r, colkey) == col->stage_id &&
@@ -1130,6 +1329,7 @@ int deals_store_board(crm_db_t *db, const deals_caller_t *c, const Crm__BoardReq
     }
     PQclear(cols);
     PQclear(cards);
+    PQclear(totals);
     *out = board;
     return CRM_OK;
 }
@@ -1145,15 +1345,7 @@ int deals_store_funnel(crm_db_t *db, const Crm__FunnelRequest *req, const int64_
                        Crm__Funnel **out, crm_err_t *err)
 {
     *out = NULL;
-    char *arr = NULL;
-    if (owners) {
-        arr = malloc(nowners * 24 + 3);
-        char *w = arr;
-        w += sprintf(w, "{");
-        for (size_t i = 0; i < nowners; i++)
-            w += sprintf(w, "%s%lld", i ? "," : "", (long long)owners[i]);
-        sprintf(w, "}");
-    }
+    char *arr = owners ? id_array(owners, nowners) : NULL;
     char b[24];
     const char *p[] = {crm_param_i64(b, true, req->pipeline_id), req->from, req->to, arr};
     PGresult *res = crm_db_exec(

@@ -1,6 +1,6 @@
 /* API tokens (DESIGN §7): Bearer tokens are looked up by SHA-256 hex in gateway.api_tokens
- * (with a ≤ 30 s in-memory cache), the bootstrap admin and its token file are set up before
- * the gateway reports ready, and admins mint new tokens with POST /v2/api_tokens. */
+ * on every request (no cache: revocation is effective at once), the bootstrap admin and its token file are
+ * set up before the gateway reports ready, and admins mint new tokens with POST /v2/api_tokens. */
 #include "auth.h"
 
 #include <ctype.h>
@@ -19,87 +19,24 @@
 #include "sell.h"
 #include "store.h"
 
-#define CACHE_SLOTS 256
-
-typedef struct {
-    char hash[65];
-    int64_t user_id;
-    char role[16];
-    int64_t expires_us; /* monotonic */
-} cache_entry_t;
-
+/* No token cache: every request looks its token up (one indexed read of gateway.api_tokens), so
+ * a revocation, a deactivation or a role change made anywhere (this gateway, another instance,
+ * crmctl straight in the database) takes effect on the very next request. */
 struct gw_auth_t {
-    pthread_mutex_t lock;
-    cache_entry_t slots[CACHE_SLOTS];
+    int unused;
 };
 
 gw_auth_t *gw_auth_new(void)
 {
-    gw_auth_t *self = calloc(1, sizeof *self);
-    if (self)
-        pthread_mutex_init(&self->lock, NULL);
-    return self;
+    return calloc(1, sizeof(gw_auth_t));
 }
 
 void gw_auth_destroy(gw_auth_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    pthread_mutex_destroy(&(*self_p)->lock);
     free(*self_p);
     *self_p = NULL;
-}
-
-static size_t slot_of(const char *hash)
-{
-    /* The hash is already uniformly distributed hex: its first 4 digits pick the slot. */
-    unsigned v = 0;
-    for (int i = 0; i < 4 && hash[i]; i++)
-        v = v * 16 + (unsigned)(isdigit((unsigned char)hash[i]) ? hash[i] - '0' : (hash[i] | 32) - 'a' + 10);
-    return v % CACHE_SLOTS;
-}
-
-static bool cache_get(gw_auth_t *self, const char *hash, int64_t *user_id, char role[16])
-{
-    bool hit = false;
-    pthread_mutex_lock(&self->lock);
-    cache_entry_t *e = &self->slots[slot_of(hash)];
-    if (e->hash[0] && strcmp(e->hash, hash) == 0 && e->expires_us > crm_mono_us()) {
-        *user_id = e->user_id;
-        memcpy(role, e->role, 16);
-        hit = true;
-    }
-    pthread_mutex_unlock(&self->lock);
-    return hit;
-}
-
-static void cache_put(gw_auth_t *self, const char *hash, int64_t user_id, const char *role)
-{
-    pthread_mutex_lock(&self->lock);
-    cache_entry_t *e = &self->slots[slot_of(hash)];
-    snprintf(e->hash, sizeof e->hash, "%s", hash);
-    e->user_id = user_id;
-    snprintf(e->role, sizeof e->role, "%s", role);
-    e->expires_us = crm_mono_us() + GW_AUTH_CACHE_US;
-    pthread_mutex_unlock(&self->lock);
-}
-
-static void cache_forget_hash(gw_auth_t *self, const char *hash)
-{
-    pthread_mutex_lock(&self->lock);
-    cache_entry_t *e = &self->slots[slot_of(hash)];
-    if (strcmp(e->hash, hash) == 0)
-        memset(e, 0, sizeof *e);
-    pthread_mutex_unlock(&self->lock);
-}
-
-void gw_auth_forget_user(gw_auth_t *self, int64_t user_id)
-{
-    pthread_mutex_lock(&self->lock);
-    for (size_t i = 0; i < CACHE_SLOTS; i++)
-        if (self->slots[i].hash[0] && (user_id == 0 || self->slots[i].user_id == user_id))
-            memset(&self->slots[i], 0, sizeof self->slots[i]);
-    pthread_mutex_unlock(&self->lock);
 }
 
 bool gw_auth_bearer(const char *header, char *out, size_t outlen)
@@ -136,8 +73,6 @@ int gw_auth_check(gw_t *gw, gw_request_t *req, gw_response_t *resp)
     }
     char hash[65];
     crm_sha256_hex(token, strlen(token), hash);
-    if (cache_get(gw->auth, hash, &req->user_id, req->role))
-        return 0;
     crm_err_t err;
     crm_err_clear(&err);
     crm_db_t *db = gw_db_get(gw, gw->db_wait_ms, &err);
@@ -161,7 +96,6 @@ int gw_auth_check(gw_t *gw, gw_request_t *req, gw_response_t *resp)
     }
     req->user_id = row.user_id;
     snprintf(req->role, sizeof req->role, "%s", row.role);
-    cache_put(gw->auth, hash, row.user_id, row.role);
     return 0;
 }
 
@@ -508,7 +442,6 @@ void gw_auth_revoke_token(gw_t *gw, const gw_route_t *route, gw_request_t *req, 
         gw_respond_err(resp, &err, route->meta_type, req->corr);
         return;
     }
-    cache_forget_hash(gw->auth, hash);
     crm_log_info(req->corr, "api_token.revoked", "token_id=%lld by=%lld", (long long)id,
                  (long long)req->user_id);
     gw_respond_no_content(resp);
@@ -555,7 +488,6 @@ void gw_auth_user_write(gw_t *gw, const gw_route_t *route, gw_request_t *req, gw
     rc = db ? gw_store_tokens_sync_user(db, user->id, user->role, inactive, &err) : err.code;
     if (db)
         crm_db_pool_put(gw->db, db);
-    gw_auth_forget_user(gw->auth, user->id);
     if (rc != CRM_OK) {
         /* The user changed but the tokens did not follow: the client retries (PUT and DELETE are
          * idempotent) until they do. */

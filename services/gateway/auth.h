@@ -1,5 +1,5 @@
 /* API tokens (DESIGN §7): Bearer tokens stored as SHA-256 hex in gateway.api_tokens, mapped
- * to a user and role; a short-lived in-memory cache; the bootstrap admin and its token file;
+ * to a user and role, looked up on every request (no cache); the bootstrap admin and its token file;
  * POST /v2/api_tokens. */
 #ifndef GW_AUTH_H
 #define GW_AUTH_H
@@ -9,8 +9,6 @@
 #include "crm/err.h"
 #include "gateway.h"
 #include "routes.h"
-
-#define GW_AUTH_CACHE_US (30LL * 1000000) /* a revoked token may keep working this long */
 
 gw_auth_t *gw_auth_new(void);
 void gw_auth_destroy(gw_auth_t **self_p);
@@ -37,15 +35,12 @@ int gw_auth_token_file(const char *path, char out[65], bool *created, crm_err_t 
 void gw_auth_create_token(gw_t *gw, const gw_route_t *route, gw_request_t *req, gw_response_t *resp);
 /* GET /v2/api_tokens[?user_id=N] (admin only): the tokens, never their secret or hash. */
 void gw_auth_list_tokens(gw_t *gw, const gw_route_t *route, gw_request_t *req, gw_response_t *resp);
-/* DELETE /v2/api_tokens/{id} (admin only): revoked at once in this instance (its cache entry is
- * dropped); another gateway instance may still accept it from its cache for GW_AUTH_CACHE_US. */
+/* DELETE /v2/api_tokens/{id} (admin only): revoked at once, in every gateway instance (tokens are
+ * looked up on every request). */
 void gw_auth_revoke_token(gw_t *gw, const gw_route_t *route, gw_request_t *req, gw_response_t *resp);
 /* PUT /v2/users/{id} and DELETE /v2/users/{id} (deactivate): the route's RPC on assign, then
  * the user's tokens follow: the new role is copied onto them, and an inactive user's tokens are
- * revoked; this instance's cache entries of the user are dropped. */
+ * revoked (effective on the next request). */
 void gw_auth_user_write(gw_t *gw, const gw_route_t *route, gw_request_t *req, gw_response_t *resp);
-
-/* Drops every cache entry of user_id (all of them when user_id is 0). */
-void gw_auth_forget_user(gw_auth_t *self, int64_t user_id);
 
 #endif

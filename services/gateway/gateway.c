@@ -13,6 +13,7 @@
 #include "mapping.h"
 #include "ratelimit.h"
 #include "signature.h"
+#include "stream.h"
 
 static const char *const svc_names[GW_SVC_COUNT] = {"leads", "assign", "notify", "deals"};
 
@@ -226,6 +227,11 @@ gw_t *gw_new(crm_daemon_t *d, crm_err_t *err)
             return NULL;
         }
     }
+    self->stream = gw_stream_new(self, err);
+    if (!self->stream) {
+        gw_destroy(&self);
+        return NULL;
+    }
     crm_metrics_help(self->metrics, "crm_http_requests_total", "HTTP requests by method, route and status");
     crm_metrics_help(self->metrics, "crm_http_request_duration_seconds", "HTTP request latency by route");
     crm_metrics_help(self->metrics, "crm_gateway_deliveries_total",
@@ -269,6 +275,8 @@ int gw_start(gw_t *self, crm_err_t *err)
     if (pthread_create(&self->boot_thread, NULL, boot_and_watch, self) != 0)
         return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "cannot start the bootstrap thread");
     self->boot_started = true;
+    if (gw_stream_start(self->stream, err) != CRM_OK)
+        return err->code;
     return CRM_OK;
 }
 
@@ -283,6 +291,7 @@ void gw_stop(gw_t *self)
         self->boot_started = false;
     }
     gw_committer_destroy(&self->committer); /* after HTTP: no request waits on it any more */
+    gw_stream_stop(self->stream);
 }
 
 void gw_destroy(gw_t **self_p)
@@ -292,6 +301,7 @@ void gw_destroy(gw_t **self_p)
     gw_t *self = *self_p;
     gw_stop(self);
     gw_http_destroy(&self->http);
+    gw_stream_destroy(&self->stream);
     for (int i = 0; i < GW_SVC_COUNT; i++)
         crm_rpc_client_destroy(&self->clients[i]);
     gw_auth_destroy(&self->auth);

@@ -57,6 +57,7 @@ typedef enum { GW_SVC_LEADS = 0, GW_SVC_ASSIGN, GW_SVC_NOTIFY, GW_SVC_DEALS, GW_
 typedef struct gw_auth_t gw_auth_t;
 typedef struct gw_ratelimit_t gw_ratelimit_t;
 typedef struct gw_http_t gw_http_t;
+typedef struct gw_stream_t gw_stream_t;
 
 /* The daemon's one context struct (STYLE: no other mutable globals). */
 typedef struct gw_t {
@@ -73,6 +74,7 @@ typedef struct gw_t {
     gw_auth_t *auth;
     gw_ratelimit_t *ratelimit; /* per API token (ratelimit.h), NULL when disabled */
     gw_http_t *http;
+    gw_stream_t *stream; /* Firehose and Sync API (stream.h) */
     struct gw_committer_t *committer; /* group commit of accepted webhooks (commit.h) */
     pthread_t boot_thread;
     bool boot_started;

@@ -17,6 +17,7 @@
 #include "ratelimit.h"
 #include "routes.h"
 #include "sell.h"
+#include "stream.h"
 #include "webhooks.h"
 
 struct gw_http_t {
@@ -172,6 +173,13 @@ void gw_dispatch(gw_t *gw, gw_request_t *req, gw_response_t *resp)
             resp->route = "admin";
             return;
         }
+    }
+    if (gw_stream_path(req->path)) { /* Firehose /v3 and Sync API /v2/sync (stream.h) */
+        resp->route = "/v3";
+        if (gw_auth_check(gw, req, resp) != 0 || rate_limited(gw, req, resp))
+            return;
+        gw_stream_handle(gw, req, resp);
+        return;
     }
     if (strncmp(req->path, "/v2/", 4) == 0 || strcmp(req->path, "/v2") == 0) {
         resp->route = "/v2";

@@ -13,6 +13,7 @@ int main(int argc, char **argv)
         .database = true,
         .rpc = true,
         .outbox = true,
+        .inbox = true, /* the records' events feed the Firehose and the Sync API (stream.c) */
     };
     spec.migrations = gateway_migrations;
     spec.migration_count = gateway_migrations_count;

@@ -15,6 +15,7 @@
 #include "deals.pb-c.h"
 #include "leads.pb-c.h"
 #include "notify.pb-c.h"
+#include "owner_pool.h"
 #include "rpc.pb-c.h"
 
 /* Every service's table (routes_<service>.c), searched in this order. */
@@ -351,7 +352,7 @@ static void fill_update_mask(ProtobufCMessage *in, const json_t *data)
     *(size_t *)((char *)in + f->quantifier_offset) = k;
 }
 
-static ProtobufCMessage *build_request(const gw_route_t *r, gw_request_t *req, crm_err_t *err)
+static ProtobufCMessage *build_request(gw_t *gw, const gw_route_t *r, gw_request_t *req, crm_err_t *err)
 {
     ProtobufCMessage *in = NULL;
     if (r->kind == GW_CREATE || r->kind == GW_UPDATE) {
@@ -363,6 +364,10 @@ static ProtobufCMessage *build_request(const gw_route_t *r, gw_request_t *req, c
         json_t *data = gw_body_data(req->body, req->body_len, err);
         if (!data)
             return NULL;
+        if (gw_owner_pool(gw, r, req, data, err) != CRM_OK) { /* owner_id "pool:{id}" */
+            json_decref(data);
+            return NULL;
+        }
         in = crm_pbjson_to_message(r->req_desc, data, "", err);
         if (in && r->kind == GW_UPDATE)
             fill_update_mask(in, data);
@@ -463,7 +468,7 @@ void gw_routes_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
         gw_respond_err(resp, &err, r->meta_type, req->corr);
         return;
     }
-    ProtobufCMessage *in = build_request(r, req, &err);
+    ProtobufCMessage *in = build_request(gw, r, req, &err);
     if (!in) {
         gw_respond_err(resp, &err, r->meta_type, req->corr);
         return;

@@ -86,9 +86,10 @@ char *leads_phone_e164(const char *phone)
 
 /* ---- events --------------------------------------------------------------------------------- */
 
-int leads_emit_lead(leads_t *self, crm_db_t *tx, const char *type, const char *corr, const Crm__Lead *lead,
-                    int64_t previous_owner_id, int64_t changed_by, int64_t assignment_id, int64_t delivery_id,
-                    const char *source, crm_err_t *err)
+/* lead.created / lead.updated; assign_pool_id > 0 asks crm-assign to pick the owner from that pool. */
+static int emit_lead(leads_t *self, crm_db_t *tx, const char *type, const char *corr, const Crm__Lead *lead,
+                     int64_t previous_owner_id, int64_t changed_by, int64_t assignment_id,
+                     int64_t delivery_id, const char *source, int64_t assign_pool_id, crm_err_t *err)
 {
     Crm__LeadEvent ev = CRM__LEAD_EVENT__INIT;
     ev.lead = (Crm__Lead *)lead;
@@ -101,7 +102,32 @@ int leads_emit_lead(leads_t *self, crm_db_t *tx, const char *type, const char *c
     ev.changed_by = changed_by;
     ev.has_assignment_id = assignment_id > 0;
     ev.assignment_id = assignment_id;
+    ev.has_assign_pool_id = assign_pool_id > 0;
+    ev.assign_pool_id = assign_pool_id;
     return crm_outbox_append(self->daemon->outbox, tx, type, corr, &ev.base, err);
+}
+
+int leads_emit_lead(leads_t *self, crm_db_t *tx, const char *type, const char *corr, const Crm__Lead *lead,
+                    int64_t previous_owner_id, int64_t changed_by, int64_t assignment_id, int64_t delivery_id,
+                    const char *source, crm_err_t *err)
+{
+    return emit_lead(self, tx, type, corr, lead, previous_owner_id, changed_by, assignment_id, delivery_id,
+                     source, 0, err);
+}
+
+/* owner_id "pool:{id}" arrives as assign_pool_id (the gateway checked the pool serves this record
+ * type): a positive id, and not together with an owner_id. Returns the pool (0: none). */
+static int64_t pool_of(bool has_pool, int64_t pool, bool owner_sent, crm_err_t *err)
+{
+    if (!has_pool)
+        return 0;
+    if (pool <= 0)
+        crm_err_add(err, CRM_EINVALID, "/assign_pool_id", "incorrect_value",
+                    "assign_pool_id must be positive");
+    else if (owner_sent)
+        crm_err_add(err, CRM_EINVALID, "/owner_id", "incorrect_value",
+                    "give either owner_id or \"pool:{id}\" (assign_pool_id), not both");
+    return pool > 0 ? pool : 0;
 }
 
 int leads_emit_contact(leads_t *self, crm_db_t *tx, const char *type, const char *corr, const Crm__Contact *c,
@@ -246,11 +272,13 @@ static int lead_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
     if (in->status)
         check_status_name(self, in->status, &st, err);
     check_custom_fields(ctx->db, "lead", &in->custom_fields_json, err);
+    int64_t pool = pool_of(in->has_assign_pool_id, in->assign_pool_id, in->has_owner_id, err);
     if (err->code != CRM_OK)
         return err->code;
     if (!in->status)
         in->status = crm_pb_strdup(st->name);
-    if (!in->has_owner_id && ctx->user_id > 0) { /* Sell: the creator owns it unless told otherwise */
+    if (!in->has_owner_id && ctx->user_id > 0 &&
+        pool == 0) { /* Sell: the creator owns it unless told otherwise */
         in->has_owner_id = 1;
         in->owner_id = ctx->user_id;
     }
@@ -267,8 +295,8 @@ static int lead_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
         rc = leads_timeline_add(ctx->db, false, lead->id, "created", ctx->user_id, "Lead created", NULL,
                                 lead->status, NULL, err);
     if (rc == CRM_OK)
-        rc = leads_emit_lead(self, ctx->db, "lead.created", ctx->correlation_id, lead, 0, ctx->user_id, 0, 0,
-                             NULL, err);
+        rc = emit_lead(self, ctx->db, "lead.created", ctx->correlation_id, lead, 0, ctx->user_id, 0, 0, NULL,
+                       pool, err);
     rc = finish(ctx->db, rc, err);
     if (rc != CRM_OK) {
         if (lead)
@@ -300,6 +328,8 @@ static int lead_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
     if (status_sent)
         check_status_name(self, in->status, &st, err);
     check_custom_fields(ctx->db, "lead", &((Crm__Lead *)in_)->custom_fields_json, err);
+    int64_t pool =
+        pool_of(in->has_assign_pool_id, in->assign_pool_id, rec_sent(&rec_lead, in_, "owner_id"), err);
     if (err->code != CRM_OK)
         return err->code;
     Crm__Lead *before = NULL, *after = NULL;
@@ -349,8 +379,8 @@ static int lead_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
                                 err);
     }
     if (rc == CRM_OK)
-        rc = leads_emit_lead(self, ctx->db, "lead.updated", ctx->correlation_id, after,
-                             before->has_owner_id ? before->owner_id : 0, ctx->user_id, 0, 0, NULL, err);
+        rc = emit_lead(self, ctx->db, "lead.updated", ctx->correlation_id, after,
+                       before->has_owner_id ? before->owner_id : 0, ctx->user_id, 0, 0, NULL, pool, err);
     rc = finish(ctx->db, rc, err);
     if (before)
         protobuf_c_message_free_unpacked(&before->base, NULL);
@@ -438,9 +468,10 @@ static int contact_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
     Crm__Contact *in = (Crm__Contact *)in_;
     check_contact_name(in, err);
     check_custom_fields(ctx->db, "contact", &in->custom_fields_json, err);
+    int64_t pool = pool_of(in->has_assign_pool_id, in->assign_pool_id, in->has_owner_id, err);
     if (err->code != CRM_OK)
         return err->code;
-    if (!in->has_owner_id && ctx->user_id > 0) {
+    if (!in->has_owner_id && ctx->user_id > 0 && pool == 0) {
         in->has_owner_id = 1;
         in->owner_id = ctx->user_id;
     }
@@ -453,7 +484,7 @@ static int contact_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
                                 NULL, err);
     if (rc == CRM_OK)
         rc = leads_emit_contact(self, ctx->db, "contact.created", ctx->correlation_id, c, 0, ctx->user_id, 0,
-                                0, 0, err);
+                                0, pool, err);
     rc = finish(ctx->db, rc, err);
     if (rc != CRM_OK) {
         if (c)
@@ -478,7 +509,10 @@ static int contact_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
 {
     leads_t *self = arg;
     const Crm__Contact *in = (const Crm__Contact *)in_;
-    if (check_custom_fields(ctx->db, "contact", &((Crm__Contact *)in_)->custom_fields_json, err) != CRM_OK)
+    check_custom_fields(ctx->db, "contact", &((Crm__Contact *)in_)->custom_fields_json, err);
+    int64_t pool =
+        pool_of(in->has_assign_pool_id, in->assign_pool_id, rec_sent(&rec_contact, in_, "owner_id"), err);
+    if (err->code != CRM_OK)
         return err->code;
     Crm__Contact *before = NULL, *after = NULL;
     if (crm_db_begin(ctx->db, err) != CRM_OK)
@@ -508,7 +542,7 @@ static int contact_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
     }
     if (rc == CRM_OK)
         rc = leads_emit_contact(self, ctx->db, "contact.updated", ctx->correlation_id, after,
-                                before->has_owner_id ? before->owner_id : 0, ctx->user_id, 0, 0, 0, err);
+                                before->has_owner_id ? before->owner_id : 0, ctx->user_id, 0, 0, pool, err);
     rc = finish(ctx->db, rc, err);
     if (before)
         protobuf_c_message_free_unpacked(&before->base, NULL);

@@ -264,6 +264,30 @@ static int cf_delete(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage
                               (long long)id);
 }
 
+/* custom_fields.<type>.check: leads_custom_fields_validate over RPC, for services that keep
+ * records with custom fields defined here (crm-deals). */
+static int cf_check(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in_, ProtobufCMessage **out,
+                    crm_err_t *err)
+{
+    const cf_route_t *rt = arg;
+    const Crm__CustomFieldValues *in = (const Crm__CustomFieldValues *)in_;
+    json_t *values =
+        in->custom_fields_json ? json_loads(in->custom_fields_json, JSON_DECODE_ANY, NULL) : NULL;
+    if (in->custom_fields_json && !values)
+        return crm_err_set(err, CRM_EINVALID, "/custom_fields", "invalid_type",
+                           "custom_fields must be an object of name → value");
+    int rc = leads_custom_fields_validate(ctx->db, rt->rtype, values, err);
+    if (rc == CRM_OK) {
+        Crm__CustomFieldValues *r =
+            (Crm__CustomFieldValues *)crm_pb_new(&crm__custom_field_values__descriptor);
+        r->custom_fields_json =
+            values ? json_dumps(values, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+        *out = &r->base;
+    }
+    json_decref(values);
+    return rc;
+}
+
 void leads_custom_fields_register(crm_rpc_server_t *rpc, leads_extras_t *self)
 {
     for (int i = 0; i < 3; i++) {
@@ -280,6 +304,8 @@ void leads_custom_fields_register(crm_rpc_server_t *rpc, leads_extras_t *self)
         crm_rpc_server_handle(rpc, m, &crm__custom_field__descriptor, cf_update, rt);
         snprintf(m, sizeof m, "custom_fields.%s.delete", rt->rtype);
         crm_rpc_server_handle(rpc, m, &crm__activity_id_request__descriptor, cf_delete, rt);
+        snprintf(m, sizeof m, "custom_fields.%s.check", rt->rtype);
+        crm_rpc_server_handle(rpc, m, &crm__custom_field_values__descriptor, cf_check, rt);
     }
 }
 

@@ -1,4 +1,5 @@
-/* crm-notify event handlers: owner.assigned → the new owner (kind "assigned"), deal.stage_changed →
+/* crm-notify event handlers: owner.assigned → the new owner (kind "assigned"; a fallback assignment
+ * also tells each admin the event names), deal.stage_changed →
  * the deal's owner (kind "deal_stage_changed"), task.due → the task's owner (kind "task_due"),
  * lead.stale → the lead's owner (kind "lead_stale"), each as the user's settings ask (in-app
  * and/or e-mail). Stored in the inbox's transaction and keyed by (event id, user): exactly one per event
@@ -56,9 +57,28 @@ static int on_owner_assigned(void *arg, crm_db_t *tx, const Crm__Envelope *env,
     if (!oa->has_owner_id || oa->owner_id <= 0 || !oa->resource_type)
         return CRM_OK;
     char message[512];
-    snprintf(message, sizeof message, "A %s was assigned to you: %s", oa->resource_type,
-             oa->resource_label ? oa->resource_label : "");
-    return tell(tx, env, oa->owner_id, "assigned", oa->resource_type, oa->resource_id, message, err);
+    const char *label = oa->resource_label ? oa->resource_label : "";
+    if (oa->fallback)
+        snprintf(message, sizeof message,
+                 "A %s was assigned to you as the fallback owner of pool %lld (no member was eligible): %s",
+                 oa->resource_type, (long long)oa->pool_id, label);
+    else
+        snprintf(message, sizeof message, "A %s was assigned to you: %s", oa->resource_type, label);
+    if (tell(tx, env, oa->owner_id, "assigned", oa->resource_type, oa->resource_id, message, err))
+        return err->code;
+    /* Everyone in the pool was away, full or inactive: the admins are told (one notification per
+     * admin and event; an admin who is also the fallback owner got the message above). */
+    for (size_t i = 0; oa->fallback && i < oa->n_admin_ids; i++) {
+        if (oa->admin_ids[i] <= 0 || oa->admin_ids[i] == oa->owner_id)
+            continue;
+        snprintf(message, sizeof message,
+                 "Pool %lld had no eligible member (all away, full or inactive): %s %s went to the fallback "
+                 "owner, user %lld",
+                 (long long)oa->pool_id, oa->resource_type, label, (long long)oa->owner_id);
+        if (tell(tx, env, oa->admin_ids[i], "assigned", oa->resource_type, oa->resource_id, message, err))
+            return err->code;
+    }
+    return CRM_OK;
 }
 
 static int on_deal_stage_changed(void *arg, crm_db_t *tx, const Crm__Envelope *env,

@@ -109,4 +109,30 @@ static inline const char *dl_item_str(json_t *items, size_t i, const char *key)
     return json_is_string(v) ? json_string_value(v) : "";
 }
 
+/* A deal's "value" as text whichever JSON form it has (Sell: 1000 or "1000.50"); buf gets it. */
+static inline const char *dl_value(json_t *v, char buf[48])
+{
+    if (json_is_integer(v))
+        snprintf(buf, 48, "%lld", (long long)json_integer_value(v));
+    else
+        snprintf(buf, 48, "%s", json_is_string(v) ? json_string_value(v) : "?");
+    return buf;
+}
+
+/* A contact (person) in crm-leads owned by token's user; its id. */
+static inline long long dl_contact(harness_t *h, const char *token, const char *last_name)
+{
+    char data[160];
+    snprintf(data, sizeof data, "{\"last_name\":\"%s\"}", last_name);
+    return dl_create(h, "/v2/contacts", token, data);
+}
+
+/* The deal custom field "Deal type", a dropdown (list) of New, Upsell, Renewal (admin). */
+static inline long long dl_deal_type_field(harness_t *h)
+{
+    return dl_create(h, "/v2/deal/custom_fields", harness_admin_token(h),
+                     "{\"name\":\"Deal type\",\"type\":\"list\",\"choices\":[{\"name\":\"New\"},"
+                     "{\"name\":\"Upsell\"},{\"name\":\"Renewal\"}]}");
+}
+
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "assign_util.h"
 #include "harness.h"
 
 static harness_t *h;
@@ -80,33 +81,6 @@ static json_t *entry(harness_resp_t *r, size_t i)
     return json_object_get(json_array_get(json_object_get(r->json, "items"), i), "data");
 }
 
-typedef struct {
-    long long user;
-    const char *type;
-    long long id;
-} notif_arg_t;
-
-/* A notification of `type` `id` for user exists. */
-static bool notified(harness_t *self, void *arg)
-{
-    notif_arg_t *a = arg;
-    char path[128];
-    snprintf(path, sizeof path, "/v2/notifications?user_id=%lld&per_page=100", a->user);
-    harness_resp_t *r = harness_api(self, "GET", path, harness_admin_token(self), NULL);
-    bool ok = false;
-    size_t i;
-    json_t *it;
-    json_array_foreach(json_object_get(r->json, "items"), i, it)
-    {
-        json_t *d = json_object_get(it, "data");
-        const char *t = json_string_value(json_object_get(d, "resource_type"));
-        ok = ok ||
-             (t && strcmp(t, a->type) == 0 && json_integer_value(json_object_get(d, "resource_id")) == a->id);
-    }
-    harness_resp_destroy(&r);
-    return ok;
-}
-
 static void expect_manual(const char *type, long long id, int n, long long owner, long long previous)
 {
     log_arg_t la = {type, id, n};
@@ -119,9 +93,9 @@ static void expect_manual(const char *type, long long id, int n, long long owner
         cr_expect_eq(json_integer_value(json_object_get(e, "previous_owner_id")), previous, "%s", r->body);
     cr_expect_gt(json_integer_value(json_object_get(e, "changed_by")), 0, "%s", r->body);
     harness_resp_destroy(&r);
-    notif_arg_t na = {owner, type, id};
-    cr_expect(harness_wait_until(h, harness_ms(30000), notified, &na, "the new owner notified"), "%s %lld",
-              type, id);
+    assign_notif_t na = {owner, type, id};
+    cr_expect(harness_wait_until(h, harness_ms(30000), assign_notified, &na, "the new owner notified"),
+              "%s %lld", type, id);
 }
 
 Test(assign_owner, manual_changes_are_recorded_and_notified)

@@ -211,6 +211,15 @@ Test(assign_pools, round_robin_rules_fallback_explain_stats)
     cr_expect_str_eq(json_string_value(json_object_get(a, "kind")) ?: "", "weight_turn", "%s", r->body);
     cr_expect_eq(json_integer_value(json_object_get(a, "turn")), 2, "%s", r->body);
     harness_resp_destroy(&r);
+    /* w1 had both turns of its weight: the explain log of the next record says so. */
+    r = explain(posted - 6);
+    a = json_object_get(json_array_get(json_object_get(r->json, "items"), 0), "data");
+    cr_expect_eq(json_integer_value(json_object_get(a, "owner_id")), w2, "%s", r->body);
+    sk = json_object_get(a, "skipped");
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(sk, 0), "user_id")), w1, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(sk, 0), "reason")) ?: "", "weight",
+                     "%s", r->body);
+    harness_resp_destroy(&r);
     r = explain(posted - 1);
     a = json_object_get(json_array_get(json_object_get(r->json, "items"), 0), "data");
     sk = json_object_get(a, "skipped");

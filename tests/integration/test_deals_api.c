@@ -65,6 +65,9 @@ Test(deals_api, pipelines_stages_deals)
     char *mgr = dl_user_token(h, "mgr@example.com", "manager", &u_mgr);
     char *s1 = dl_user_token(h, "s1@example.com", "sales", &u_s1);
     char *s2 = dl_user_token(h, "s2@example.com", "sales", &u_s2);
+    dl_deal_type_field(h);
+    long long c71 = dl_contact(h, s1, "Primary"), c72 = dl_contact(h, s1, "Extra"),
+              c73 = dl_contact(h, s1, "Third");
 
     /* E3: a second pipeline (admin only) gets the default stages. */
     r = dl_expect(h, "POST", "/v2/pipelines", s1, "{\"data\":{\"name\":\"Renewals\"}}", 403);
@@ -115,12 +118,14 @@ Test(deals_api, pipelines_stages_deals)
     harness_resp_destroy(&r);
 
     /* E1: deals. Default stage: first active stage of the default pipeline / of the named one. */
-    long long d1 = dl_create(h, "/v2/deals", s1,
-                             "{\"name\":\"Acme\",\"value\":\"1200.50\",\"currency\":\"EUR\","
-                             "\"hot\":true,\"contact_id\":71,\"contact_ids\":[72],"
-                             "\"estimated_close_date\":\"2026-12-31\",\"tags\":[\"big\"],"
-                             "\"custom_fields\":{\"Deal type\":\"Upsell\"},"
-                             "\"monthly_payment\":\"100\",\"contract_value\":\"1200\"}");
+    snprintf(body, sizeof body,
+             "{\"name\":\"Acme\",\"value\":\"1200.50\",\"currency\":\"EUR\","
+             "\"hot\":true,\"contact_id\":%lld,\"contact_ids\":[%lld],"
+             "\"estimated_close_date\":\"2026-12-31\",\"tags\":[\"big\"],"
+             "\"custom_fields\":{\"Deal type\":\"Upsell\"},"
+             "\"monthly_payment\":\"100\",\"contract_value\":\"1200\"}",
+             c71, c72);
+    long long d1 = dl_create(h, "/v2/deals", s1, body);
     snprintf(path, sizeof path, "/v2/deals/%lld", d1);
     r = dl_expect(h, "GET", path, s1, NULL, 200);
     cr_expect_eq(dl_int(r, "stage_id"), sid[0]);
@@ -144,7 +149,7 @@ Test(deals_api, pipelines_stages_deals)
     snprintf(path, sizeof path, "/v2/deals/%lld", d2);
     r = dl_expect(h, "GET", path, admin, NULL, 200);
     cr_expect_eq(dl_int(r, "stage_id"), p2_first);
-    cr_expect_str_eq(dl_str(r, "value"), "0");
+    cr_expect_eq(dl_int(r, "value"), 0, "value 0 is the integer 0 (Sell)");
     cr_expect_str_eq(dl_str(r, "currency"), "USD");
     harness_resp_destroy(&r);
     snprintf(body, sizeof body, "{\"name\":\"Quote deal\",\"stage_id\":%lld,\"value\":\"300\"}", p2_quote);
@@ -158,7 +163,7 @@ Test(deals_api, pipelines_stages_deals)
                   strstr(r->body, "\"/currency\"") && strstr(r->body, "\"/estimated_close_date\""),
               "%s", r->body);
     harness_resp_destroy(&r);
-    r = dl_expect(h, "POST", "/v2/deals", s1, "{\"data\":{\"name\":\"x\",\"value\":12}}", 422);
+    r = dl_expect(h, "POST", "/v2/deals", s1, "{\"data\":{\"name\":\"x\",\"value\":[12]}}", 422);
     cr_expect_str_eq(dl_err(r, "field"), "/value");
     harness_resp_destroy(&r);
     r = dl_expect(h, "POST", "/v2/deals", s1, "{\"data\":{\"name\":\"x\",\"stage_id\":99999}}", 422);
@@ -224,7 +229,8 @@ Test(deals_api, pipelines_stages_deals)
     cr_expect_str_eq(dl_err(r, "field"), "/custom_fields");
     harness_resp_destroy(&r);
     cr_expect_eq(harness_count_items(h, "/v2/deals?tag=big", admin), 1);
-    cr_expect_eq(harness_count_items(h, "/v2/deals?contact_id=71", admin), 1);
+    snprintf(path, sizeof path, "/v2/deals?contact_id=%lld", c71);
+    cr_expect_eq(harness_count_items(h, path, admin), 1);
     cr_expect_eq(harness_count_items(h, "/v2/deals?name=Renew%20Acme", admin), 1);
     cr_expect_eq(harness_count_items(h, "/v2/deals?per_page=2", admin), 2);
 
@@ -233,14 +239,15 @@ Test(deals_api, pipelines_stages_deals)
     l = dl_list(h, path, s1);
     cr_expect_eq(json_array_size(l), 2, "primary and extra contact");
     json_decref(l);
-    r = dl_expect(h, "POST", path, s1, "{\"data\":{\"contact_id\":73,\"role\":\"involved\"}}", 200);
-    cr_expect_eq(dl_int(r, "contact_id"), 73);
+    snprintf(body, sizeof body, "{\"data\":{\"contact_id\":%lld,\"role\":\"involved\"}}", c73);
+    r = dl_expect(h, "POST", path, s1, body, 200);
+    cr_expect_eq(dl_int(r, "contact_id"), c73);
     harness_resp_destroy(&r);
     harness_resp_destroy(&(harness_resp_t *){dl_expect(h, "POST", path, s1, "{\"data\":{}}", 422)});
     harness_resp_destroy(
         &(harness_resp_t *){dl_expect(h, "POST", path, s2, "{\"data\":{\"contact_id\":5}}", 404)});
     cr_expect_eq(harness_count_items(h, path, s1), 3);
-    snprintf(path, sizeof path, "/v2/deals/%lld/associated_contacts/72", d1);
+    snprintf(path, sizeof path, "/v2/deals/%lld/associated_contacts/%lld", d1, c72);
     harness_resp_destroy(&(harness_resp_t *){dl_expect(h, "DELETE", path, s1, NULL, 204)});
     harness_resp_destroy(&(harness_resp_t *){dl_expect(h, "DELETE", path, s1, NULL, 404)});
 

@@ -33,7 +33,7 @@ static long long system_deal(const char *name, const char *value)
     cr_assert_not_null(c);
     Crm__Deal in = CRM__DEAL__INIT;
     in.name = (char *)name;
-    in.value = (char *)value;
+    in.value_json = (char *)value; /* JSON text: a number */
     ProtobufCMessage *out = NULL;
     crm_rpc_caller_t caller = {.user_id = 0, .role = "system", .correlation_id = "test"};
     int rc = crm_rpc_call(c, "deals.create", &caller, &in.base, &crm__deal__descriptor, harness_ms(10000),
@@ -157,6 +157,28 @@ Test(deals_board, columns_cards_unsorted)
     cols = board("", admin, 200);
     cr_expect_eq(col_int(cols, 0, "count"), 0);
     cr_expect_eq(col_int(cols, 1, "count"), 4);
+    cr_expect_str_eq(col_str(cols, 1, "currency"), "USD");
+    cr_expect_str_eq(col_str(cols, 1, "total_value"), "670.50");
+    json_decref(cols);
+
+    /* Currencies are never summed together: a EUR deal in Incoming → per-currency totals only. */
+    dl_create(h, "/v2/deals", s1, "{\"name\":\"E\",\"value\":\"1000\",\"currency\":\"EUR\"}");
+    cols = board("", admin, 200);
+    cr_expect_eq(col_int(cols, 1, "count"), 5);
+    cr_expect(json_is_null(json_object_get(col(cols, 1), "total_value")), "mixed: no single total");
+    cr_expect(json_is_null(json_object_get(col(cols, 1), "weighted_value")));
+    cr_expect(json_is_null(json_object_get(col(cols, 1), "currency")));
+    json_t *tot = json_object_get(col(cols, 1), "totals");
+    cr_assert_eq(json_array_size(tot), 2, "one total per currency");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(tot, 0), "currency")) ?: "", "EUR");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(tot, 0), "total_value")) ?: "",
+                     "1000.00");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(tot, 0), "weighted_value")) ?: "",
+                     "100.00");
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(tot, 1), "count")), 4);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(tot, 1), "total_value")) ?: "",
+                     "670.50");
+    cr_expect_str_eq(col_str(cols, 3, "total_value"), "1000.00", "single-currency columns keep their sums");
     json_decref(cols);
     (void)q;
     free(s1);

@@ -36,6 +36,11 @@ static json_t *data_of(harness_resp_t *r)
     return json_object_get(r->json, "data");
 }
 
+static json_t *data_of_item(json_t *items, size_t i)
+{
+    return json_object_get(json_array_get(items, i), "data");
+}
+
 static long long id_of(harness_resp_t *r)
 {
     return json_integer_value(json_object_get(data_of(r), "id"));
@@ -675,4 +680,232 @@ Test(leads_api, contacts_crud_and_visibility_matrix)
     free(t1);
     free(t2);
     free(tm);
+}
+
+/* ---- configured statuses (C1, C2) and the timeline (C4) ----------------------------------------- */
+
+/* Statuses come from leads.statuses (the first is a new lead's); each may name required
+ * attributes; a refused change names every missing one and changes nothing; every accepted
+ * change is a timeline row (who, when, from, to) and one lead.status_changed. The timeline lists
+ * creation, notes, status and owner changes and the conversion in order, each with its actor. */
+Test(leads_api, configured_statuses_and_timeline_order)
+{
+    harness_opts_t opts = {.leads_extra = "  statuses: [Fresh, Contacted, Qualified, Lost]\n"
+                                          "  status_rules:\n"
+                                          "    Qualified:\n"
+                                          "      required: [email, phone, title]\n"};
+    h = harness_start_opts(&opts);
+    cr_assert_not_null(h, "stack did not start");
+    const char *admin = harness_admin_token(h);
+    long long admin_id = harness_sql_long(h, "SELECT min(id) FROM assign.users");
+    long long rep = make_user("rita", "sales");
+    char *trep = mint_token(rep);
+
+    harness_resp_t *r = call("GET", "/v2/lead_statuses", admin, NULL);
+    expect_status(r, 200, "lead statuses");
+    const char *want[] = {"Fresh", "Contacted", "Qualified", "Lost", "Converted"};
+    json_t *items = json_object_get(r->json, "items");
+    cr_expect_eq(json_array_size(items), 5, "%s", r->body);
+    for (size_t i = 0; i < 5 && i < json_array_size(items); i++)
+        cr_expect_str_eq(str_of(data_of_item(items, i), "name"), want[i]);
+    cr_expect_eq(json_array_size(json_object_get(data_of_item(items, 2), "required")), 3, "%s", r->body);
+    harness_resp_destroy(&r);
+
+    r = call("POST", "/v2/leads", trep, json_pack("{s:s}", "last_name", "Stat"));
+    expect_status(r, 200, "create");
+    long long id = id_of(r);
+    cr_expect_str_eq(str_of(data_of(r), "status"), "Fresh", "first configured status");
+    harness_resp_destroy(&r);
+    r = call("POST", "/v2/leads", trep, json_pack("{s:s,s:s}", "last_name", "Old", "status", "New"));
+    expect_status(r, 422, "a default status that is not configured");
+    cr_expect_str_eq(err_field(r, 0), "/status");
+    harness_resp_destroy(&r);
+    r = call("POST", "/v2/leads", trep, json_pack("{s:s,s:s}", "last_name", "Q", "status", "Qualified"));
+    expect_status(r, 422, "created straight into a status without its fields");
+    cr_expect_eq(err_count(r), 3, "%s", r->body);
+    harness_resp_destroy(&r);
+
+    char path[64], tpath[96];
+    snprintf(path, sizeof path, "/v2/leads/%lld", id);
+    snprintf(tpath, sizeof tpath, "/v2/leads/%lld/activities", id);
+    r = call("PUT", path, trep, json_pack("{s:s}", "status", "Contacted"));
+    expect_status(r, 200, "Contacted has no rule");
+    harness_resp_destroy(&r);
+    r = call("PUT", path, trep, json_pack("{s:s,s:s}", "status", "Qualified", "phone", "+1 555 0101"));
+    expect_status(r, 422, "Qualified without email and title");
+    cr_expect_eq(err_count(r), 2, "%s", r->body);
+    cr_expect_str_eq(err_field(r, 0), "/email");
+    cr_expect_str_eq(err_field(r, 1), "/title");
+    harness_resp_destroy(&r);
+    r = call("GET", path, trep, NULL);
+    cr_expect_str_eq(str_of(data_of(r), "status"), "Contacted", "refused change left the lead alone");
+    cr_expect(json_is_null(json_object_get(data_of(r), "phone")), "nor its phone: %s", r->body);
+    harness_resp_destroy(&r);
+
+    /* A note (by the rep), the qualification (by the rep), an owner change (by the admin). */
+    char note[160];
+    snprintf(note, sizeof note,
+             "{\"data\":{\"content\":\"called\",\"resource_type\":\"lead\",\"resource_id\":%lld}}", id);
+    r = harness_http(h, &(harness_req_t){.method = "POST",
+                                         .path = "/v2/notes",
+                                         .body = note,
+                                         .content_type = "application/json",
+                                         .token = trep});
+    expect_status(r, 200, "note");
+    harness_resp_destroy(&r);
+    long long changed = outbox_count("lead.status_changed");
+    r = call("PUT", path, trep,
+             json_pack("{s:s,s:s,s:s,s:s}", "status", "Qualified", "email", "s@x.example", "phone",
+                       "+1 555 0101", "title", "CTO"));
+    expect_status(r, 200, "Qualified with its fields");
+    harness_resp_destroy(&r);
+    cr_expect_eq(outbox_count("lead.status_changed"), changed + 1);
+    r = call("PUT", path, admin, json_pack("{s:I}", "owner_id", (json_int_t)admin_id));
+    expect_status(r, 200, "owner change");
+    harness_resp_destroy(&r);
+    r = call("POST", "/v2/lead_conversions", admin, json_pack("{s:I}", "lead_id", (json_int_t)id));
+    expect_status(r, 200, "conversion");
+    harness_resp_destroy(&r);
+
+    r = call("GET", tpath, admin, NULL);
+    expect_status(r, 200, "timeline");
+    items = json_object_get(r->json, "items");
+    struct {
+        const char *kind, *from, *to;
+        long long actor;
+    } steps[] = {
+        {"created", NULL, "Fresh", rep},
+        {"status_changed", "Fresh", "Contacted", rep},
+        {"note", NULL, NULL, rep},
+        {"status_changed", "Contacted", "Qualified", rep},
+        {"owner_changed", NULL, NULL, admin_id},
+        {"converted", "Qualified", "Converted", admin_id},
+    };
+    size_t n = sizeof steps / sizeof steps[0];
+    cr_assert_eq(json_array_size(items), n, "%s", r->body);
+    const char *prev_at = "";
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = data_of_item(items, i);
+        cr_expect_str_eq(str_of(e, "kind"), steps[i].kind, "entry %zu: %s", i, r->body);
+        cr_expect_eq(json_integer_value(json_object_get(e, "actor_id")), steps[i].actor, "who of entry %zu",
+                     i);
+        if (steps[i].from)
+            cr_expect_str_eq(str_of(e, "previous_value"), steps[i].from, "entry %zu", i);
+        if (steps[i].to)
+            cr_expect_str_eq(str_of(e, "value"), steps[i].to, "entry %zu", i);
+        const char *at = str_of(e, "created_at");
+        cr_expect(strcmp(at, prev_at) >= 0, "entry %zu at %s after %s", i, at, prev_at);
+        prev_at = at;
+    }
+    harness_resp_destroy(&r);
+    r = call("GET", "/v2/leads/999999/activities?sort_by=created_at:desc", admin, NULL);
+    expect_status(r, 404, "timeline of a missing lead");
+    harness_resp_destroy(&r);
+    snprintf(tpath, sizeof tpath, "/v2/leads/%lld/activities?sort_by=kind", id);
+    r = call("GET", tpath, admin, NULL);
+    expect_status(r, 400, "timeline sorted by an unknown field");
+    harness_resp_destroy(&r);
+    snprintf(tpath, sizeof tpath, "/v2/leads/%lld/activities?sort_by=created_at:desc&per_page=1", id);
+    r = call("GET", tpath, admin, NULL);
+    expect_status(r, 200, "newest first");
+    cr_expect_str_eq(str_of(data_of_item(json_object_get(r->json, "items"), 0), "kind"), "converted");
+    harness_resp_destroy(&r);
+    free(trep);
+}
+
+/* ---- the remaining 4xx paths ------------------------------------------------------------------ */
+
+/* Error paths not exercised by the flows above: each answers its status with a Sell error body
+ * (errors[].error, meta.logref) naming the field when there is one. */
+Test(leads_api, remaining_4xx_paths)
+{
+    h = harness_start();
+    cr_assert_not_null(h, "stack did not start");
+    const char *admin = harness_admin_token(h);
+    harness_resp_t *r = call("POST", "/v2/leads", admin, json_pack("{s:s}", "last_name", "Err"));
+    long long lead = id_of(r);
+    harness_resp_destroy(&r);
+    cr_assert_gt(lead, 0);
+    char lpath[64], body[256];
+    snprintf(lpath, sizeof lpath, "/v2/leads/%lld", lead);
+
+    struct {
+        const char *method, *path, *token, *body;
+        long status;
+        const char *field;
+    } cases[] = {
+        /* missing records */
+        {"GET", "/v2/contacts/999999", admin, NULL, 404, NULL},
+        {"PUT", "/v2/contacts/999999", admin, "{\"data\":{\"title\":\"x\"}}", 404, NULL},
+        {"DELETE", "/v2/contacts/999999", admin, NULL, 404, NULL},
+        {"GET", "/v2/contacts/999999/activities", admin, NULL, 404, NULL},
+        {"GET", "/v2/smart_lists/999999/items?page=1", admin, NULL, 404, NULL},
+        {"GET", "/v2/leads/abc", admin, NULL, 404, NULL},
+        /* no or a bad token */
+        {"GET", "/v2/leads", NULL, NULL, 401, NULL},
+        {"GET", "/v2/contacts", "0000000000000000000000000000000000000000000000000000000000000000", NULL, 401,
+         NULL},
+        /* bad bodies and query parameters */
+        {"PUT", lpath, admin, "{\"data\":", 400, NULL},
+        {"PUT", lpath, admin, "{\"title\":\"no envelope\"}", 400, NULL},
+        {"POST", "/v2/contacts", admin, "[]", 400, NULL},
+        {"GET", "/v2/leads?custom_fields=Size", admin, NULL, 400, NULL},
+        {"GET", "/v2/contacts?per_page=0", admin, NULL, 400, NULL},
+        {"GET", "/v2/contacts?colour=red", admin, NULL, 400, NULL},
+        {"GET", "/v2/contacts?contact_id=x", admin, NULL, 400, NULL},
+        {"GET", "/v2/lead_conversions?lead_id=abc", admin, NULL, 400, NULL},
+        {"GET", "/v2/lead_conversions?per_page=500", admin, NULL, 400, NULL},
+        {"GET", "/v2/lead_statuses?per_page=101", admin, NULL, 400, NULL},
+        {"GET", "/v2/tasks?overdue=maybe", admin, NULL, 400, NULL},
+        /* 422s naming the field */
+        {"PUT", lpath, admin, "{\"data\":{\"status\":\"Bogus\"}}", 422, "/status"},
+        {"PUT", lpath, admin, "{\"data\":{\"tags\":\"vip\"}}", 422, "/tags"},
+        {"PUT", lpath, admin, "{\"data\":{\"address\":{\"planet\":\"Mars\"}}}", 422, "/address/planet"},
+        {"POST", "/v2/contacts", admin, "{\"data\":{\"last_name\":\"X\",\"contact_id\":\"acme\"}}", 422,
+         "/contact_id"},
+        {"POST", "/v2/lead_conversions", admin, "{\"data\":{\"lead_id\":1,\"owner_id\":{\"id\":1}}}", 422,
+         "/owner_id"},
+        {"POST", "/v2/tasks", admin,
+         "{\"data\":{\"content\":\"x\",\"due_date\":\"2030-01-01T10:00:00Z\",\"owner_id\":0}}", 422,
+         "/owner_id"},
+        {"POST", "/v2/tasks", admin, "{\"data\":{\"content\":\"x\",\"due_date\":\"tomorrow\"}}", 422,
+         "/due_date"},
+        {"POST", "/v2/smart_lists", admin, "{\"data\":{\"name\":\" \",\"resource_type\":\"lead\"}}", 422,
+         "/name"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        r = harness_http(h, &(harness_req_t){.method = cases[i].method,
+                                             .path = cases[i].path,
+                                             .body = cases[i].body,
+                                             .content_type = cases[i].body ? "application/json" : NULL,
+                                             .token = cases[i].token});
+        cr_assert_not_null(r);
+        cr_expect_eq(r->status, cases[i].status, "%s %s %s: %ld %s", cases[i].method, cases[i].path,
+                     cases[i].body ? cases[i].body : "", r->status, r->body);
+        cr_expect_gt(err_count(r), 0, "%s %s: an error body: %s", cases[i].method, cases[i].path, r->body);
+        cr_expect(json_is_string(json_object_get(json_object_get(r->json, "meta"), "logref")), "logref: %s",
+                  r->body);
+        if (cases[i].field)
+            cr_expect_str_eq(err_field(r, 0), cases[i].field, "%s %s %s", cases[i].method, cases[i].path,
+                             cases[i].body);
+        harness_resp_destroy(&r);
+    }
+
+    /* A deal without create_deal, and a conversion of a lead converted meanwhile. */
+    snprintf(body, sizeof body, "{\"data\":{\"lead_id\":%lld,\"deal\":{\"name\":\"D\"}}}", lead);
+    r = harness_http(h, &(harness_req_t){.method = "POST",
+                                         .path = "/v2/lead_conversions",
+                                         .body = body,
+                                         .content_type = "application/json",
+                                         .token = admin});
+    cr_expect_eq(r->status, 422, "%s", r->body);
+    cr_expect_str_eq(err_field(r, 0), "/create_deal");
+    harness_resp_destroy(&r);
+    r = call("DELETE", lpath, admin, NULL);
+    expect_status(r, 204, "delete");
+    harness_resp_destroy(&r);
+    r = call("POST", "/v2/lead_conversions", admin, json_pack("{s:I}", "lead_id", (json_int_t)lead));
+    expect_status(r, 422, "converting a deleted lead");
+    cr_expect_str_eq(err_field(r, 0), "/lead_id");
+    harness_resp_destroy(&r);
 }

@@ -66,9 +66,8 @@ static void token_help(FILE *out)
           "       crmctl [--config FILE] token list [--user EMAIL]\n\n"
           "  create  mints a 64-hex-character API token for the active user with that e-mail, with\n"
           "          the user's role; prints it once on stdout (only its SHA-256 is stored).\n"
-          "  revoke  revokes token ID at once in the database; a gateway that authenticated it in\n"
-          "          the last 30 s may accept it from its cache until that entry expires (the\n"
-          "          admin API DELETE /v2/api_tokens/{id} also drops its own gateway's entry).\n"
+          "  revoke  revokes token ID in the database: every gateway refuses it (401) from the\n"
+          "          next request on (gateways look tokens up on every request, no cache).\n"
           "  list    id, user, role, name, created and revoked times (never the secret).\n",
           out);
 }
@@ -136,8 +135,7 @@ static int token_revoke(crmctl_t *ctx, int argc, char **argv)
     if (res && PQntuples(res) == 0)
         fprintf(stderr, "crmctl: token revoke: no token %s\n", argv[2]);
     else if (res) {
-        printf("token %s revoked (gateways that cached it within the last 30 s may accept it until then)\n",
-               argv[2]);
+        printf("token %s revoked\n", argv[2]);
         rc = CRMCTL_OK;
     }
     PQclear(res);
@@ -205,7 +203,7 @@ static void user_help(FILE *out)
           "       crmctl [--config FILE] user list\n\n"
           "  create      adds an active user (role sales by default) and prints its id.\n"
           "  deactivate  sets the user inactive (pools skip them) and revokes every token of theirs,\n"
-          "              in one transaction (gateway caches: at most 30 s more).\n"
+          "              in one transaction (refused from the next request on).\n"
           "  list        id, e-mail, name, role, status.\n",
           out);
 }

@@ -1,0 +1,247 @@
+/* All SQL of the Firehose and the Sync API (see store_stream.h and 004_stream.sql). */
+#include "store_stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "crm/util.h"
+
+#define TS_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+/* The advisory lock key of stream writers ("stream" in ASCII). */
+#define STREAM_LOCK_KEY "126943580234093"
+
+static const char *i64(char buf[24], int64_t v)
+{
+    snprintf(buf, 24, "%lld", (long long)v);
+    return buf;
+}
+
+/* Runs a statement whose one row, one column is a bigint. */
+static int one_i64(crm_db_t *db, const char *name, const char *sql, int n, const char *const *params,
+                   int64_t *out, crm_err_t *err)
+{
+    PGresult *res = crm_db_exec(db, name, sql, n, params, err);
+    if (!res)
+        return err->code;
+    *out = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? crm_db_i64(res, 0, 0) : 0;
+    PQclear(res);
+    return CRM_OK;
+}
+
+int gw_store_stream_lock(crm_db_t *tx, crm_err_t *err)
+{
+    return crm_db_run(tx, "gw_stream_lock", "SELECT pg_advisory_xact_lock(" STREAM_LOCK_KEY ")", 0, NULL,
+                      err);
+}
+
+int gw_store_stream_record_get(crm_db_t *tx, const char *resource, int64_t record_id, bool *found,
+                               int *revision, char **data, crm_err_t *err)
+{
+    char id[24];
+    const char *params[] = {resource, i64(id, record_id)};
+    PGresult *res = crm_db_exec(tx, "gw_stream_record_get",
+                                "SELECT revision, data::text FROM stream_records"
+                                " WHERE resource = $1 AND record_id = $2::bigint FOR UPDATE",
+                                2, params, err);
+    if (!res)
+        return err->code;
+    *found = PQntuples(res) > 0;
+    *revision = *found ? (int)crm_db_i64(res, 0, 0) : 0;
+    *data = *found ? crm_strdup(PQgetvalue(res, 0, 1)) : NULL;
+    PQclear(res);
+    return CRM_OK;
+}
+
+int gw_store_stream_append(crm_db_t *tx, const gw_stream_change_t *c, int64_t *position, crm_err_t *err)
+{
+    char id[24], rev[24], owner[24];
+    const char *params[] = {c->resource,
+                            i64(id, c->record_id),
+                            c->event_type,
+                            c->event_cause,
+                            c->event_id,
+                            i64(rev, c->revision),
+                            c->owner_id > 0 ? i64(owner, c->owner_id) : NULL,
+                            c->data,
+                            c->previous,
+                            c->occurred_at};
+    return one_i64(
+        tx, "gw_stream_append",
+        "WITH ev AS (INSERT INTO stream_events (resource, record_id, event_type, event_cause, event_id,"
+        " revision, owner_id, data, previous, occurred_at)"
+        " VALUES ($1, $2::bigint, $3, $4, $5, $6::int, $7::bigint, $8::jsonb, $9::jsonb,"
+        " $10::timestamptz) RETURNING position)"
+        " INSERT INTO stream_records (resource, record_id, revision, position, owner_id, deleted, data)"
+        " SELECT $1, $2::bigint, $6::int, position, $7::bigint, $3 = 'deleted', $8::jsonb FROM ev"
+        " ON CONFLICT (resource, record_id) DO UPDATE SET revision = EXCLUDED.revision,"
+        " position = EXCLUDED.position, owner_id = EXCLUDED.owner_id, deleted = EXCLUDED.deleted,"
+        " data = EXCLUDED.data, updated_at = now()"
+        " RETURNING position",
+        10, params, position, err);
+}
+
+PGresult *gw_store_stream_page(crm_db_t *db, const char *resource, int64_t after, int limit, crm_err_t *err)
+{
+    char a[24], l[24];
+    const char *params[] = {resource, i64(a, after), i64(l, limit)};
+    return crm_db_exec(
+        db, "gw_stream_page",
+        "SELECT position, event_type, event_cause, event_id, revision, data::text, previous::text, " TS_UTC(
+            "occurred_at") " FROM stream_events WHERE resource = $1 AND position > $2::bigint"
+                           " ORDER BY position LIMIT $3::int",
+        3, params, err);
+}
+
+int gw_store_stream_top(crm_db_t *db, int64_t *position, crm_err_t *err)
+{
+    return one_i64(db, "gw_stream_top", "SELECT max(position) FROM stream_events", 0, NULL, position, err);
+}
+
+int gw_store_stream_prune(crm_db_t *db, long retention_s, int64_t *deleted, crm_err_t *err)
+{
+    char s[24];
+    const char *params[] = {i64(s, retention_s)};
+    if (one_i64(db, "gw_stream_prune",
+                "WITH gone AS (DELETE FROM stream_events"
+                " WHERE created_at < now() - make_interval(secs => $1::bigint) RETURNING 1)"
+                " SELECT count(*) FROM gone",
+                1, params, deleted, err))
+        return err->code;
+    return crm_db_run(db, "gw_sync_sessions_prune",
+                      "DELETE FROM sync_sessions WHERE created_at < now() - interval '1 day'", 0, NULL, err);
+}
+
+/* ---- Sync API ---- */
+
+int gw_store_sync_device(crm_db_t *tx, int64_t user_id, const char *uuid, int64_t *device_id,
+                         int64_t *synced_position, crm_err_t *err)
+{
+    char u[24];
+    const char *params[] = {i64(u, user_id), uuid};
+    /* DO UPDATE (not NOTHING) so that the row is returned and locked in both cases. */
+    PGresult *res =
+        crm_db_exec(tx, "gw_sync_device",
+                    "INSERT INTO sync_devices (user_id, device_uuid) VALUES ($1::bigint, $2)"
+                    " ON CONFLICT (user_id, device_uuid) DO UPDATE SET device_uuid = EXCLUDED.device_uuid"
+                    " RETURNING id, synced_position",
+                    2, params, err);
+    if (!res)
+        return err->code;
+    *device_id = crm_db_i64(res, 0, 0);
+    *synced_position = crm_db_i64(res, 0, 1);
+    PQclear(res);
+    return CRM_OK;
+}
+
+int gw_store_sync_enqueue(crm_db_t *tx, int64_t device_id, int64_t synced_position, int64_t owner_id,
+                          crm_err_t *err)
+{
+    char d[24], p[24], o[24];
+    const char *params[] = {i64(d, device_id), i64(p, synced_position),
+                            owner_id > 0 ? i64(o, owner_id) : NULL};
+    int64_t upto = 0;
+    if (one_i64(
+            tx, "gw_sync_enqueue",
+            "WITH src AS (SELECT resource, record_id, revision, position FROM stream_records"
+            "  WHERE position > $2::bigint AND ($3::bigint IS NULL OR owner_id = $3::bigint)),"
+            " up AS (INSERT INTO sync_items (device_id, resource, record_id, revision, position)"
+            "  SELECT $1::bigint, resource, record_id, revision, position FROM src"
+            "  ON CONFLICT (device_id, resource, record_id) DO UPDATE"
+            "  SET revision = GREATEST(sync_items.revision, EXCLUDED.revision), position = EXCLUDED.position)"
+            " SELECT COALESCE(max(position), $2::bigint) FROM src",
+            3, params, &upto, err))
+        return err->code;
+    const char *params2[] = {d, i64(p, upto)};
+    return crm_db_run(tx, "gw_sync_device_advance",
+                      "UPDATE sync_devices SET synced_position = GREATEST(synced_position, $2::bigint)"
+                      " WHERE id = $1::bigint",
+                      2, params2, err);
+}
+
+int gw_store_sync_session_open(crm_db_t *tx, int64_t device_id, const char *session_id, int64_t *count,
+                               crm_err_t *err)
+{
+    char d[24];
+    const char *params[] = {i64(d, device_id), session_id};
+    if (one_i64(tx, "gw_sync_pending",
+                "SELECT count(*) FROM sync_items WHERE device_id = $1::bigint AND revision > acked_revision",
+                1, params, count, err))
+        return err->code;
+    if (*count == 0)
+        return CRM_OK;
+    if (crm_db_run(tx, "gw_sync_session_insert",
+                   "INSERT INTO sync_sessions (id, device_id) VALUES ($2::uuid, $1::bigint)", 2, params, err))
+        return err->code;
+    return crm_db_run(tx, "gw_sync_session_assign",
+                      "UPDATE sync_items SET session_id = $2::uuid, sent = false"
+                      " WHERE device_id = $1::bigint AND revision > acked_revision",
+                      2, params, err);
+}
+
+int gw_store_sync_session_find(crm_db_t *db, const char *session_id, int64_t user_id, const char *uuid,
+                               int64_t *device_id, crm_err_t *err)
+{
+    char u[24];
+    const char *params[] = {session_id, i64(u, user_id), uuid};
+    PGresult *res = crm_db_exec(db, "gw_sync_session_find",
+                                "SELECT d.id FROM sync_sessions s JOIN sync_devices d ON d.id = s.device_id"
+                                " WHERE s.id = $1::uuid AND d.user_id = $2::bigint AND d.device_uuid = $3",
+                                3, params, err);
+    if (!res)
+        return err->code;
+    int rc = CRM_OK;
+    if (PQntuples(res) == 0)
+        rc = crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "no such sync session for this device");
+    else
+        *device_id = crm_db_i64(res, 0, 0);
+    PQclear(res);
+    return rc;
+}
+
+PGresult *gw_store_sync_fetch(crm_db_t *db, int64_t device_id, const char *session_id, int limit,
+                              crm_err_t *err)
+{
+    char d[24], l[24];
+    const char *params[] = {i64(d, device_id), session_id, i64(l, limit)};
+    /* The data is the record's state now (it may have changed since the session opened): the
+     * item's revision follows, so that its ack key names what was sent. */
+    return crm_db_exec(
+        db, "gw_sync_fetch",
+        "WITH picked AS (SELECT resource, record_id FROM sync_items"
+        "  WHERE device_id = $1::bigint AND session_id = $2::uuid AND NOT sent"
+        "  AND revision > acked_revision ORDER BY position LIMIT $3::int FOR UPDATE SKIP LOCKED),"
+        " sent AS (UPDATE sync_items i SET sent = true, revision = r.revision"
+        "  FROM picked p, stream_records r"
+        "  WHERE i.device_id = $1::bigint AND i.resource = p.resource AND i.record_id = p.record_id"
+        "  AND r.resource = p.resource AND r.record_id = p.record_id"
+        "  RETURNING i.resource, i.record_id, r.revision, i.acked_revision, r.data, i.position)"
+        " SELECT resource, record_id, revision, acked_revision, data::text FROM sent ORDER BY position",
+        3, params, err);
+}
+
+int gw_store_sync_left(crm_db_t *db, int64_t device_id, const char *session_id, int64_t *left, crm_err_t *err)
+{
+    char d[24];
+    const char *params[] = {i64(d, device_id), session_id};
+    return one_i64(db, "gw_sync_left",
+                   "SELECT count(*) FROM sync_items WHERE device_id = $1::bigint AND session_id = $2::uuid"
+                   " AND NOT sent AND revision > acked_revision",
+                   2, params, left, err);
+}
+
+int gw_store_sync_ack(crm_db_t *db, int64_t user_id, const char *uuid, const char *acks, int64_t *applied,
+                      crm_err_t *err)
+{
+    char u[24];
+    const char *params[] = {i64(u, user_id), uuid, acks};
+    return one_i64(db, "gw_sync_ack",
+                   "WITH a AS (SELECT * FROM jsonb_to_recordset($3::jsonb)"
+                   "  AS x(resource text, record_id bigint, revision int)),"
+                   " done AS (UPDATE sync_items i"
+                   "  SET acked_revision = GREATEST(i.acked_revision, LEAST(a.revision, i.revision))"
+                   "  FROM a, sync_devices d"
+                   "  WHERE d.user_id = $1::bigint AND d.device_uuid = $2 AND i.device_id = d.id"
+                   "  AND i.resource = a.resource AND i.record_id = a.record_id RETURNING 1)"
+                   " SELECT count(*) FROM done",
+                   3, params, applied, err);
+}

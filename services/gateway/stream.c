@@ -1,0 +1,458 @@
+/* The Firehose and the event consumer behind it and the Sync API (stream.h): each record event
+ * becomes one stream row (with `previous`) and the record's new state, in the inbox's
+ * transaction; GET /v3/<resource>/stream reads the rows after a position. */
+#include "stream.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "activities.pb-c.h"
+#include "crm/log.h"
+#include "crm/pbjson.h"
+#include "crm/util.h"
+#include "deals.pb-c.h"
+#include "leads.pb-c.h"
+#include "routes.h"
+#include "sell.h"
+#include "store_stream.h"
+
+#define FIREHOSE_DEFAULT_LIMIT 25
+#define FIREHOSE_MAX_LIMIT 100
+
+struct gw_stream_t {
+    gw_t *gw;
+    long retention_s;
+    long prune_interval_ms;
+    pthread_t thread;
+    bool running;
+    bool stopping;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+};
+
+/* The events that carry a record: the payload's field `field` is the record after the change. */
+typedef struct {
+    const char *producer, *topic;
+    const ProtobufCMessageDescriptor *desc;
+    const char *field;    /* the record's field in the payload */
+    const char *resource; /* Sell singular name */
+} topic_t;
+
+static const topic_t topics[] = {
+    {"leads", "lead.created", &crm__lead_event__descriptor, "lead", "lead"},
+    {"leads", "lead.updated", &crm__lead_event__descriptor, "lead", "lead"},
+    {"leads", "lead.status_changed", &crm__lead_status_changed__descriptor, "lead", "lead"},
+    {"leads", "lead.converted", &crm__lead_converted__descriptor, "lead", "lead"},
+    {"leads", "contact.created", &crm__contact_event__descriptor, "contact", "contact"},
+    {"leads", "contact.updated", &crm__contact_event__descriptor, "contact", "contact"},
+    {"leads", "note.created", &crm__note_event__descriptor, "note", "note"},
+    {"leads", "task.created", &crm__task_event__descriptor, "task", "task"},
+    {"leads", "task.due", &crm__task_event__descriptor, "task", "task"},
+    {"deals", "deal.created", &crm__deal_event__descriptor, "deal", "deal"},
+    {"deals", "deal.updated", &crm__deal_event__descriptor, "deal", "deal"},
+    {"deals", "deal.stage_changed", &crm__deal_stage_changed__descriptor, "deal", "deal"},
+    {"deals", "deal.won", &crm__deal_event__descriptor, "deal", "deal"},
+    {"deals", "deal.lost", &crm__deal_event__descriptor, "deal", "deal"},
+};
+#define NTOPICS (sizeof topics / sizeof topics[0])
+
+/* Request-only attributes of records that events may carry: never part of a record's data. */
+static const char *const write_only[] = {"assign_pool_id", "pipeline_change", "contact_ids"};
+
+/* ---- pure parts ---------------------------------------------------------------------------- */
+
+json_t *gw_stream_previous(const json_t *old, const json_t *new_)
+{
+    json_t *prev = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)new_, key, v)
+    {
+        json_t *o = json_object_get(old, key);
+        if (!json_equal(o ? o : json_null(), v))
+            json_object_set_new(prev, key, o ? json_incref(o) : json_null());
+    }
+    json_object_foreach((json_t *)old, key, v)
+    {
+        if (!json_object_get(new_, key) && !json_is_null(v))
+            json_object_set(prev, key, v);
+    }
+    return prev;
+}
+
+bool gw_stream_parse_position(const char *text, int64_t *after, bool *top)
+{
+    *after = 0;
+    *top = false;
+    if (!text)
+        return false;
+    if (strcmp(text, "tail") == 0)
+        return true;
+    if (strcmp(text, "top") == 0) {
+        *top = true;
+        return true;
+    }
+    if (!text[0] || strspn(text, "0123456789") != strlen(text) || strlen(text) > 18)
+        return false;
+    return crm_parse_i64(text, after) && *after >= 0;
+}
+
+/* ---- the consumer -------------------------------------------------------------------------- */
+
+static int64_t json_id(const json_t *data, const char *key)
+{
+    json_t *v = json_object_get(data, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+static int on_event(void *arg, crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *payload,
+                    crm_err_t *err)
+{
+    const topic_t *t = arg;
+    const ProtobufCFieldDescriptor *f =
+        payload ? protobuf_c_message_descriptor_get_field_by_name(payload->descriptor, t->field) : NULL;
+    const ProtobufCMessage *rec = f && f->type == PROTOBUF_C_TYPE_MESSAGE
+                                      ? *(ProtobufCMessage *const *)((const char *)payload + f->offset)
+                                      : NULL;
+    if (!rec)
+        return CRM_OK; /* an event without its record: nothing to show */
+    json_t *data = crm_pbjson_from_message(rec);
+    if (!data)
+        return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "cannot render the record of %s", t->topic);
+    for (size_t i = 0; i < sizeof write_only / sizeof write_only[0]; i++)
+        json_object_del(data, write_only[i]);
+    int64_t id = json_id(data, "id");
+    if (id <= 0) {
+        json_decref(data);
+        return CRM_OK;
+    }
+    int64_t owner = json_id(data, strcmp(t->resource, "note") == 0 ? "creator_id" : "owner_id");
+    bool found = false;
+    int revision = 0;
+    char *old_text = NULL;
+    json_t *prev = NULL;
+    char *data_text = NULL, *prev_text = NULL;
+    int rc = CRM_OK;
+    if (gw_store_stream_lock(tx, err) ||
+        gw_store_stream_record_get(tx, t->resource, id, &found, &revision, &old_text, err)) {
+        rc = err->code;
+        goto done;
+    }
+    if (found) {
+        json_t *old = json_loads(old_text, 0, NULL);
+        prev = gw_stream_previous(old, data);
+        json_decref(old);
+        if (json_object_size(prev) == 0)
+            goto done; /* the same state again (task.due, a repeated update): no change to show */
+    } else {
+        prev = json_object();
+    }
+    data_text = json_dumps(data, JSON_COMPACT);
+    prev_text = json_dumps(prev, JSON_COMPACT);
+    if (!data_text || !prev_text) {
+        rc = crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
+        goto done;
+    }
+    char when[32];
+    crm_time_format(env->has_occurred_at ? env->occurred_at : crm_now_us(), when);
+    gw_stream_change_t c = {
+        .resource = t->resource,
+        .record_id = id,
+        .event_type = found ? "updated" : "created",
+        .event_cause = t->topic,
+        .event_id = env->event_id ? env->event_id : "",
+        .revision = revision + 1,
+        .owner_id = owner,
+        .data = data_text,
+        .previous = prev_text,
+        .occurred_at = when,
+    };
+    int64_t position = 0;
+    rc = gw_store_stream_append(tx, &c, &position, err);
+    if (rc == CRM_OK)
+        crm_log_debug(env->correlation_id, "stream.appended", "resource=%s id=%lld position=%lld cause=%s",
+                      t->resource, (long long)id, (long long)position, t->topic);
+done:
+    free(old_text);
+    free(data_text);
+    free(prev_text);
+    json_decref(prev);
+    json_decref(data);
+    return rc;
+}
+
+/* ---- pruning ------------------------------------------------------------------------------- */
+
+static void prune_once(gw_stream_t *self)
+{
+    crm_err_t err = {0};
+    crm_db_t *db = gw_db_get(self->gw, self->gw->db_wait_ms, &err);
+    if (!db)
+        return;
+    int64_t deleted = 0;
+    if (gw_store_stream_prune(db, self->retention_s, &deleted, &err) != CRM_OK) {
+        char q[300];
+        crm_log_warn(NULL, "stream.prune_failed", "error=%s", crm_log_quote(err.message, q, sizeof q));
+    } else if (deleted > 0) {
+        crm_log_info(NULL, "stream.pruned", "rows=%lld retention_seconds=%ld", (long long)deleted,
+                     self->retention_s);
+        crm_metrics_inc(self->gw->metrics, "crm_gateway_stream_pruned_total", "", (double)deleted);
+    }
+    crm_db_pool_put(self->gw->db, db);
+}
+
+static void *prune_run(void *arg)
+{
+    gw_stream_t *self = arg;
+    pthread_mutex_lock(&self->mu);
+    while (!self->stopping) {
+        pthread_mutex_unlock(&self->mu);
+        prune_once(self);
+        pthread_mutex_lock(&self->mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += self->prune_interval_ms / 1000;
+        ts.tv_nsec += (self->prune_interval_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (!self->stopping)
+            pthread_cond_timedwait(&self->cond, &self->mu, &ts);
+    }
+    pthread_mutex_unlock(&self->mu);
+    return NULL;
+}
+
+gw_stream_t *gw_stream_new(gw_t *gw, crm_err_t *err)
+{
+    if (!gw->d->inbox) {
+        crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "the gateway has no inbox for the stream");
+        return NULL;
+    }
+    gw_stream_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
+        return NULL;
+    }
+    self->gw = gw;
+    self->retention_s = crm_config_int(gw->config, "gateway.stream.retention_seconds", 259200);
+    if (self->retention_s < 1)
+        self->retention_s = 259200;
+    self->prune_interval_ms = crm_config_int(gw->config, "gateway.stream.prune_interval_ms", 60000);
+    if (self->prune_interval_ms < 10)
+        self->prune_interval_ms = 60000;
+    pthread_mutex_init(&self->mu, NULL);
+    pthread_cond_init(&self->cond, NULL);
+    const char *producers[] = {"leads", "deals"};
+    for (size_t i = 0; i < 2; i++)
+        if (crm_daemon_consume_from(gw->d, producers[i], err) != CRM_OK) {
+            gw_stream_destroy(&self);
+            return NULL;
+        }
+    for (size_t i = 0; i < NTOPICS; i++)
+        crm_inbox_on(gw->d->inbox, topics[i].producer, topics[i].topic, topics[i].desc, on_event,
+                     (void *)&topics[i]);
+    crm_metrics_help(gw->metrics, "crm_gateway_stream_pruned_total",
+                     "Firehose rows deleted after the retention period");
+    return self;
+}
+
+int gw_stream_start(gw_stream_t *self, crm_err_t *err)
+{
+    if (self->running)
+        return CRM_OK;
+    self->stopping = false;
+    if (pthread_create(&self->thread, NULL, prune_run, self) != 0)
+        return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "cannot start the stream pruning thread");
+    self->running = true;
+    return CRM_OK;
+}
+
+void gw_stream_stop(gw_stream_t *self)
+{
+    if (!self || !self->running)
+        return;
+    pthread_mutex_lock(&self->mu);
+    self->stopping = true;
+    pthread_cond_broadcast(&self->cond);
+    pthread_mutex_unlock(&self->mu);
+    pthread_join(self->thread, NULL);
+    self->running = false;
+}
+
+void gw_stream_destroy(gw_stream_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    gw_stream_t *self = *self_p;
+    gw_stream_stop(self);
+    pthread_cond_destroy(&self->cond);
+    pthread_mutex_destroy(&self->mu);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---- the Firehose -------------------------------------------------------------------------- */
+
+static json_t *parse_or_null(const char *text)
+{
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    return j ? j : json_null();
+}
+
+static json_t *firehose_item(const PGresult *res, int r, const char *resource)
+{
+    json_t *meta = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:I,s:o}", "type", resource, "event_type", crm_db_str(res, r, 1), "event_cause",
+        crm_db_str(res, r, 2), "event_id", crm_db_str(res, r, 3), "event_time", crm_db_str(res, r, 7),
+        "sequence", (json_int_t)crm_db_i64(res, r, 4), "previous", parse_or_null(crm_db_str(res, r, 6)));
+    char pos[24];
+    snprintf(pos, sizeof pos, "%lld", crm_db_i64(res, r, 0));
+    json_object_set_new(meta, "position", json_string(pos));
+    return json_pack("{s:o,s:o}", "data", parse_or_null(crm_db_str(res, r, 5)), "meta", meta);
+}
+
+static void firehose(gw_t *gw, gw_request_t *req, gw_response_t *resp, const char *resource)
+{
+    if (!gw_role_allows(req->role, "manager")) {
+        gw_respond_error(resp, 403, "forbidden", "the firehose needs a manager or admin token", NULL, NULL,
+                         req->corr);
+        return;
+    }
+    const char *position = NULL;
+    long limit = FIREHOSE_DEFAULT_LIMIT;
+    for (size_t i = 0; i < req->nparams; i++) {
+        const char *k = req->params[i].key, *v = req->params[i].value;
+        int64_t n = 0;
+        if (strcmp(k, "position") == 0) {
+            position = v;
+        } else if (strcmp(k, "limit") == 0) {
+            if (!crm_parse_i64(v, &n) || n < 1 || n > FIREHOSE_MAX_LIMIT) {
+                char d[160];
+                snprintf(d, sizeof d, "limit must be between 1 and %d, given: %.40s", FIREHOSE_MAX_LIMIT, v);
+                gw_respond_error(resp, 400, "invalid_param", d, NULL, NULL, req->corr);
+                return;
+            }
+            limit = (long)n;
+        } else {
+            char d[160];
+            snprintf(d, sizeof d, "unknown query parameter: %.100s", k);
+            gw_respond_error(resp, 400, "invalid_param", d, NULL, NULL, req->corr);
+            return;
+        }
+    }
+    int64_t after = 0;
+    bool top = false;
+    if (!position || !gw_stream_parse_position(position, &after, &top)) {
+        char d[200];
+        snprintf(d, sizeof d,
+                 "position must be top, tail or a position from a previous reply (a non-negative integer), "
+                 "given: %.40s",
+                 position ? position : "(none)");
+        gw_respond_error(resp, 400, "invalid_param", d, NULL, NULL, req->corr);
+        return;
+    }
+    crm_err_t err = {0};
+    crm_db_t *db = gw_db_get(gw, gw->db_wait_ms, &err);
+    if (!db) {
+        gw_respond_err(resp, &err, resource, req->corr);
+        return;
+    }
+    json_t *items = json_array();
+    int64_t next = after;
+    bool at_top = true;
+    if (top) {
+        if (gw_store_stream_top(db, &next, &err) != CRM_OK)
+            goto failed;
+    } else {
+        PGresult *res = gw_store_stream_page(db, resource, after, (int)limit + 1, &err);
+        if (!res)
+            goto failed;
+        int n = PQntuples(res);
+        at_top = n <= limit;
+        for (int r = 0; r < n && r < limit; r++) {
+            json_array_append_new(items, firehose_item(res, r, resource));
+            next = crm_db_i64(res, r, 0);
+        }
+        PQclear(res);
+    }
+    crm_db_pool_put(gw->db, db);
+    char pos[24];
+    snprintf(pos, sizeof pos, "%lld", (long long)next);
+    json_t *body = json_pack("{s:o,s:{s:s,s:I,s:s,s:b}}", "items", items, "meta", "type", "collection",
+                             "count", (json_int_t)json_array_size(items), "position", pos, "top", at_top);
+    gw_respond_json(resp, 200, body);
+    return;
+failed:
+    crm_db_pool_put(gw->db, db);
+    json_decref(items);
+    gw_respond_err(resp, &err, resource, req->corr);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+
+bool gw_stream_path(const char *path)
+{
+    return path && (strncmp(path, "/v3/", 4) == 0 || strncmp(path, "/v2/sync/", 9) == 0);
+}
+
+/* "/v2/sync/<session>/queues/main" → session (into out); false for any other path. */
+static bool queue_path(const char *path, char out[64])
+{
+    const char *p = path + strlen("/v2/sync/");
+    const char *slash = strchr(p, '/');
+    if (!slash || slash == p || (size_t)(slash - p) >= 64 || strcmp(slash, "/queues/main") != 0)
+        return false;
+    memcpy(out, p, (size_t)(slash - p));
+    out[slash - p] = '\0';
+    return true;
+}
+
+void gw_stream_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
+{
+    static const struct {
+        const char *path, *resource;
+    } streams[] = {
+        {"/v3/leads/stream", "lead"},
+        {"/v3/contacts/stream", "contact"},
+        {"/v3/deals/stream", "deal"},
+    };
+    const char *method = req->method ? req->method : "";
+    bool is_get = strcmp(method, "GET") == 0, is_post = strcmp(method, "POST") == 0;
+    for (size_t i = 0; i < sizeof streams / sizeof streams[0]; i++) {
+        if (strcmp(req->path, streams[i].path) != 0)
+            continue;
+        resp->route = streams[i].path;
+        if (!is_get)
+            gw_respond_error(resp, 405, "method_not_allowed", "this path does not take that method", NULL,
+                             NULL, req->corr);
+        else
+            firehose(gw, req, resp, streams[i].resource);
+        return;
+    }
+    char session[64];
+    if (strcmp(req->path, "/v2/sync/start") == 0 || strcmp(req->path, "/v2/sync/ack") == 0) {
+        bool start = strcmp(req->path, "/v2/sync/start") == 0;
+        resp->route = start ? "/v2/sync/start" : "/v2/sync/ack";
+        if (!is_post)
+            gw_respond_error(resp, 405, "method_not_allowed", "this path does not take that method", NULL,
+                             NULL, req->corr);
+        else if (start)
+            gw_sync_start(gw, req, resp);
+        else
+            gw_sync_ack(gw, req, resp);
+        return;
+    }
+    if (strncmp(req->path, "/v2/sync/", 9) == 0 && queue_path(req->path, session)) {
+        resp->route = "/v2/sync/{session_id}/queues/main";
+        if (!is_get)
+            gw_respond_error(resp, 405, "method_not_allowed", "this path does not take that method", NULL,
+                             NULL, req->corr);
+        else
+            gw_sync_queue(gw, req, resp, session);
+        return;
+    }
+    gw_respond_error(resp, 404, "incorrect_path", "Requested path was not found.", NULL, NULL, req->corr);
+}

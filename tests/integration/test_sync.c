@@ -1,0 +1,288 @@
+/* The Sync API (SELL_API §7) through HTTP on a real stack: a new device gets every record
+ * (leads, contacts, deals, notes, tasks) as the events built them; acknowledged items are not
+ * sent again, unacknowledged ones are, changed ones come back as updated; a second device gets
+ * everything; a sales token's device only what the user owns; and the errors. */
+#include <criterion/criterion.h>
+
+#include "deals_util.h"
+
+static harness_t *h;
+
+static void stop_stack(void)
+{
+    harness_destroy(&h);
+}
+
+TestSuite(sync, .fini = stop_stack, .timeout = 600);
+
+static harness_resp_t *sync_call(const char *method, const char *path, const char *token, const char *device,
+                                 const char *body)
+{
+    char header[128];
+    snprintf(header, sizeof header, "X-Basecrm-Device-UUID: %s", device ? device : "");
+    harness_resp_t *r = harness_http(h, &(harness_req_t){.method = method,
+                                                         .path = path,
+                                                         .body = body,
+                                                         .content_type = body ? "application/json" : NULL,
+                                                         .token = token,
+                                                         .header = device ? header : NULL});
+    cr_assert_not_null(r);
+    return r;
+}
+
+/* POST /v2/sync/start; the session id (malloc'd) or NULL on 204; *total the queue's total_count. */
+static char *start(const char *token, const char *device, long long *total)
+{
+    harness_resp_t *r = sync_call("POST", "/v2/sync/start", token, device, NULL);
+    *total = 0;
+    if (r->status == 204) {
+        cr_expect_eq(r->body_len, 0);
+        harness_resp_destroy(&r);
+        return NULL;
+    }
+    cr_assert_eq(r->status, 201, "start: %ld %s", r->status, r->body);
+    json_t *data = json_object_get(r->json, "data");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(r->json, "meta"), "type")),
+                     "sync_session");
+    json_t *q = json_array_get(json_object_get(data, "queues"), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(q, "data"), "name")), "main");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(q, "meta"), "type")), "sync_queue");
+    *total = json_integer_value(json_object_get(json_object_get(q, "data"), "total_count"));
+    cr_expect_gt(json_integer_value(json_object_get(json_object_get(q, "data"), "pages")), 0);
+    char *id = strdup(json_string_value(json_object_get(data, "id")));
+    harness_resp_destroy(&r);
+    return id;
+}
+
+/* Drains the session's queue until 204: every item (new reference). */
+static json_t *drain(const char *token, const char *device, const char *session)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/v2/sync/%s/queues/main", session);
+    json_t *all = json_array();
+    for (int guard = 0; guard < 100; guard++) {
+        harness_resp_t *r = sync_call("GET", path, token, device, NULL);
+        if (r->status == 204) {
+            harness_resp_destroy(&r);
+            return all;
+        }
+        cr_assert_eq(r->status, 200, "queue: %ld %s", r->status, r->body);
+        json_t *items = json_object_get(r->json, "items");
+        cr_assert_gt(json_array_size(items), 0);
+        json_t *meta = json_object_get(r->json, "meta");
+        cr_expect_eq(json_integer_value(json_object_get(meta, "count")), (long long)json_array_size(items));
+        cr_expect(json_is_integer(json_object_get(meta, "count_left")));
+        json_array_extend(all, items);
+        harness_resp_destroy(&r);
+    }
+    cr_assert_fail("the queue never drained");
+    return all;
+}
+
+static json_t *sync_meta(json_t *item)
+{
+    return json_object_get(json_object_get(item, "meta"), "sync");
+}
+
+/* The item of (type, id), or NULL. */
+static json_t *find(json_t *items, const char *type, long long id)
+{
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *it = json_array_get(items, i);
+        const char *t = json_string_value(json_object_get(json_object_get(it, "meta"), "type"));
+        if (t && strcmp(t, type) == 0 &&
+            json_integer_value(json_object_get(json_object_get(it, "data"), "id")) == id)
+            return it;
+    }
+    return NULL;
+}
+
+static void ack(const char *token, const char *device, json_t *items, const char *only_type)
+{
+    json_t *keys = json_array();
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *it = json_array_get(items, i);
+        const char *t = json_string_value(json_object_get(json_object_get(it, "meta"), "type"));
+        if (!only_type || strcmp(t, only_type) == 0)
+            json_array_append(keys, json_object_get(sync_meta(it), "ack_key"));
+    }
+    json_t *body = json_pack("{s:{s:o}}", "data", "ack_keys", keys);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    harness_resp_t *r = sync_call("POST", "/v2/sync/ack", token, device, text);
+    free(text);
+    cr_expect_eq(r->status, 202, "ack: %ld %s", r->status, r->body);
+    cr_expect_eq(r->body_len, 0);
+    harness_resp_destroy(&r);
+}
+
+static bool records_at_least(harness_t *self, void *arg)
+{
+    const long long *want = arg;
+    return harness_sql_long(self, "SELECT count(*) FROM gateway.stream_records") >= *want;
+}
+
+static bool lead_revision_2(harness_t *self, void *arg)
+{
+    const long long *lead = arg;
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT revision FROM gateway.stream_records WHERE resource = 'lead' AND record_id = %lld",
+             *lead);
+    return harness_sql_long(self, sql) >= 2;
+}
+
+static void expect_error(const char *method, const char *path, const char *device, const char *body,
+                         long status, const char *code, const char *field)
+{
+    harness_resp_t *r = sync_call(method, path, harness_admin_token(h), device, body);
+    cr_expect_eq(r->status, status, "%s %s: %ld %s", method, path, r->status, r->body);
+    if (code)
+        cr_expect_str_eq(dl_err(r, "code"), code, "%s", r->body);
+    if (field)
+        cr_expect_str_eq(dl_err(r, "field"), field, "%s", r->body);
+    harness_resp_destroy(&r);
+}
+
+Test(sync, devices_sessions_acks_and_redelivery)
+{
+    h = harness_start();
+    cr_assert_not_null(h, "stack did not start");
+    const char *admin = harness_admin_token(h);
+    char body[256];
+    long long lead = dl_create(h, "/v2/leads", admin, "{\"last_name\":\"Synced\"}");
+    long long contact = dl_create(h, "/v2/contacts", admin, "{\"last_name\":\"Contact\"}");
+    long long deal = dl_create(h, "/v2/deals", admin, "{\"name\":\"Synced deal\"}");
+    snprintf(body, sizeof body, "{\"content\":\"a note\",\"resource_type\":\"lead\",\"resource_id\":%lld}",
+             lead);
+    long long note = dl_create(h, "/v2/notes", admin, body);
+    long long task =
+        dl_create(h, "/v2/tasks", admin, "{\"content\":\"a task\",\"due_date\":\"2099-01-01T00:00:00Z\"}");
+    cr_assert(lead > 0 && contact > 0 && deal > 0 && note > 0 && task > 0);
+    long long five = 5;
+    cr_assert(
+        harness_wait_until(h, harness_ms(20000), records_at_least, &five, "5 records in the sync state"));
+    long long nrecords = harness_sql_long(h, "SELECT count(*) FROM gateway.stream_records");
+
+    /* a new device gets everything, as created */
+    long long total = 0;
+    char *s1 = start(admin, "device-a", &total);
+    cr_assert_not_null(s1);
+    cr_expect_eq(total, nrecords);
+    json_t *got = drain(admin, "device-a", s1);
+    cr_expect_eq((long long)json_array_size(got), nrecords);
+    const char *types[] = {"lead", "contact", "deal", "note", "task"};
+    long long ids[] = {lead, contact, deal, note, task};
+    for (int i = 0; i < 5; i++) {
+        json_t *it = find(got, types[i], ids[i]);
+        cr_expect_not_null(it, "%s %lld delivered", types[i], ids[i]);
+        if (!it)
+            continue;
+        cr_expect_str_eq(json_string_value(json_object_get(sync_meta(it), "event_type")), "created");
+        cr_expect(json_is_string(json_object_get(sync_meta(it), "ack_key")));
+        cr_expect_geq(json_integer_value(json_object_get(sync_meta(it), "revision")), 1);
+    }
+    json_t *l = find(got, "lead", lead);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(l, "data"), "last_name")), "Synced");
+    /* the drained session stays drained */
+    char qpath[160];
+    snprintf(qpath, sizeof qpath, "/v2/sync/%s/queues/main", s1);
+    harness_resp_t *r = sync_call("GET", qpath, admin, "device-a", NULL);
+    cr_expect_eq(r->status, 204);
+    harness_resp_destroy(&r);
+    /* another device cannot read device a's session */
+    expect_error("GET", qpath, "device-b", NULL, 404, "not_found", NULL);
+
+    /* ack only the lead and the deal; then the lead changes */
+    ack(admin, "device-a", got, "lead");
+    ack(admin, "device-a", got, "deal");
+    json_decref(got);
+    snprintf(body, sizeof body, "/v2/leads/%lld", lead);
+    r = dl_expect(h, "PUT", body, admin, "{\"data\":{\"title\":\"Changed\"}}", 200);
+    harness_resp_destroy(&r);
+    cr_assert(harness_wait_until(h, harness_ms(20000), lead_revision_2, &lead, "the lead's second revision"));
+
+    /* next session: the unacked contact, note and task again, the lead as updated, not the deal */
+    char *s2 = start(admin, "device-a", &total);
+    cr_assert_not_null(s2);
+    cr_expect_str_neq(s2, s1);
+    got = drain(admin, "device-a", s2);
+    cr_expect_eq((long long)json_array_size(got), nrecords - 1, "all but the deal: %s", json_dumps(got, 0));
+    cr_expect_null(find(got, "deal", deal), "an acked, unchanged deal came back");
+    cr_expect_not_null(find(got, "contact", contact));
+    cr_expect_not_null(find(got, "note", note));
+    cr_expect_not_null(find(got, "task", task));
+    l = find(got, "lead", lead);
+    cr_assert_not_null(l);
+    cr_expect_str_eq(json_string_value(json_object_get(sync_meta(l), "event_type")), "updated");
+    cr_expect_eq(json_integer_value(json_object_get(sync_meta(l), "revision")), 2);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(l, "data"), "title")), "Changed");
+    /* a session that is started but not fetched loses nothing either */
+    long long t3 = 0;
+    char *s3 = start(admin, "device-a", &t3);
+    cr_assert_not_null(s3);
+    cr_expect_eq(t3, nrecords - 1);
+    free(s3);
+    ack(admin, "device-a", got, NULL);
+    json_decref(got);
+    cr_expect_null(start(admin, "device-a", &total), "everything acked: 204");
+
+    /* a second device gets everything, with the lead's current state */
+    char *sb = start(admin, "device-b", &total);
+    cr_assert_not_null(sb);
+    cr_expect_eq(total, nrecords);
+    got = drain(admin, "device-b", sb);
+    cr_expect_eq((long long)json_array_size(got), nrecords);
+    l = find(got, "lead", lead);
+    cr_assert_not_null(l);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(l, "data"), "title")), "Changed");
+    cr_expect_str_eq(json_string_value(json_object_get(sync_meta(l), "event_type")), "created");
+    json_decref(got);
+
+    /* a sales user's device gets only what the user owns */
+    long long uid = 0;
+    char *sales = dl_user_token(h, "sync-sales@example.com", "sales", &uid);
+    long long own = dl_create(h, "/v2/leads", sales, "{\"last_name\":\"Mine\"}");
+    long long want = nrecords + 1;
+    cr_assert(harness_wait_until(h, harness_ms(20000), records_at_least, &want, "the sales lead"));
+    char *ss = start(sales, "phone", &total);
+    cr_assert_not_null(ss);
+    got = drain(sales, "phone", ss);
+    cr_expect_eq(json_array_size(got), 1, "%s", json_dumps(got, 0));
+    cr_expect_not_null(find(got, "lead", own));
+    json_decref(got);
+    /* the same device uuid under another user is another device */
+    r = sync_call("GET", qpath, sales, "device-a", NULL);
+    cr_expect_eq(r->status, 404, "a sales user read the admin's device-a session: %s", r->body);
+    harness_resp_destroy(&r);
+    snprintf(qpath, sizeof qpath, "/v2/sync/%s/queues/main", ss);
+    r = sync_call("GET", qpath, admin, "phone", NULL);
+    cr_expect_eq(r->status, 404, "admin read the sales user's session: %s", r->body);
+    harness_resp_destroy(&r);
+
+    /* errors */
+    expect_error("POST", "/v2/sync/start", NULL, NULL, 400, "invalid_header", NULL);
+    expect_error("POST", "/v2/sync/start", "bad device!", NULL, 400, "invalid_header", NULL);
+    expect_error("POST", "/v2/sync/start?x=1", "device-a", NULL, 400, "invalid_param", NULL);
+    expect_error("GET", "/v2/sync/start", "device-a", NULL, 405, NULL, NULL);
+    expect_error("GET", "/v2/sync/not-a-session/queues/main", "device-a", NULL, 404, NULL, NULL);
+    expect_error("GET", "/v2/sync/0190a5f0-0000-7000-8000-000000000000/queues/main", "device-a", NULL, 404,
+                 "not_found", NULL);
+    expect_error("POST", "/v2/sync/ack", "device-a", "{\"data\":{\"ack_keys\":[\"Lead-1-1\",\"garbage\"]}}",
+                 422, "incorrect_value", "/ack_keys/1");
+    expect_error("POST", "/v2/sync/ack", "device-a", "{\"data\":{}}", 422, "missing", "/ack_keys");
+    expect_error("POST", "/v2/sync/ack", "device-a", "{\"data\":{\"ack_keys\":\"Lead-1-1\"}}", 422,
+                 "invalid_type", "/ack_keys");
+    expect_error("POST", "/v2/sync/ack", "device-a", "{\"data\":{\"ack_keys\":[],\"extra\":1}}", 422,
+                 "unknown", "/extra");
+    expect_error("POST", "/v2/sync/ack", "device-a", "not json", 400, "invalid_payload", NULL);
+    expect_error("POST", "/v2/sync/ack", NULL, "{\"data\":{\"ack_keys\":[]}}", 400, "invalid_header", NULL);
+    r = sync_call("POST", "/v2/sync/start", NULL, "device-a", NULL);
+    cr_expect_eq(r->status, 401);
+    harness_resp_destroy(&r);
+    free(sales);
+    free(ss);
+    free(sb);
+    free(s2);
+    free(s1);
+}
