@@ -83,6 +83,8 @@ int leads_timeline_list(crm_db_t *db, bool contact, const Crm__TimelineRequest *
                         crm_err_t *err);
 
 /* store.c: captures and owner changes. Replies are malloc'd protobuf-c messages. */
+/* The status of the leads captures make (default "New"; the string must outlive the daemon). */
+void leads_store_set_default_status(const char *status);
 /* Applies a capture: *lead = the new (*created) or merged lead, NULL when it was applied before
  * or (contact_id not NULL) when it went to a contact: a support ticket or chat already linked to
  * a contact, or whose requester's e-mail is a contact's and no open lead's, is linked on that
