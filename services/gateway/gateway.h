@@ -74,7 +74,7 @@ typedef struct gw_t {
     gw_auth_t *auth;
     gw_ratelimit_t *ratelimit; /* per API token (ratelimit.h), NULL when disabled */
     gw_http_t *http;
-    gw_stream_t *stream; /* Firehose and Sync API (stream.h) */
+    gw_stream_t *stream;              /* Firehose and Sync API (stream.h) */
     struct gw_committer_t *committer; /* group commit of accepted webhooks (commit.h) */
     pthread_t boot_thread;
     bool boot_started;

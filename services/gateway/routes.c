@@ -331,7 +331,7 @@ json_t *gw_body_data(const char *body, size_t len, crm_err_t *err)
 
 /* A PUT: the request's "update_mask" field (when it has one) gets every top-level key of the
  * body, so the service changes exactly the attributes sent (null included). */
-static void fill_update_mask(ProtobufCMessage *in, const json_t *data)
+void gw_fill_update_mask(ProtobufCMessage *in, const json_t *data)
 {
     const ProtobufCFieldDescriptor *f =
         protobuf_c_message_descriptor_get_field_by_name(in->descriptor, "update_mask");
@@ -368,9 +368,8 @@ static ProtobufCMessage *build_request(gw_t *gw, const gw_route_t *r, gw_request
             json_decref(data);
             return NULL;
         }
-        in = crm_pbjson_to_message(r->req_desc, data, "", err);
-        if (in && r->kind == GW_UPDATE)
-            fill_update_mask(in, data);
+        in = r->kind == GW_UPDATE ? gw_update_request(gw, req, r, req->path, data, err)
+                                  : crm_pbjson_to_message(r->req_desc, data, "", err);
         json_decref(data);
         if (!in)
             return NULL;
@@ -473,20 +472,35 @@ void gw_routes_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
         gw_respond_err(resp, &err, r->meta_type, req->corr);
         return;
     }
-    crm_rpc_client_t *client = gw_client(gw, r->service);
     ProtobufCMessage *out = NULL;
-    crm_rpc_caller_t caller = {.user_id = req->user_id, .role = req->role, .correlation_id = req->corr};
-    int rc = client ? crm_rpc_call(client, r->rpc_method, &caller, in, r->reply_desc,
-                                   gw_rpc_timeout_ms(gw, r->service), &out, &err)
-                    : crm_err_set(&err, CRM_EUNAVAILABLE, NULL, NULL, "no client for service %s", r->service);
+    int rc = gw_route_call(gw, r, req, in, &out, &err);
     protobuf_c_message_free_unpacked(in, NULL);
     if (rc != CRM_OK) {
-        if (rc == CRM_EUNAVAILABLE || rc == CRM_EINTERNAL)
-            crm_log_warn(req->corr, "rpc.failed", "method=%s code=%s", r->rpc_method, crm_code_name(rc));
         gw_respond_err(resp, &err, r->meta_type, req->corr);
         return;
     }
     render_reply(r, req, out, page, per_page, resp);
     if (out)
         protobuf_c_message_free_unpacked(out, NULL);
+}
+
+int gw_route_call(gw_t *gw, const gw_route_t *r, const gw_request_t *req, const ProtobufCMessage *in,
+                  ProtobufCMessage **out, crm_err_t *err)
+{
+    *out = NULL;
+    crm_rpc_client_t *client = r->service ? gw_client(gw, r->service) : NULL;
+    crm_rpc_caller_t caller = {.user_id = req->user_id, .role = req->role, .correlation_id = req->corr};
+    int rc = client ? crm_rpc_call(client, r->rpc_method, &caller, in, r->reply_desc,
+                                   gw_rpc_timeout_ms(gw, r->service), out, err)
+                    : crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "no client for service %s",
+                                  r->service ? r->service : "-");
+    if (rc == CRM_EUNAVAILABLE || rc == CRM_EINTERNAL)
+        crm_log_warn(req->corr, "rpc.failed", "method=%s code=%s", r->rpc_method, crm_code_name(rc));
+    return rc;
+}
+
+void gw_route_render(const gw_route_t *r, gw_request_t *req, const ProtobufCMessage *out, long page,
+                     long per_page, gw_response_t *resp)
+{
+    render_reply(r, req, out, page, per_page, resp);
 }

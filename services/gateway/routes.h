@@ -79,6 +79,37 @@ int gw_apply_params(ProtobufCMessage *msg, const gw_param_t *params, size_t n, c
  * with a 400 invalid_payload explanation in err. */
 json_t *gw_body_data(const char *body, size_t len, crm_err_t *err);
 
+/* The request's "update_mask" field (when it has one) := every top-level key of data. */
+void gw_fill_update_mask(ProtobufCMessage *in, const json_t *data);
+
+/* Calls route's RPC with in as the caller of req; *out is the reply (NULL on failure, err set). */
+int gw_route_call(gw_t *gw, const gw_route_t *r, const gw_request_t *req, const ProtobufCMessage *in,
+                  ProtobufCMessage **out, crm_err_t *err);
+/* Renders a reply of route r (single, collection with links, or 204) into resp. */
+void gw_route_render(const gw_route_t *r, gw_request_t *req, const ProtobufCMessage *out, long page,
+                     long per_page, gw_response_t *resp);
+
+/* readonly.c — read-only attributes in a PUT body (id, created_at, updated_at, creator_id and a
+ * few per resource): clients send records back whole, so a value equal to the current one (GET
+ * of path, as the caller) is accepted and dropped; a different one is a 422 naming each such
+ * attribute. Keys that are not fields of the update's message are left for pbjson ("unknown").
+ * Without a GET route for path they are dropped unchecked. data is changed in place. */
+int gw_readonly_check(gw_t *gw, gw_request_t *req, const gw_route_t *update, const char *path, json_t *data,
+                      crm_err_t *err);
+/* The request message of an update route from data: unknown attributes 422 (pbjson), read-only
+ * ones checked (gw_readonly_check against path), update_mask filled. NULL with err set. */
+ProtobufCMessage *gw_update_request(gw_t *gw, gw_request_t *req, const gw_route_t *update, const char *path,
+                                    json_t *data, crm_err_t *err);
+
+/* upsert.c — POST <collection>/upsert (Sell §6.5–§6.7), a GW_CUSTOM handler usable by any record
+ * type whose table has GET <collection> (GW_LIST), POST <collection> (GW_CREATE) and PUT
+ * <collection>/{id} (GW_UPDATE): the query string holds list filters (at least one; page,
+ * per_page and sort_by are not filters → 400), the body the record. No match → create, exactly
+ * one → update it (partial, like PUT), several → 409. Add a route
+ * {"POST", "<collection>/upsert", "<svc>", NULL, NULL, NULL, "<type>", GW_CUSTOM, "<role>",
+ * false, gw_upsert} (routes_leads.c has the leads and contacts ones). */
+void gw_upsert(gw_t *gw, const gw_route_t *route, gw_request_t *req, gw_response_t *resp);
+
 /* Handles one authenticated /v2 request (req->user_id and req->role set). */
 void gw_routes_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp);
 

@@ -3,6 +3,7 @@
 #include "routes.h"
 #include "leads.pb-c.h"
 #include "activities.pb-c.h"
+#include "calls.pb-c.h"
 
 const gw_route_t gw_routes_leads[] = {
     {"GET", "/v2/leads", "leads", "leads.list", GW_D(crm__lead_list_request), GW_D(crm__lead_list), "lead",
@@ -144,5 +145,40 @@ const gw_route_t gw_routes_leads[] = {
     {"GET", "/v2/smart_lists/{id}/items", "leads", "smart_lists.items", GW_D(crm__smart_list_items_request),
      GW_D(crm__smart_list_items), "lead", GW_LIST, "sales", false, NULL},
     /* ---- end of helper leads2 block ---- */
+    /* ---- helper sell (issue 9): upsert, calls, outcomes, text messages, visits, industries ---- */
+    {"POST", "/v2/leads/upsert", "leads", NULL, NULL, NULL, "lead", GW_CUSTOM, "sales", false, gw_upsert},
+    {"POST", "/v2/contacts/upsert", "leads", NULL, NULL, NULL, "contact", GW_CUSTOM, "sales", false,
+     gw_upsert},
+    {"GET", "/v2/calls", "leads", "calls.list", GW_D(crm__call_list_request), GW_D(crm__call_list), "call",
+     GW_LIST, "sales", false, NULL},
+    {"POST", "/v2/calls", "leads", "calls.create", GW_D(crm__call), GW_D(crm__call), "call", GW_CREATE,
+     "sales", false, NULL},
+    {"GET", "/v2/calls/{id}", "leads", "calls.get", GW_D(crm__activity_id_request), GW_D(crm__call), "call",
+     GW_ONE, "sales", false, NULL},
+    {"PUT", "/v2/calls/{id}", "leads", "calls.update", GW_D(crm__call), GW_D(crm__call), "call", GW_UPDATE,
+     "sales", false, NULL},
+    {"DELETE", "/v2/calls/{id}", "leads", "calls.delete", GW_D(crm__activity_id_request), GW_D(crm__call),
+     "call", GW_DELETE, "sales", false, NULL},
+    {"GET", "/v2/call_outcomes", "leads", "call_outcomes.list", GW_D(crm__outcome_list_request),
+     GW_D(crm__outcome_list), "call_outcome", GW_LIST, "sales", false, NULL},
+    {"GET", "/v2/call_outcomes/{id}", "leads", "call_outcomes.get", GW_D(crm__activity_id_request),
+     GW_D(crm__outcome), "call_outcome", GW_ONE, "sales", false, NULL},
+    {"GET", "/v2/visit_outcomes", "leads", "visit_outcomes.list", GW_D(crm__outcome_list_request),
+     GW_D(crm__outcome_list), "visit_outcome", GW_LIST, "sales", false, NULL},
+    {"GET", "/v2/visit_outcomes/{id}", "leads", "visit_outcomes.get", GW_D(crm__activity_id_request),
+     GW_D(crm__outcome), "visit_outcome", GW_ONE, "sales", false, NULL},
+    {"GET", "/v2/text_messages", "leads", "text_messages.list", GW_D(crm__text_message_list_request),
+     GW_D(crm__text_message_list), "text_message", GW_LIST, "sales", false, NULL},
+    {"GET", "/v2/text_messages/{id}", "leads", "text_messages.get", GW_D(crm__activity_id_request),
+     GW_D(crm__text_message), "text_message", GW_ONE, "sales", false, NULL},
+    {"GET", "/v2/visits", "leads", "visits.list", GW_D(crm__visit_list_request), GW_D(crm__visit_list),
+     "visit", GW_LIST, "sales", false, NULL},
+    {"GET", "/v2/visits/{id}", "leads", "visits.get", GW_D(crm__activity_id_request), GW_D(crm__visit),
+     "visit", GW_ONE, "sales", false, NULL},
+    {"GET", "/v2/lead/industries", "leads", "industries.lead.list", GW_D(crm__industry_list_request),
+     GW_D(crm__industry_list), "industry", GW_LIST, "sales", false, NULL},
+    {"GET", "/v2/contact/industries", "leads", "industries.contact.list", GW_D(crm__industry_list_request),
+     GW_D(crm__industry_list), "industry", GW_LIST, "sales", false, NULL},
+    /* ---- end of helper sell block ---- */
 };
 GW_TABLE_END(leads);

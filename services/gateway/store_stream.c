@@ -35,12 +35,12 @@ int gw_store_stream_lock(crm_db_t *tx, crm_err_t *err)
 }
 
 int gw_store_stream_record_get(crm_db_t *tx, const char *resource, int64_t record_id, bool *found,
-                               int *revision, char **data, crm_err_t *err)
+                               int *revision, bool *deleted, char **data, crm_err_t *err)
 {
     char id[24];
     const char *params[] = {resource, i64(id, record_id)};
     PGresult *res = crm_db_exec(tx, "gw_stream_record_get",
-                                "SELECT revision, data::text FROM stream_records"
+                                "SELECT revision, data::text, deleted FROM stream_records"
                                 " WHERE resource = $1 AND record_id = $2::bigint FOR UPDATE",
                                 2, params, err);
     if (!res)
@@ -48,6 +48,7 @@ int gw_store_stream_record_get(crm_db_t *tx, const char *resource, int64_t recor
     *found = PQntuples(res) > 0;
     *revision = *found ? (int)crm_db_i64(res, 0, 0) : 0;
     *data = *found ? crm_strdup(PQgetvalue(res, 0, 1)) : NULL;
+    *deleted = *found && crm_db_bool(res, 0, 2);
     PQclear(res);
     return CRM_OK;
 }
@@ -142,10 +143,12 @@ int gw_store_sync_enqueue(crm_db_t *tx, int64_t device_id, int64_t synced_positi
     int64_t upto = 0;
     if (one_i64(
             tx, "gw_sync_enqueue",
-            "WITH src AS (SELECT resource, record_id, revision, position FROM stream_records"
+            "WITH src AS (SELECT resource, record_id, revision, position, deleted FROM stream_records"
             "  WHERE position > $2::bigint AND ($3::bigint IS NULL OR owner_id = $3::bigint)),"
-            " up AS (INSERT INTO sync_items (device_id, resource, record_id, revision, position)"
-            "  SELECT $1::bigint, resource, record_id, revision, position FROM src"
+            " up AS (INSERT INTO sync_items (device_id, resource, record_id, revision, acked_revision, "
+            "position)"
+            "  SELECT $1::bigint, resource, record_id, revision, CASE WHEN deleted THEN revision ELSE 0 END,"
+            "  position FROM src"
             "  ON CONFLICT (device_id, resource, record_id) DO UPDATE"
             "  SET revision = GREATEST(sync_items.revision, EXCLUDED.revision), position = EXCLUDED.position)"
             " SELECT COALESCE(max(position), $2::bigint) FROM src",
@@ -214,8 +217,9 @@ PGresult *gw_store_sync_fetch(crm_db_t *db, int64_t device_id, const char *sessi
         "  FROM picked p, stream_records r"
         "  WHERE i.device_id = $1::bigint AND i.resource = p.resource AND i.record_id = p.record_id"
         "  AND r.resource = p.resource AND r.record_id = p.record_id"
-        "  RETURNING i.resource, i.record_id, r.revision, i.acked_revision, r.data, i.position)"
-        " SELECT resource, record_id, revision, acked_revision, data::text FROM sent ORDER BY position",
+        "  RETURNING i.resource, i.record_id, r.revision, i.acked_revision, r.data, r.deleted, i.position)"
+        " SELECT resource, record_id, revision, acked_revision, data::text, deleted FROM sent"
+        " ORDER BY position",
         3, params, err);
 }
 

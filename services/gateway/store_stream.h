@@ -26,10 +26,10 @@ typedef struct {
 /* Serializes writers of the stream until the transaction ends, so that positions commit in
  * order (a reader at position n never misses a lower one committed later). */
 int gw_store_stream_lock(crm_db_t *tx, crm_err_t *err);
-/* The stored state of a record: *found false when never seen; else *revision and *data
- * (malloc'd JSON text, caller frees). */
+/* The stored state of a record: *found false when never seen; else *revision, *deleted and
+ * *data (malloc'd JSON text, caller frees). */
 int gw_store_stream_record_get(crm_db_t *tx, const char *resource, int64_t record_id, bool *found,
-                               int *revision, char **data, crm_err_t *err);
+                               int *revision, bool *deleted, char **data, crm_err_t *err);
 /* Appends the change to the stream and makes it the record's state; *position gets its row. */
 int gw_store_stream_append(crm_db_t *tx, const gw_stream_change_t *c, int64_t *position, crm_err_t *err);
 /* Firehose page: up to limit rows of resource after position `after`, in order. Columns:
@@ -48,7 +48,8 @@ int gw_store_stream_prune(crm_db_t *db, long retention_s, int64_t *deleted, crm_
 int gw_store_sync_device(crm_db_t *tx, int64_t user_id, const char *uuid, int64_t *device_id,
                          int64_t *synced_position, crm_err_t *err);
 /* Queues for the device every record changed after synced_position (only those owned by
- * owner_id when > 0) and advances the device's synced_position. */
+ * owner_id when > 0) and advances the device's synced_position. A record deleted before the
+ * device ever had it is queued as already acknowledged (nothing to send). */
 int gw_store_sync_enqueue(crm_db_t *tx, int64_t device_id, int64_t synced_position, int64_t owner_id,
                           crm_err_t *err);
 /* Opens session_id over every pending item of the device; *count gets how many (0: no session
@@ -59,7 +60,7 @@ int gw_store_sync_session_open(crm_db_t *tx, int64_t device_id, const char *sess
 int gw_store_sync_session_find(crm_db_t *db, const char *session_id, int64_t user_id, const char *uuid,
                                int64_t *device_id, crm_err_t *err);
 /* Takes up to limit unsent items of the session, marks them sent, and returns them in order.
- * Columns: resource, record_id, revision, acked_revision, data. Caller PQclear()s. */
+ * Columns: resource, record_id, revision, acked_revision, data, deleted. Caller PQclear()s. */
 PGresult *gw_store_sync_fetch(crm_db_t *db, int64_t device_id, const char *session_id, int limit,
                               crm_err_t *err);
 /* Unsent items left in the session. */

@@ -46,6 +46,8 @@ static const topic_t topics[] = {
     {"leads", "lead.converted", &crm__lead_converted__descriptor, "lead", "lead"},
     {"leads", "contact.created", &crm__contact_event__descriptor, "contact", "contact"},
     {"leads", "contact.updated", &crm__contact_event__descriptor, "contact", "contact"},
+    {"leads", "lead.deleted", &crm__lead_event__descriptor, "lead", "lead"},
+    {"leads", "contact.deleted", &crm__contact_event__descriptor, "contact", "contact"},
     {"leads", "note.created", &crm__note_event__descriptor, "note", "note"},
     {"leads", "task.created", &crm__task_event__descriptor, "task", "task"},
     {"leads", "task.due", &crm__task_event__descriptor, "task", "task"},
@@ -54,6 +56,7 @@ static const topic_t topics[] = {
     {"deals", "deal.stage_changed", &crm__deal_stage_changed__descriptor, "deal", "deal"},
     {"deals", "deal.won", &crm__deal_event__descriptor, "deal", "deal"},
     {"deals", "deal.lost", &crm__deal_event__descriptor, "deal", "deal"},
+    {"deals", "deal.deleted", &crm__deal_event__descriptor, "deal", "deal"},
 };
 #define NTOPICS (sizeof topics / sizeof topics[0])
 
@@ -127,19 +130,28 @@ static int on_event(void *arg, crm_db_t *tx, const Crm__Envelope *env, const Pro
         json_decref(data);
         return CRM_OK;
     }
-    int64_t owner = json_id(data, strcmp(t->resource, "note") == 0 ? "creator_id" : "owner_id");
-    bool found = false;
+    const char *owner_key = strcmp(t->resource, "note") == 0 ? "creator_id" : "owner_id";
+    bool deleting = strstr(t->topic, ".deleted") != NULL, found = false, was_deleted = false;
     int revision = 0;
     char *old_text = NULL;
     json_t *prev = NULL;
     char *data_text = NULL, *prev_text = NULL;
     int rc = CRM_OK;
     if (gw_store_stream_lock(tx, err) ||
-        gw_store_stream_record_get(tx, t->resource, id, &found, &revision, &old_text, err)) {
+        gw_store_stream_record_get(tx, t->resource, id, &found, &revision, &was_deleted, &old_text, err)) {
         rc = err->code;
         goto done;
     }
-    if (found) {
+    bool update = found && !was_deleted;
+    if (deleting) {
+        /* The event names the record only: what it was is the last state we have. */
+        json_t *old = update ? json_loads(old_text, 0, NULL) : NULL;
+        if (!old)
+            goto done; /* never seen, or already gone: nothing to show */
+        json_decref(data);
+        data = old;
+        prev = json_object();
+    } else if (update) {
         json_t *old = json_loads(old_text, 0, NULL);
         prev = gw_stream_previous(old, data);
         json_decref(old);
@@ -159,11 +171,13 @@ static int on_event(void *arg, crm_db_t *tx, const Crm__Envelope *env, const Pro
     gw_stream_change_t c = {
         .resource = t->resource,
         .record_id = id,
-        .event_type = found ? "updated" : "created",
+        .event_type = deleting ? "deleted"
+                      : update ? "updated"
+                               : "created",
         .event_cause = t->topic,
         .event_id = env->event_id ? env->event_id : "",
         .revision = revision + 1,
-        .owner_id = owner,
+        .owner_id = json_id(data, owner_key),
         .data = data_text,
         .previous = prev_text,
         .occurred_at = when,

@@ -194,8 +194,10 @@ void gw_sync_queue(gw_t *gw, gw_request_t *req, gw_response_t *resp, const char 
         json_array_append_new(items,
                               json_pack("{s:o,s:{s:s,s:{s:s,s:s,s:i}}}", "data", data ? data : json_object(),
                                         "meta", "type", resource, "sync", "event_type",
-                                        crm_db_i64(res, r, 3) > 0 ? "updated" : "created", "ack_key", key,
-                                        "revision", revision));
+                                        crm_db_bool(res, r, 5)      ? "deleted"
+                                        : crm_db_i64(res, r, 3) > 0 ? "updated"
+                                                                    : "created",
+                                        "ack_key", key, "revision", revision));
     }
     PQclear(res);
     json_t *body = json_pack("{s:o,s:{s:s,s:I,s:I}}", "items", items, "meta", "type", "collection", "count",

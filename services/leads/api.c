@@ -252,6 +252,24 @@ static int set_phone_norm(crm_db_t *tx, int64_t id, const char *phone, crm_err_t
     return rc;
 }
 
+int leads_tags_ensure(crm_db_t *tx, const char *rtype, char *const *tags, size_t n, int64_t creator_id,
+                      crm_err_t *err)
+{
+    if (n == 0)
+        return CRM_OK;
+    char *arr = crm_param_text_array(tags, n);
+    char cb[24];
+    const char *p[] = {arr, rtype, crm_param_i64(cb, creator_id > 0, creator_id)};
+    int rc =
+        crm_db_run(tx, "tags_ensure",
+                   "INSERT INTO tags (name, resource_type, creator_id) SELECT DISTINCT t, $2, $3::bigint "
+                   "FROM unnest($1::text[]) AS t WHERE btrim(t) <> '' "
+                   "ON CONFLICT (resource_type, name) DO NOTHING",
+                   3, p, err);
+    free(arr);
+    return rc;
+}
+
 static int finish(crm_db_t *db, int rc, crm_err_t *err)
 {
     if (rc == CRM_OK)
@@ -291,6 +309,8 @@ static int lead_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
         rec_insert(ctx->db, &rec_lead, &in->base, ctx->user_id, NULL, NULL, (ProtobufCMessage **)&lead, err);
     if (rc == CRM_OK)
         rc = set_phone_norm(ctx->db, lead->id, lead->phone, err);
+    if (rc == CRM_OK)
+        rc = leads_tags_ensure(ctx->db, "lead", lead->tags, lead->n_tags, ctx->user_id, err);
     if (rc == CRM_OK)
         rc = leads_timeline_add(ctx->db, false, lead->id, "created", ctx->user_id, "Lead created", NULL,
                                 lead->status, NULL, err);
@@ -351,6 +371,8 @@ static int lead_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
         rc = err->code;
     if (rc == CRM_OK && rec_sent(&rec_lead, in_, "phone"))
         rc = set_phone_norm(ctx->db, after->id, after->phone, err);
+    if (rc == CRM_OK && rec_sent(&rec_lead, in_, "tags"))
+        rc = leads_tags_ensure(ctx->db, "lead", after->tags, after->n_tags, ctx->user_id, err);
     if (rc == CRM_OK && status_changed) {
         char summary[256];
         snprintf(summary, sizeof summary, "Status changed from %s to %s", before->status, after->status);
@@ -397,13 +419,25 @@ static int lead_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
 static int lead_delete(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in,
                        ProtobufCMessage **out, crm_err_t *err)
 {
-    (void)arg;
+    leads_t *self = arg;
     *out = NULL;
     int64_t id = ((const Crm__LeadGetRequest *)in)->id;
+    /* lead.deleted (only the id) in the same transaction: the Firehose and the Sync API show it */
+    Crm__Lead gone = CRM__LEAD__INIT;
+    gone.has_id = 1;
+    gone.id = id;
+    if (crm_db_begin(ctx->db, err) != CRM_OK)
+        return err->code;
     int rc = rec_delete(ctx->db, &rec_lead, id, restricted(ctx), ctx->user_id, err);
     if (rc == CRM_OK)
+        rc = leads_emit_lead(self, ctx->db, "lead.deleted", ctx->correlation_id, &gone, 0, ctx->user_id, 0, 0,
+                             NULL, err);
+    rc = finish(ctx->db, rc, err);
+    if (rc == CRM_OK) {
+        crm_outbox_kick(self->daemon->outbox);
         crm_log_info(ctx->correlation_id, "lead.deleted", "lead_id=%lld by=%lld", (long long)id,
                      (long long)ctx->user_id);
+    }
     return rc;
 }
 
@@ -480,6 +514,8 @@ static int contact_create(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
         return err->code;
     int rc = rec_insert(ctx->db, &rec_contact, in_, ctx->user_id, NULL, NULL, (ProtobufCMessage **)&c, err);
     if (rc == CRM_OK)
+        rc = leads_tags_ensure(ctx->db, "contact", c->tags, c->n_tags, ctx->user_id, err);
+    if (rc == CRM_OK)
         rc = leads_timeline_add(ctx->db, true, c->id, "created", ctx->user_id, "Contact created", NULL, NULL,
                                 NULL, err);
     if (rc == CRM_OK)
@@ -529,6 +565,8 @@ static int contact_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
                         (ProtobufCMessage **)&after, err);
     if (rc == CRM_OK && check_contact_name(after, err) != CRM_OK)
         rc = err->code;
+    if (rc == CRM_OK && rec_sent(&rec_contact, in_, "tags"))
+        rc = leads_tags_ensure(ctx->db, "contact", after->tags, after->n_tags, ctx->user_id, err);
     bool owner_changed =
         rc == CRM_OK && (before->has_owner_id != after->has_owner_id || before->owner_id != after->owner_id);
     if (rc == CRM_OK && owner_changed) {
@@ -559,10 +597,22 @@ static int contact_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
 static int contact_delete(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in,
                           ProtobufCMessage **out, crm_err_t *err)
 {
-    (void)arg;
+    leads_t *self = arg;
     *out = NULL;
-    return rec_delete(ctx->db, &rec_contact, ((const Crm__ContactGetRequest *)in)->id, restricted(ctx),
-                      ctx->user_id, err);
+    /* contact.deleted (only the id) in the same transaction, as lead.deleted */
+    Crm__Contact gone = CRM__CONTACT__INIT;
+    gone.has_id = 1;
+    gone.id = ((const Crm__ContactGetRequest *)in)->id;
+    if (crm_db_begin(ctx->db, err) != CRM_OK)
+        return err->code;
+    int rc = rec_delete(ctx->db, &rec_contact, gone.id, restricted(ctx), ctx->user_id, err);
+    if (rc == CRM_OK)
+        rc = leads_emit_contact(self, ctx->db, "contact.deleted", ctx->correlation_id, &gone, 0, ctx->user_id,
+                                0, 0, 0, err);
+    rc = finish(ctx->db, rc, err);
+    if (rc == CRM_OK)
+        crm_outbox_kick(self->daemon->outbox);
+    return rc;
 }
 
 static int contact_list(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in,

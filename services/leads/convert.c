@@ -353,6 +353,8 @@ static int conversion_create(void *arg, const crm_rpc_ctx_t *ctx, const Protobuf
         rc = rec_insert(ctx->db, &rec_contact, &p->base, ctx->user_id, NULL, NULL,
                         (ProtobufCMessage **)&person, err);
         protobuf_c_message_free_unpacked(&p->base, NULL);
+        if (rc == CRM_OK)
+            rc = leads_tags_ensure(ctx->db, "contact", person->tags, person->n_tags, ctx->user_id, err);
     }
     if (rc == CRM_OK) {
         char b[6][24];

@@ -18,6 +18,7 @@ int leads_extras_register(crm_rpc_server_t *rpc, crm_outbox_t *outbox, crm_err_t
     leads_notes_register(rpc, &extras);
     leads_custom_fields_register(rpc, &extras);
     leads_smart_lists_register(rpc, &extras);
+    leads_calls_register(rpc, &extras);
     return CRM_OK;
 }
 

@@ -59,6 +59,16 @@ void leads_catalog_register(crm_rpc_server_t *rpc, leads_extras_t *self);
 void leads_notes_register(crm_rpc_server_t *rpc, leads_extras_t *self);
 void leads_custom_fields_register(crm_rpc_server_t *rpc, leads_extras_t *self);
 void leads_smart_lists_register(crm_rpc_server_t *rpc, leads_extras_t *self);
+void leads_calls_register(crm_rpc_server_t *rpc, leads_extras_t *self);
+
+/* notes.c, for the other activity kinds (calls.c): the resource_type/resource_id pair of a create
+ * (required) or an update (both or neither), 422 naming the field; the lead or contact must exist
+ * and, for sales, be the caller's (a deal id is taken as given); a timeline row on the lead or
+ * contact (nothing for a deal). */
+int leads_activity_pair_check(const char *rtype, bool has_rid, int64_t rid, bool required, crm_err_t *err);
+int leads_activity_resource_check(const crm_rpc_ctx_t *ctx, const char *rtype, int64_t rid, crm_err_t *err);
+int leads_activity_timeline(const crm_rpc_ctx_t *ctx, const char *rtype, int64_t id, const char *kind,
+                            const char *text, crm_err_t *err);
 
 #define LEADS_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 

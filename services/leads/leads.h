@@ -55,6 +55,9 @@ int leads_emit_contact(leads_t *self, crm_db_t *tx, const char *type, const char
 /* Sets the owner of a contact (owner.assigned); *c = NULL when it no longer exists. */
 int leads_contact_set_owner(crm_db_t *tx, int64_t id, int64_t owner_id, const char *event_id,
                             Crm__Contact **c, int64_t *previous_owner_id, crm_err_t *err);
+/* Sell: a record's tags create the missing /v2/tags of its resource type (rtype "lead" | "contact"). */
+int leads_tags_ensure(crm_db_t *tx, const char *rtype, char *const *tags, size_t n, int64_t creator_id,
+                      crm_err_t *err);
 /* convert.c: deal.created of a conversion fills lead_conversions.deal_id. */
 int leads_conversion_deal(crm_db_t *tx, int64_t conversion_id, int64_t deal_id, crm_err_t *err);
 

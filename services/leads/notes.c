@@ -558,3 +558,20 @@ void leads_notes_register(crm_rpc_server_t *rpc, leads_extras_t *self)
     crm_rpc_server_handle(rpc, "tasks.update", &crm__task__descriptor, task_update, self);
     crm_rpc_server_handle(rpc, "tasks.delete", &crm__activity_id_request__descriptor, task_delete, self);
 }
+
+/* --- shared with the other activity kinds (calls.c) ------------------------------------------ */
+int leads_activity_pair_check(const char *rtype, bool has_rid, int64_t rid, bool required, crm_err_t *err)
+{
+    return check_pair(rtype, has_rid, rid, required, err);
+}
+
+int leads_activity_resource_check(const crm_rpc_ctx_t *ctx, const char *rtype, int64_t rid, crm_err_t *err)
+{
+    return check_resource(ctx, rtype, rid, err);
+}
+
+int leads_activity_timeline(const crm_rpc_ctx_t *ctx, const char *rtype, int64_t id, const char *kind,
+                            const char *text, crm_err_t *err)
+{
+    return add_timeline(ctx, rtype, id, kind, text, err);
+}

@@ -228,13 +228,31 @@ Test(firehose, changes_in_order_with_previous_and_cursor)
     json_t *d = of_record(deals, deal);
     cr_assert_geq(json_array_size(d), 2);
     json_t *last = json_array_get(d, json_array_size(d) - 1);
-    const char *value = json_string_value(json_object_get(json_object_get(last, "data"), "value"));
-    cr_expect(value && strncmp(value, "250", 3) == 0, "%s", json_dumps(last, 0));
-    cr_expect(
-        json_is_string(json_object_get(json_object_get(json_object_get(last, "meta"), "previous"), "value")),
-        "%s", json_dumps(last, 0));
+    /* the value is as GET /v2/deals/{id} shows it (a number or a decimal string) */
+    json_t *now = json_object_get(json_object_get(last, "data"), "value");
+    json_t *was = json_object_get(json_object_get(json_object_get(last, "meta"), "previous"), "value");
+    cr_expect(json_is_number(now) ? json_number_value(now) == 250
+                                  : json_is_string(now) && strncmp(json_string_value(now), "250", 3) == 0,
+              "%s", json_dumps(last, 0));
+    cr_expect(json_is_number(was) ? json_number_value(was) == 100
+                                  : json_is_string(was) && strncmp(json_string_value(was), "100", 3) == 0,
+              "%s", json_dumps(last, 0));
     json_decref(d);
     json_decref(deals);
+
+    /* a deleted contact: one more item, deleted, with the contact's last state */
+    snprintf(path, sizeof path, "/v2/contacts/%lld", contact);
+    r = dl_expect(h, "DELETE", path, admin, NULL, 204);
+    harness_resp_destroy(&r);
+    cr_assert(wait_items("contacts", 2));
+    contacts = read_all("contacts", "0", 100);
+    cr_assert_eq(json_array_size(contacts), 2);
+    cr_expect_str_eq(json_string_value(json_object_get(item_meta(contacts, 1), "event_type")), "deleted");
+    cr_expect_str_eq(json_string_value(json_object_get(item_meta(contacts, 1), "event_cause")),
+                     "contact.deleted");
+    cr_expect_eq(json_integer_value(json_object_get(item_data(contacts, 1), "id")), contact);
+    cr_expect_str_eq(json_string_value(json_object_get(item_data(contacts, 1), "last_name")), "Tact");
+    json_decref(contacts);
 
     /* errors: bad positions and limits are 400 invalid_param, a sales token 403, no token 401 */
     expect_400("/v3/leads/stream?position=abc", "non-numeric position");

@@ -238,5 +238,23 @@ Test(leads_catalog, tags_per_resource_type)
     cr_expect_eq(l2_status(h, "PUT", path, admin, "{\"data\":{\"name\":\"z\"}}", 404), 404);
     /* Each change of the lead's tags was announced as lead.updated. */
     cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM leads.outbox WHERE type = 'lead.updated'"), 2);
+
+    /* Records' tags create the missing tags of their resource type (once; known ones stay). */
+    cr_expect_gt(l2_create(h, "/v2/leads", sales, "{\"last_name\":\"T1\",\"tags\":[\"fresh\",\"other\"]}"),
+                 0);
+    cr_expect_gt(l2_create(h, "/v2/leads", sales, "{\"last_name\":\"T2\",\"tags\":[\"fresh\"]}"), 0);
+    long long person = l2_create(h, "/v2/contacts", sales, "{\"last_name\":\"T3\"}");
+    cr_assert_gt(person, 0);
+    snprintf(path, sizeof path, "/v2/contacts/%lld", person);
+    cr_expect_eq(l2_status(h, "PUT", path, sales, "{\"data\":{\"tags\":[\"fresh\",\"vip\"]}}", 200), 200);
+    long long ids2[10];
+    cr_expect_eq(l2_list_ids(h, "/v2/tags?resource_type=lead&name=fresh", sales, ids2, 10), 1,
+                 "lead tag made once");
+    cr_expect_eq(l2_list_ids(h, "/v2/tags?resource_type=lead&name=other", sales, ids2, 10), 1);
+    cr_expect_eq(l2_list_ids(h, "/v2/tags?resource_type=contact&name=fresh", sales, ids2, 10), 1,
+                 "contact tag from the update");
+    cr_expect_eq(l2_list_ids(h, "/v2/tags?resource_type=contact&name=vip", sales, ids2, 10), 1,
+                 "vip kept once");
+    cr_expect_eq(l2_list_ids(h, "/v2/tags?resource_type=deal&name=fresh", sales, ids2, 10), 0);
     free(sales);
 }

@@ -132,6 +132,17 @@ static bool lead_revision_2(harness_t *self, void *arg)
     return harness_sql_long(self, sql) >= 2;
 }
 
+static bool deal_deleted(harness_t *self, void *arg)
+{
+    const long long *deal = arg;
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM gateway.stream_records WHERE resource = 'deal' AND record_id = %lld AND "
+             "deleted",
+             *deal);
+    return harness_sql_long(self, sql) == 1;
+}
+
 static void expect_error(const char *method, const char *path, const char *device, const char *body,
                          long status, const char *code, const char *field)
 {
@@ -227,6 +238,27 @@ Test(sync, devices_sessions_acks_and_redelivery)
     json_decref(got);
     cr_expect_null(start(admin, "device-a", &total), "everything acked: 204");
 
+    /* a deleted deal comes back once as deleted, with its last state */
+    snprintf(body, sizeof body, "/v2/deals/%lld", deal);
+    r = dl_expect(h, "DELETE", body, admin, NULL, 204);
+    harness_resp_destroy(&r);
+    cr_assert(harness_wait_until(h, harness_ms(20000), deal_deleted, &deal, "the deal's deletion"));
+    char *sd = start(admin, "device-a", &total);
+    cr_assert_not_null(sd);
+    cr_expect_eq(total, 1);
+    got = drain(admin, "device-a", sd);
+    cr_assert_eq(json_array_size(got), 1);
+    json_t *gone = find(got, "deal", deal);
+    cr_assert_not_null(gone, "%s", json_dumps(got, 0));
+    cr_expect_str_eq(json_string_value(json_object_get(sync_meta(gone), "event_type")), "deleted");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(gone, "data"), "name")),
+                     "Synced deal");
+    ack(admin, "device-a", got, NULL);
+    json_decref(got);
+    free(sd);
+    cr_expect_null(start(admin, "device-a", &total), "the deletion acked: 204");
+    nrecords--; /* a new device never hears of the deleted deal */
+
     /* a second device gets everything, with the lead's current state */
     char *sb = start(admin, "device-b", &total);
     cr_assert_not_null(sb);
@@ -243,7 +275,7 @@ Test(sync, devices_sessions_acks_and_redelivery)
     long long uid = 0;
     char *sales = dl_user_token(h, "sync-sales@example.com", "sales", &uid);
     long long own = dl_create(h, "/v2/leads", sales, "{\"last_name\":\"Mine\"}");
-    long long want = nrecords + 1;
+    long long want = nrecords + 2; /* the deleted deal's row stays */
     cr_assert(harness_wait_until(h, harness_ms(20000), records_at_least, &want, "the sales lead"));
     char *ss = start(sales, "phone", &total);
     cr_assert_not_null(ss);
