@@ -72,6 +72,12 @@ void crm_csv_free(crm_csv_t **self_p)
     *self_p = NULL;
 }
 
+void crm_csv_resume(crm_csv_t *self, long next_line, uint64_t offset)
+{
+    self->line = next_line;
+    self->base = offset;
+}
+
 char crm_csv_separator(const crm_csv_t *self)
 {
     return self->sep ? self->sep : ',';
@@ -131,7 +137,7 @@ static int start(crm_csv_t *self)
         if (memchr(self->buf, '\n', self->len) || memchr(self->buf, '\r', self->len))
             break;
     }
-    if (self->len >= 3 && memcmp(self->buf, "\xEF\xBB\xBF", 3) == 0) {
+    if (self->base == 0 && self->len >= 3 && memcmp(self->buf, "\xEF\xBB\xBF", 3) == 0) {
         self->had_bom = true;
         self->pos = 3;
     }

@@ -47,6 +47,9 @@ crm_csv_t *crm_csv_new(crm_csv_read_fn read, void *arg, size_t field_cap, char s
 crm_csv_t *crm_csv_new_fd(int fd, size_t field_cap, char sep);
 void crm_csv_free(crm_csv_t **self_p);
 
+/* Starts reading mid-file, before the first crm_csv_next: the input is positioned at byte offset
+ * (the end_offset of a record) and the next physical line is next_line. No BOM is looked for. */
+void crm_csv_resume(crm_csv_t *self, long next_line, uint64_t offset);
 /* The next record: 1 (rec filled), 0 at the end of the input, -1 on a read error. */
 int crm_csv_next(crm_csv_t *self, crm_csv_record_t *rec);
 /* The separator in use (known after the first crm_csv_next). */

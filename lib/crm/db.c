@@ -274,6 +274,39 @@ int crm_db_exec_simple(crm_db_t *self, const char *sql, crm_err_t *err) {
     return CRM_OK;
 }
 
+int crm_db_copy_in(crm_db_t *self, const char *copy_sql, const char *data, size_t len, crm_err_t *err) {
+    crm_err_t local;
+    if (!err) err = &local;
+    int rc = ensure_conn(self, err);
+    if (rc != CRM_OK) return rc;
+    self->sqlstate[0] = 0;
+    PGresult *res = PQexec(self->conn, copy_sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        rc = map_error(self, res, "copy", err);
+        PQclear(res);
+        return rc ? rc : crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "copy: not a COPY FROM STDIN");
+    }
+    PQclear(res);
+    /* libpq takes at most INT_MAX bytes per call */
+    bool sent = true;
+    for (size_t off = 0; sent && off < len;) {
+        size_t n = len - off > (1u << 30) ? (1u << 30) : len - off;
+        sent = PQputCopyData(self->conn, data + off, (int)n) == 1;
+        off += n;
+    }
+    if (PQputCopyEnd(self->conn, sent ? NULL : "copy data not sent") != 1) sent = false;
+    rc = CRM_OK;
+    while ((res = PQgetResult(self->conn)) != NULL) {
+        if (rc == CRM_OK && !result_ok(res)) rc = map_error(self, res, "copy", err);
+        PQclear(res);
+    }
+    if (rc == CRM_OK && !sent) {
+        self->broken = true;
+        rc = crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "copy: %s", PQerrorMessage(self->conn));
+    }
+    return rc;
+}
+
 const char *crm_db_last_sqlstate(const crm_db_t *self) { return self ? self->sqlstate : ""; }
 
 int crm_db_begin(crm_db_t *self, crm_err_t *err) { return crm_db_exec_simple(self, "BEGIN", err); }

@@ -55,6 +55,9 @@ int crm_db_run(crm_db_t *self, const char *stmt_name, const char *sql, int npara
                const char *const *params, crm_err_t *err);
 /* Unprepared, unparameterised SQL (migrations, SET, LISTEN): no user input, ever. */
 int crm_db_exec_simple(crm_db_t *self, const char *sql, crm_err_t *err);
+/* COPY ... FROM STDIN (text format) with data, len bytes of rows: 0 or the code (errors mapped
+ * like crm_db_exec). For bulk loads inside the caller's transaction. */
+int crm_db_copy_in(crm_db_t *self, const char *copy_sql, const char *data, size_t len, crm_err_t *err);
 /* The SQLSTATE of the last failed statement on this connection ("23505"), or "". */
 const char *crm_db_last_sqlstate(const crm_db_t *self);
 

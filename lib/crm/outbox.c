@@ -129,6 +129,52 @@ int crm_outbox_append(crm_outbox_t *self, crm_db_t *tx, const char *type, const 
     return rc;
 }
 
+int crm_outbox_append_many(crm_outbox_t *self, crm_db_t *tx, const char *const *types, const char *correlation_id,
+                           const ProtobufCMessage *const *payloads, size_t n, crm_err_t *err) {
+    if (!self || !tx) return crm_err_set(err, CRM_EINVALID, NULL, NULL, "outbox: no outbox or transaction");
+    if (n == 0) return CRM_OK;
+    /* COPY text rows: event_id \t type \t correlation_id|\N \t \\x<hex payload> \n. Types and
+     * correlation ids are ours (no tab, newline or backslash); checked anyway. */
+    const char *corr = correlation_id && *correlation_id ? correlation_id : NULL;
+    if (corr && strpbrk(corr, "\t\n\r\\")) corr = NULL;
+    size_t cap = 4096, len = 0;
+    char *data = malloc(cap);
+    uint8_t *buf = NULL;
+    size_t bufcap = 0;
+    int rc = data ? CRM_OK : crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "outbox: out of memory");
+    for (size_t i = 0; rc == CRM_OK && i < n; i++) {
+        if (!types[i] || !*types[i] || strpbrk(types[i], "\t\n\r\\") || !payloads[i]) {
+            rc = crm_err_set(err, CRM_EINVALID, NULL, NULL, "outbox: bad event %zu", i);
+            break;
+        }
+        size_t plen = protobuf_c_message_get_packed_size(payloads[i]);
+        size_t need = len + 37 + strlen(types[i]) + (corr ? strlen(corr) : 2) + 2 * plen + 16;
+        if (need > cap || plen + 1 > bufcap) {
+            size_t ncap = need > cap ? need * 2 : cap;
+            char *nd = realloc(data, ncap);
+            uint8_t *nb = plen + 1 > bufcap ? realloc(buf, plen + 1) : buf;
+            if (nd) data = nd, cap = ncap;
+            if (nb) buf = nb, bufcap = plen + 1 > bufcap ? plen + 1 : bufcap;
+            if (!nd || !nb) {
+                rc = crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "outbox: out of memory");
+                break;
+            }
+        }
+        protobuf_c_message_pack(payloads[i], buf);
+        char event_id[37];
+        crm_uuid7(event_id);
+        len += (size_t)sprintf(data + len, "%s\t%s\t%s\t\\\\x", event_id, types[i], corr ? corr : "\\N");
+        crm_hex_encode(buf, plen, data + len);
+        len += 2 * plen;
+        data[len++] = '\n';
+    }
+    if (rc == CRM_OK)
+        rc = crm_db_copy_in(tx, "COPY outbox (event_id, type, correlation_id, payload) FROM STDIN", data, len, err);
+    free(data);
+    free(buf);
+    return rc;
+}
+
 void crm_outbox_kick(crm_outbox_t *self) {
     if (!self) return;
     pthread_mutex_lock(&self->mu);

@@ -23,6 +23,9 @@ crm_outbox_t *crm_outbox_new(const char *producer, void *zctx, const char *pub_e
  * relay only when tx commits; call crm_outbox_kick after the commit to publish it at once. */
 int crm_outbox_append(crm_outbox_t *self, crm_db_t *tx, const char *type, const char *correlation_id,
                       const ProtobufCMessage *payload, crm_err_t *err);
+/* Appends n events (types[i], payloads[i]) at once with COPY, inside tx: for bulk writers. */
+int crm_outbox_append_many(crm_outbox_t *self, crm_db_t *tx, const char *const *types, const char *correlation_id,
+                           const ProtobufCMessage *const *payloads, size_t n, crm_err_t *err);
 void crm_outbox_kick(crm_outbox_t *self);
 int crm_outbox_start(crm_outbox_t *self, crm_err_t *err);
 /* Sequences and publishes what is committed, then stops the relay. */

@@ -19,15 +19,36 @@ static int forbidden(crm_err_t *err)
                   crm_err_t *err)
 #define REPLY(var) (*out = (var) ? &(var)->base : NULL)
 
+/* Runs a user write (store call with result *u) in a transaction with its event: user.created or
+ * user.updated carrying the user after the change (crm.User), for the Sync API. */
+#define USER_WRITE(type, call)                                                                               \
+    do {                                                                                                     \
+        assign_t *self_ = arg;                                                                               \
+        if (crm_db_begin(ctx->db, err))                                                                      \
+            return err->code;                                                                                \
+        int rc_ = (call);                                                                                    \
+        if (rc_ == CRM_OK)                                                                                   \
+            rc_ =                                                                                            \
+                crm_outbox_append(self_->daemon->outbox, ctx->db, type, ctx->correlation_id, &u->base, err); \
+        if (rc_ == CRM_OK)                                                                                   \
+            rc_ = crm_db_commit(ctx->db, err);                                                               \
+        if (rc_ != CRM_OK) {                                                                                 \
+            crm_db_rollback(ctx->db);                                                                        \
+            if (u)                                                                                           \
+                protobuf_c_message_free_unpacked(&u->base, NULL);                                            \
+            return rc_;                                                                                      \
+        }                                                                                                    \
+        crm_outbox_kick(self_->daemon->outbox);                                                              \
+        REPLY(u);                                                                                            \
+        return CRM_OK;                                                                                       \
+    } while (0)
+
 HANDLER(user_create)
 {
-    (void)arg;
     if (!is_admin(ctx))
         return forbidden(err);
     Crm__User *u = NULL;
-    int rc = assign_store_user_create(ctx->db, (const Crm__User *)in, &u, err);
-    REPLY(u);
-    return rc;
+    USER_WRITE("user.created", assign_store_user_create(ctx->db, (const Crm__User *)in, &u, err));
 }
 
 HANDLER(user_bootstrap)
@@ -39,9 +60,8 @@ HANDLER(user_bootstrap)
     if (!req->email || !req->name)
         return crm_err_set(err, CRM_EINVALID, "/email", "missing", "name and email are required");
     Crm__User *u = NULL;
-    int rc = assign_store_user_bootstrap(ctx->db, req->name, req->email, &u, err);
-    REPLY(u);
-    return rc;
+    /* user.updated: the same user again at every start changes nothing downstream */
+    USER_WRITE("user.updated", assign_store_user_bootstrap(ctx->db, req->name, req->email, &u, err));
 }
 
 HANDLER(user_get)
@@ -71,9 +91,7 @@ HANDLER(user_update)
     if (!req->has_id)
         return crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "no user id");
     Crm__User *u = NULL;
-    int rc = assign_store_user_update(ctx->db, ctx->user_id, req, &u, err);
-    REPLY(u);
-    return rc;
+    USER_WRITE("user.updated", assign_store_user_update(ctx->db, ctx->user_id, req, &u, err));
 }
 
 /* DELETE /v2/users/{id}: users are never removed (records keep their owner): status inactive. */
@@ -87,9 +105,7 @@ HANDLER(user_deactivate)
     req.id = ((const Crm__UserGetRequest *)in)->id;
     req.status = "inactive";
     Crm__User *u = NULL;
-    int rc = assign_store_user_update(ctx->db, ctx->user_id, &req, &u, err);
-    REPLY(u);
-    return rc;
+    USER_WRITE("user.updated", assign_store_user_update(ctx->db, ctx->user_id, &req, &u, err));
 }
 
 HANDLER(account_get)

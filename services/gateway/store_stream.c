@@ -144,7 +144,8 @@ int gw_store_sync_enqueue(crm_db_t *tx, int64_t device_id, int64_t synced_positi
     if (one_i64(
             tx, "gw_sync_enqueue",
             "WITH src AS (SELECT resource, record_id, revision, position, deleted FROM stream_records"
-            "  WHERE position > $2::bigint AND ($3::bigint IS NULL OR owner_id = $3::bigint)),"
+            "  WHERE position > $2::bigint AND ($3::bigint IS NULL OR owner_id = $3::bigint OR resource = "
+            "'user')),"
             " up AS (INSERT INTO sync_items (device_id, resource, record_id, revision, acked_revision, "
             "position)"
             "  SELECT $1::bigint, resource, record_id, revision, CASE WHEN deleted THEN revision ELSE 0 END,"

@@ -48,7 +48,7 @@ int gw_store_stream_prune(crm_db_t *db, long retention_s, int64_t *deleted, crm_
 int gw_store_sync_device(crm_db_t *tx, int64_t user_id, const char *uuid, int64_t *device_id,
                          int64_t *synced_position, crm_err_t *err);
 /* Queues for the device every record changed after synced_position (only those owned by
- * owner_id when > 0) and advances the device's synced_position. A record deleted before the
+ * owner_id when > 0, and users) and advances the device's synced_position. A record deleted before the
  * device ever had it is queued as already acknowledged (nothing to send). */
 int gw_store_sync_enqueue(crm_db_t *tx, int64_t device_id, int64_t synced_position, int64_t owner_id,
                           crm_err_t *err);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "activities.pb-c.h"
+#include "assign.pb-c.h"
 #include "crm/log.h"
 #include "crm/pbjson.h"
 #include "crm/util.h"
@@ -35,7 +36,7 @@ struct gw_stream_t {
 typedef struct {
     const char *producer, *topic;
     const ProtobufCMessageDescriptor *desc;
-    const char *field;    /* the record's field in the payload */
+    const char *field;    /* the record's field in the payload (NULL: the payload is the record) */
     const char *resource; /* Sell singular name */
 } topic_t;
 
@@ -57,6 +58,8 @@ static const topic_t topics[] = {
     {"deals", "deal.won", &crm__deal_event__descriptor, "deal", "deal"},
     {"deals", "deal.lost", &crm__deal_event__descriptor, "deal", "deal"},
     {"deals", "deal.deleted", &crm__deal_event__descriptor, "deal", "deal"},
+    {"assign", "user.created", &crm__user__descriptor, NULL, "user"},
+    {"assign", "user.updated", &crm__user__descriptor, NULL, "user"},
 };
 #define NTOPICS (sizeof topics / sizeof topics[0])
 
@@ -114,8 +117,10 @@ static int on_event(void *arg, crm_db_t *tx, const Crm__Envelope *env, const Pro
 {
     const topic_t *t = arg;
     const ProtobufCFieldDescriptor *f =
-        payload ? protobuf_c_message_descriptor_get_field_by_name(payload->descriptor, t->field) : NULL;
-    const ProtobufCMessage *rec = f && f->type == PROTOBUF_C_TYPE_MESSAGE
+        payload && t->field ? protobuf_c_message_descriptor_get_field_by_name(payload->descriptor, t->field)
+                            : NULL;
+    const ProtobufCMessage *rec = !t->field ? payload
+                                  : f && f->type == PROTOBUF_C_TYPE_MESSAGE
                                       ? *(ProtobufCMessage *const *)((const char *)payload + f->offset)
                                       : NULL;
     if (!rec)
@@ -259,8 +264,8 @@ gw_stream_t *gw_stream_new(gw_t *gw, crm_err_t *err)
         self->prune_interval_ms = 60000;
     pthread_mutex_init(&self->mu, NULL);
     pthread_cond_init(&self->cond, NULL);
-    const char *producers[] = {"leads", "deals"};
-    for (size_t i = 0; i < 2; i++)
+    const char *producers[] = {"leads", "deals", "assign"};
+    for (size_t i = 0; i < 3; i++)
         if (crm_daemon_consume_from(gw->d, producers[i], err) != CRM_OK) {
             gw_stream_destroy(&self);
             return NULL;

@@ -1,6 +1,6 @@
 /* The Firehose (SELL_API §8, GET /v3/{leads|contacts|deals}/stream) and the Sync API (§7,
  * /v2/sync/...), both fed by the records' events: the gateway consumes lead.*, contact.*,
- * deal.*, note.created and task.* through the inbox (exactly once, replayed on gaps and at
+ * deal.* (deleted included), note.created, task.* and user.* through the inbox (exactly once, replayed on gaps and at
  * start) into its own schema — one stream row per change with the `previous` values of the
  * changed top-level fields, and the latest state of each record (store_stream.h). A pruning
  * thread drops stream rows after gateway.stream.retention_seconds (72 h). */

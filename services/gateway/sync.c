@@ -3,7 +3,8 @@
  * drains the session's queue page by page, and acknowledges items by ack key. At least once:
  * an unacknowledged item stays pending and comes back in the device's next session. Records and
  * their revisions come from the state the event consumer keeps (stream.c), never from the
- * services' tables. A sales token's device gets only the records the user owns (notes: wrote). */
+ * services' tables. A sales token's device gets only the records the user owns (notes: wrote) and
+ * the users. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>

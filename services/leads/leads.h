@@ -38,6 +38,8 @@ void leads_reminders_destroy(leads_reminders_t **self_p);
 /* rpc.c and consume.c */
 void leads_rpc_register(leads_t *self);
 int leads_consume_register(leads_t *self, crm_err_t *err);
+/* import.c: leads.import_batch and leads.import_status (bulk CSV import, proto/import.proto). */
+void leads_import_register(leads_t *self);
 
 /* api.c: configuration, the /v2 leads, contacts, statuses and timelines, conversions. */
 int leads_config(leads_t *self, crm_err_t *err);

@@ -182,6 +182,13 @@ static void select_cols(const rec_type_t *t, sb_t *b, const char *prefix)
     }
 }
 
+char *rec_select_list(const rec_type_t *t, const char *prefix)
+{
+    sb_t b = {0};
+    select_cols(t, &b, prefix);
+    return b.buf;
+}
+
 /* A statement name for generated SQL: the table, a tag and a hash of the text. */
 static void stmt_name(char out[64], const rec_type_t *t, const char *tag, const char *sql)
 {

@@ -37,6 +37,8 @@ extern const rec_type_t rec_lead, rec_contact;
 
 /* True when a PUT sent key json (its update_mask; without one: the field is set in m). */
 bool rec_sent(const rec_type_t *t, const ProtobufCMessage *m, const char *json);
+/* The SELECT list rec_from_row reads, each column prefixed (e.g. "l."); malloc'd. */
+char *rec_select_list(const rec_type_t *t, const char *prefix);
 ProtobufCMessage *rec_from_row(const rec_type_t *t, const PGresult *res, int r);
 /* Inserts every writable field of in (creator_id given; extra_col/extra_val one more column). */
 int rec_insert(crm_db_t *db, const rec_type_t *t, const ProtobufCMessage *in, int64_t creator_id,

@@ -6,4 +6,5 @@ void leads_rpc_register(leads_t *self)
 {
     leads_api_register(self);
     leads_conversions_register(self);
+    leads_import_register(self);
 }

@@ -111,6 +111,19 @@ static void expect_owner(const char *plural, long long id, long long owner, long
     harness_resp_destroy(&r);
 }
 
+/* Polls q (30 s) until it gives a positive number; returns it, or 0. */
+static long long sql_positive(const char *q)
+{
+    for (int i = 0; i < harness_ms(30000) / 100; i++) {
+        long long v = harness_sql_long(h, q);
+        if (v > 0)
+            return v;
+        struct timespec ts = {0, 100 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
 static long long form_lead(const char *last)
 {
     long long before = harness_sql_long(h, "SELECT coalesce(max(id), 0) FROM leads.leads");
@@ -121,15 +134,9 @@ static long long form_lead(const char *last)
     harness_resp_destroy(&r);
     char q[160];
     snprintf(q, sizeof q, "SELECT id FROM leads.leads WHERE id > %lld AND last_name = '%s'", before, last);
-    for (int i = 0; i < harness_ms(30000) / 100; i++) {
-        long long id = harness_sql_long(h, q);
-        if (id > 0)
-            return id;
-        struct timespec ts = {0, 100 * 1000000};
-        nanosleep(&ts, NULL);
-    }
-    cr_assert_fail("form lead %s never created", last);
-    return -1;
+    long long id = sql_positive(q);
+    cr_assert_gt(id, 0, "form lead %s never created", last);
+    return id;
 }
 
 /* The 422 of a write, the field it names, and that nothing was written (count query). */
@@ -359,4 +366,104 @@ Test(assign_paths, revocation_outside_the_gateway_is_effective_on_the_next_reque
     free(t);
     free(t2);
     free(t3);
+}
+
+/* Waits for the deal's owner and returns it. */
+static long long deal_owner(long long id)
+{
+    char q[128];
+    snprintf(q, sizeof q, "SELECT coalesce(owner_id, 0) FROM deals.deals WHERE id = %lld", id);
+    return sql_positive(q);
+}
+
+static bool closed_for_assign(harness_t *self, void *arg)
+{
+    char q[160];
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM assign.ownership WHERE resource_type = 'deal' AND resource_id = %lld AND "
+             "closed",
+             *(long long *)arg);
+    return harness_sql_long(self, q) == 1;
+}
+
+/* "Open" per record type for the caps: a deal closes when won (and frees its owner's cap); a
+ * contact never closes (every contact owned counts). Absence ends by itself at away_until. */
+Test(assign_paths, caps_per_record_type_and_absence_that_ends)
+{
+    h = harness_start();
+    cr_assert_not_null(h, "stack did not start");
+    long long d1 = user("capd1", "sales"), d2 = user("capd2", "sales");
+    long long contact = create("/v2/contacts", json_pack("{s:s}", "last_name", "Buyer"));
+    long long dp = create("/v2/distribution_pools",
+                          json_pack("{s:s,s:s,s:b,s:[{s:I,s:i},{s:I}]}", "name", "Deals", "resource_type",
+                                    "deal", "default", 0, "members", "user_id", (json_int_t)d1, "max_open", 1,
+                                    "user_id", (json_int_t)d2));
+    char ref[32];
+    snprintf(ref, sizeof ref, "pool:%lld", dp);
+    long long deals[4];
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "D%d", i);
+        deals[i] = create("/v2/deals", json_pack("{s:s,s:I,s:s}", "name", name, "contact_id",
+                                                 (json_int_t)contact, "owner_id", ref));
+        cr_assert_gt(deal_owner(deals[i]), 0, "deal %d owned", i);
+    }
+    cr_expect_eq(deal_owner(deals[0]), d1);
+    cr_expect_eq(deal_owner(deals[1]), d2);
+    cr_expect_eq(deal_owner(deals[2]), d2, "d1 full (1 open deal of max 1): skipped");
+    /* d1's deal is won: it no longer counts; d1 gets the next turn. */
+    long long won =
+        harness_sql_long(h, "SELECT id FROM deals.stages WHERE category = 'won' ORDER BY id LIMIT 1");
+    char path[64];
+    snprintf(path, sizeof path, "/v2/deals/%lld", deals[0]);
+    harness_resp_t *r = call("PUT", path, json_pack("{s:I}", "stage_id", (json_int_t)won));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    harness_resp_destroy(&r);
+    cr_assert(harness_wait_until(h, harness_ms(30000), closed_for_assign, &deals[0], "the won deal closed"));
+    deals[3] = create("/v2/deals", json_pack("{s:s,s:I,s:s}", "name", "D3", "contact_id", (json_int_t)contact,
+                                             "owner_id", ref));
+    cr_expect_eq(deal_owner(deals[3]), d1, "a won deal frees the cap");
+
+    /* Contacts: every contact owned counts, so a cap of 1 stays full. */
+    long long c1 = user("capc1", "sales"), c2 = user("capc2", "sales");
+    long long cp =
+        create("/v2/distribution_pools",
+               json_pack("{s:s,s:s,s:[{s:I,s:i},{s:I}]}", "name", "Contacts", "resource_type", "contact",
+                         "members", "user_id", (json_int_t)c1, "max_open", 1, "user_id", (json_int_t)c2));
+    snprintf(ref, sizeof ref, "pool:%lld", cp);
+    long long cs[3];
+    for (int i = 0; i < 3; i++) {
+        cs[i] = create("/v2/contacts", json_pack("{s:s,s:s}", "last_name", "Capped", "owner_id", ref));
+        expect_owner("contacts", cs[i], i == 0 ? c1 : c2, cp, "contact cap");
+    }
+    char q[200];
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM assign.assignments WHERE resource_type = 'contact' AND resource_id = %lld "
+             "AND skipped @> '[{\"reason\": \"full\"}]'",
+             cs[2]);
+    cr_expect_eq(harness_sql_long(h, q), 1, "the third contact's log says c1 was full");
+
+    /* Absence ends by itself: away for a few seconds, skipped, then back in turn. */
+    long long a1 = user("abs1", "sales"), a2 = user("abs2", "sales");
+    long long lp =
+        create("/v2/distribution_pools", json_pack("{s:s,s:s,s:[I,I]}", "name", "Away", "resource_type",
+                                                   "lead", "user_ids", (json_int_t)a1, (json_int_t)a2));
+    char until[40];
+    long long soon = harness_sql_long(h, "SELECT extract(epoch FROM now())::bigint + 4");
+    time_t t = (time_t)soon;
+    strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    snprintf(path, sizeof path, "/v2/distribution_pools/%lld/members/%lld", lp, a1);
+    r = call("PUT", path, json_pack("{s:s}", "away_until", until));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect(json_is_true(json_object_get(data_of(r), "away")), "%s", r->body);
+    harness_resp_destroy(&r);
+    snprintf(ref, sizeof ref, "pool:%lld", lp);
+    long long l1 = create("/v2/leads", json_pack("{s:s,s:s}", "last_name", "WhileAway", "owner_id", ref));
+    expect_owner("leads", l1, a2, lp, "a1 away: a2");
+    while (harness_sql_long(h, "SELECT extract(epoch FROM now())::bigint") <= soon) {
+        struct timespec ts = {0, 200 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    long long l2 = create("/v2/leads", json_pack("{s:s,s:s}", "last_name", "Back", "owner_id", ref));
+    expect_owner("leads", l2, a1, lp, "away_until passed: a1 is back in turn");
 }

@@ -170,9 +170,9 @@ Test(sync, devices_sessions_acks_and_redelivery)
     long long task =
         dl_create(h, "/v2/tasks", admin, "{\"content\":\"a task\",\"due_date\":\"2099-01-01T00:00:00Z\"}");
     cr_assert(lead > 0 && contact > 0 && deal > 0 && note > 0 && task > 0);
-    long long five = 5;
+    long long six = 6; /* and the admin user */
     cr_assert(
-        harness_wait_until(h, harness_ms(20000), records_at_least, &five, "5 records in the sync state"));
+        harness_wait_until(h, harness_ms(20000), records_at_least, &six, "6 records in the sync state"));
     long long nrecords = harness_sql_long(h, "SELECT count(*) FROM gateway.stream_records");
 
     /* a new device gets everything, as created */
@@ -195,6 +195,14 @@ Test(sync, devices_sessions_acks_and_redelivery)
     }
     json_t *l = find(got, "lead", lead);
     cr_expect_str_eq(json_string_value(json_object_get(json_object_get(l, "data"), "last_name")), "Synced");
+    /* users come from crm-assign's user.created / user.updated */
+    long long admin_id = harness_sql_long(h, "SELECT min(user_id) FROM gateway.api_tokens");
+    json_t *u = find(got, "user", admin_id);
+    cr_expect_not_null(u, "the admin user delivered");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(u, "data"), "role")), "admin");
+    char ukey[64];
+    snprintf(ukey, sizeof ukey, "User-%lld-", admin_id);
+    cr_expect(strncmp(json_string_value(json_object_get(sync_meta(u), "ack_key")), ukey, strlen(ukey)) == 0);
     /* the drained session stays drained */
     char qpath[160];
     snprintf(qpath, sizeof qpath, "/v2/sync/%s/queues/main", s1);
@@ -275,13 +283,17 @@ Test(sync, devices_sessions_acks_and_redelivery)
     long long uid = 0;
     char *sales = dl_user_token(h, "sync-sales@example.com", "sales", &uid);
     long long own = dl_create(h, "/v2/leads", sales, "{\"last_name\":\"Mine\"}");
-    long long want = nrecords + 2; /* the deleted deal's row stays */
-    cr_assert(harness_wait_until(h, harness_ms(20000), records_at_least, &want, "the sales lead"));
+    long long want = nrecords + 3; /* the deleted deal's row stays; the new user and the lead */
+    cr_assert(harness_wait_until(h, harness_ms(20000), records_at_least, &want, "the sales user and lead"));
     char *ss = start(sales, "phone", &total);
     cr_assert_not_null(ss);
     got = drain(sales, "phone", ss);
-    cr_expect_eq(json_array_size(got), 1, "%s", json_dumps(got, 0));
+    long long users = harness_sql_long(h, "SELECT count(*) FROM assign.users");
+    cr_expect_eq((long long)json_array_size(got), 1 + users, "own lead and the users: %s",
+                 json_dumps(got, 0));
     cr_expect_not_null(find(got, "lead", own));
+    cr_expect_not_null(find(got, "user", uid));
+    cr_expect_null(find(got, "lead", lead), "another's lead on a sales device");
     json_decref(got);
     /* the same device uuid under another user is another device */
     r = sync_call("GET", qpath, sales, "device-a", NULL);

@@ -27,6 +27,7 @@ extern const crmctl_command_t crmctl_db_command;
 extern const crmctl_command_t crmctl_config_command;
 extern const crmctl_command_t crmctl_token_command;
 extern const crmctl_command_t crmctl_user_command;
+extern const crmctl_command_t crmctl_import_command;
 
 /* Prints "crmctl: <message>" to stderr and returns CRMCTL_USAGE. */
 int crmctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

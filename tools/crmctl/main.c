@@ -11,6 +11,7 @@ static const crmctl_command_t *const commands[] = {
     &crmctl_config_command,
     &crmctl_token_command,
     &crmctl_user_command,
+    &crmctl_import_command,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

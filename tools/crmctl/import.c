@@ -1,0 +1,808 @@
+/* crmctl import: bulk CSV import (SPEC A3). Streams the file through the CSV reader (crm/csv.h),
+ * maps the header to lead fields (Sell's import columns, a Salesforce lead/contact export's, and
+ * --map overrides; other columns go to custom fields of that name when crm-leads has them), and
+ * sends batches to crm-leads' leads.import_batch RPC, which stores each batch in one transaction
+ * with COPY and moves the import's watermark. The import id comes from the file's SHA-256 and the
+ * resource type, so running the same command again resumes after the last stored batch. */
+#include "crmctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "crm/csv.h"
+#include "crm/pbjson.h"
+#include "crm/rpc.h"
+#include "crm/util.h"
+#include "import.pb-c.h"
+
+#define IMPORT_DEFAULT_BATCH 2000
+#define IMPORT_RPC_TIMEOUT_MS 300000
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void import_help(FILE *out)
+{
+    fputs("Usage: crmctl [--config FILE] import leads FILE.csv [--owner EMAIL|pool:NAME] [--map COL=FIELD "
+          "...]\n"
+          "                                     [--source NAME] [--dry-run] [--batch N]\n\n"
+          "Imports a CSV file (UTF-8 with or without BOM, ',' or ';' separated, RFC 4180 quoting) as\n"
+          "leads through crm-leads (leads.rpc_endpoints), in batches of N rows (default 2000) stored\n"
+          "with COPY. Only leads are supported so far (contacts and deals: not yet).\n\n"
+          "  --owner EMAIL      every new lead is owned by that active user\n"
+          "  --owner pool:NAME  owners are picked from that lead distribution pool by crm-assign, with\n"
+          "                     the same round-robin cursor as every other path\n"
+          "                     (neither: the default lead pool, if there is one)\n"
+          "  --map COL=FIELD    column COL (header text) goes to FIELD: a lead field (first_name,\n"
+          "                     last_name, organization_name, email, phone, mobile, title, description,\n"
+          "                     industry, website, fax, twitter, facebook, linkedin, skype, status,\n"
+          "                     address_line1, address_city, address_state, address_postal_code,\n"
+          "                     address_country, tags, source), '-' to skip it, else a custom field\n"
+          "  --source NAME      lead source of rows without a source column (default \"import\")\n"
+          "  --dry-run          check and count everything, store nothing\n\n"
+          "Headers of Sell's import (first_name, organization_name, ...) and of Salesforce lead or\n"
+          "contact exports (FirstName, Company, Account Name, MailingCity, LeadSource, ...) are known.\n"
+          "Other columns go to the custom field of that name when one exists, else are reported.\n"
+          "Rows whose e-mail or E.164 phone an open lead (or an earlier row) has are merged into it.\n"
+          "Rejected rows go to FILE.rejected.csv (line, reason, the row). A progress bar is drawn on\n"
+          "a terminal, else one JSON line per second goes to stderr. Ctrl-C stops after the current\n"
+          "batch; the same command again resumes where it stopped, without duplicating rows.\n",
+          out);
+}
+
+/* ---- header mapping ------------------------------------------------------------------------------ */
+
+static const char *const lead_fields[] = {"first_name",
+                                          "last_name",
+                                          "organization_name",
+                                          "title",
+                                          "description",
+                                          "industry",
+                                          "website",
+                                          "email",
+                                          "phone",
+                                          "mobile",
+                                          "fax",
+                                          "twitter",
+                                          "facebook",
+                                          "linkedin",
+                                          "skype",
+                                          "status",
+                                          "address_line1",
+                                          "address_city",
+                                          "address_state",
+                                          "address_postal_code",
+                                          "address_country",
+                                          "tags",
+                                          "source",
+                                          NULL};
+
+/* Aliases, compared with the header lower-cased and stripped of everything but letters and digits. */
+static const struct {
+    const char *alias, *field;
+} aliases[] = {
+    {"firstname", "first_name"},
+    {"first", "first_name"},
+    {"givenname", "first_name"},
+    {"lastname", "last_name"},
+    {"last", "last_name"},
+    {"surname", "last_name"},
+    {"familyname", "last_name"},
+    {"organizationname", "organization_name"},
+    {"organization", "organization_name"},
+    {"organisation", "organization_name"},
+    {"company", "organization_name"},
+    {"companyname", "organization_name"},
+    {"accountname", "organization_name"},
+    {"account", "organization_name"},
+    {"jobtitle", "title"},
+    {"notes", "description"},
+    {"url", "website"},
+    {"emailaddress", "email"},
+    {"email1", "email"},
+    {"primaryemail", "email"},
+    {"phonenumber", "phone"},
+    {"workphone", "phone"},
+    {"businessphone", "phone"},
+    {"telephone", "phone"},
+    {"mobilephone", "mobile"},
+    {"cellphone", "mobile"},
+    {"cell", "mobile"},
+    {"address", "address_line1"},
+    {"street", "address_line1"},
+    {"streetaddress", "address_line1"},
+    {"addressline1", "address_line1"},
+    {"line1", "address_line1"},
+    {"mailingstreet", "address_line1"},
+    {"billingstreet", "address_line1"},
+    {"city", "address_city"},
+    {"mailingcity", "address_city"},
+    {"billingcity", "address_city"},
+    {"state", "address_state"},
+    {"province", "address_state"},
+    {"stateprovince", "address_state"},
+    {"region", "address_state"},
+    {"mailingstate", "address_state"},
+    {"billingstate", "address_state"},
+    {"zip", "address_postal_code"},
+    {"zipcode", "address_postal_code"},
+    {"postalcode", "address_postal_code"},
+    {"postcode", "address_postal_code"},
+    {"mailingpostalcode", "address_postal_code"},
+    {"billingpostalcode", "address_postal_code"},
+    {"country", "address_country"},
+    {"mailingcountry", "address_country"},
+    {"billingcountry", "address_country"},
+    {"tag", "tags"},
+    {"leadsource", "source"},
+    {"leadstatus", "status"},
+};
+
+static void squash(const char *in, char *out, size_t len)
+{
+    size_t n = 0;
+    for (; *in && n + 1 < len; in++) {
+        char c = *in;
+        if (c >= 'A' && c <= 'Z')
+            out[n++] = (char)(c + 32);
+        else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+            out[n++] = c;
+    }
+    out[n] = '\0';
+}
+
+static const char *known_field(const char *name)
+{
+    for (size_t i = 0; lead_fields[i]; i++)
+        if (strcmp(lead_fields[i], name) == 0)
+            return lead_fields[i];
+    return NULL;
+}
+
+/* The built-in field of a header, or NULL. */
+static const char *field_of_header(const char *header)
+{
+    char sq[128];
+    squash(header, sq, sizeof sq);
+    for (size_t i = 0; lead_fields[i]; i++) {
+        char f[64];
+        squash(lead_fields[i], f, sizeof f);
+        if (strcmp(sq, f) == 0)
+            return lead_fields[i];
+    }
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strcmp(sq, aliases[i].alias) == 0)
+            return aliases[i].field;
+    return NULL;
+}
+
+typedef struct {
+    char *header;
+    const char *field; /* built-in field, or NULL */
+    int custom;        /* index in custom_columns, or -1 */
+} column_t;
+
+typedef struct {
+    const char *resource;
+    const char *path;
+    const char *owner, *source;
+    const char **maps;
+    size_t nmaps;
+    bool dry_run;
+    int batch;
+    /* the file */
+    column_t *cols;
+    size_t ncols;
+    char **custom;
+    size_t ncustom;
+    char **header;
+    /* counts of this run */
+    int64_t read, created, merged, duplicates, rejected, skipped, flagged;
+    long flagged_lines[10];
+    size_t nflagged_lines;
+    char **unknown;
+    size_t nunknown;
+    FILE *rejects;
+    char rejects_path[4096];
+    char sep;
+} imp_t;
+
+static int map_header(imp_t *im, const crm_csv_record_t *rec)
+{
+    im->ncols = rec->nfields;
+    im->cols = calloc(rec->nfields, sizeof *im->cols);
+    im->custom = calloc(rec->nfields, sizeof *im->custom);
+    im->header = calloc(rec->nfields, sizeof *im->header);
+    for (size_t i = 0; i < rec->nfields; i++) {
+        column_t *c = &im->cols[i];
+        c->header = crm_strdup(rec->fields[i]);
+        im->header[i] = c->header;
+        c->custom = -1;
+        const char *target = NULL;
+        for (size_t m = 0; m < im->nmaps; m++) {
+            const char *eq = strchr(im->maps[m], '=');
+            if ((size_t)(eq - im->maps[m]) == strlen(c->header) &&
+                strncasecmp(im->maps[m], c->header, (size_t)(eq - im->maps[m])) == 0)
+                target = eq + 1;
+        }
+        if (target && (strcmp(target, "-") == 0 || *target == '\0'))
+            continue; /* skipped on purpose */
+        c->field = target ? known_field(target) : field_of_header(c->header);
+        if (!c->field && (target || *c->header)) {
+            c->custom = (int)im->ncustom;
+            im->custom[im->ncustom++] = crm_strdup(target ? target : c->header);
+        }
+    }
+    return CRMCTL_OK;
+}
+
+/* ---- rows ------------------------------------------------------------------------------------------ */
+
+/* Appends one CSV-quoted field to a malloc'd line. */
+static void csv_put(char **line, size_t *len, const char *v, bool first)
+{
+    size_t n = strlen(v);
+    *line = realloc(*line, *len + 2 * n + 4);
+    char *p = *line + *len;
+    if (!first)
+        *p++ = ',';
+    *p++ = '"';
+    for (const char *s = v; *s; s++) {
+        if (*s == '"')
+            *p++ = '"';
+        *p++ = *s;
+    }
+    *p++ = '"';
+    *p = '\0';
+    *len = (size_t)(p - *line);
+}
+
+static char *raw_line(const crm_csv_record_t *rec)
+{
+    char *line = NULL;
+    size_t len = 0;
+    for (size_t i = 0; i < rec->nfields; i++)
+        csv_put(&line, &len, rec->error ? "" : rec->fields[i], i == 0);
+    if (!line)
+        line = crm_strdup("");
+    return line;
+}
+
+static void write_reject(imp_t *im, long line, const char *reason, const char *raw)
+{
+    if (!im->rejects)
+        return;
+    char num[24];
+    snprintf(num, sizeof num, "%ld", line);
+    char *out = NULL;
+    size_t len = 0;
+    csv_put(&out, &len, num, true);
+    csv_put(&out, &len, reason, false);
+    fprintf(im->rejects, "%s%s%s\n", out, raw && *raw ? "," : "", raw ? raw : "");
+    free(out);
+}
+
+static void set_field(Crm__ImportRow *row, const char *field, const char *v)
+{
+    crm_err_t err;
+    Crm__Lead *l = row->lead;
+    if (strcmp(field, "source") == 0) {
+        if (!row->source)
+            row->source = crm_pb_strdup(v);
+    } else if (strcmp(field, "tags") == 0) {
+        char *copy = crm_strdup(v), *save = NULL;
+        for (char *t = strtok_r(copy, ",;", &save); t; t = strtok_r(NULL, ",;", &save)) {
+            while (*t == ' ')
+                t++;
+            size_t n = strlen(t);
+            while (n && t[n - 1] == ' ')
+                t[--n] = '\0';
+            if (*t)
+                crm_pbjson_set_field_text(&l->base, "tags", t, &err);
+        }
+        free(copy);
+    } else if (strncmp(field, "address_", 8) == 0) {
+        if (!l->address)
+            l->address = (Crm__Address *)crm_pb_new(&crm__address__descriptor);
+        const ProtobufCFieldDescriptor *fd =
+            protobuf_c_message_descriptor_get_field_by_name(&crm__address__descriptor, field + 8);
+        if (fd && !*(char **)((char *)l->address + fd->offset))
+            crm_pbjson_set_field_text(&l->address->base, field + 8, v, &err);
+    } else {
+        const ProtobufCFieldDescriptor *fd =
+            protobuf_c_message_descriptor_get_field_by_name(&crm__lead__descriptor, field);
+        if (fd && !*(char **)((char *)l + fd->offset)) /* two columns of one field: the first wins */
+            crm_pbjson_set_field_text(&l->base, field, v, &err);
+    }
+}
+
+/* Maps one record into a batch row (or a row carrying the reason it is refused). */
+static Crm__ImportRow *map_row(imp_t *im, const crm_csv_record_t *rec)
+{
+    Crm__ImportRow *row = (Crm__ImportRow *)crm_pb_new(&crm__import_row__descriptor);
+    row->has_line = 1;
+    row->line = rec->line;
+    char reason[200];
+    if (rec->error) {
+        snprintf(reason, sizeof reason, "%s (column %zu)", rec->error, rec->error_field + 1);
+        row->reject_reason = crm_pb_strdup(reason);
+        return row;
+    }
+    if (rec->nfields != im->ncols) {
+        snprintf(reason, sizeof reason, "%zu fields, the header has %zu", rec->nfields, im->ncols);
+        row->reject_reason = crm_pb_strdup(reason);
+        return row;
+    }
+    row->lead = (Crm__Lead *)crm_pb_new(&crm__lead__descriptor);
+    row->custom_values = calloc(im->ncustom + 1, sizeof *row->custom_values);
+    row->n_custom_values = im->ncustom;
+    row->flags = calloc(im->ncols + 1, sizeof *row->flags);
+    for (size_t i = 0; i < im->ncols; i++) {
+        const column_t *c = &im->cols[i];
+        const char *v = rec->fields[i];
+        if (crm_csv_formula_like(v)) {
+            char flag[160];
+            snprintf(flag, sizeof flag, "formula:%.140s", c->header);
+            row->flags[row->n_flags++] = crm_pb_strdup(flag);
+        }
+        if (c->custom >= 0)
+            row->custom_values[c->custom] = crm_pb_strdup(v);
+        else if (c->field && *v)
+            set_field(row, c->field, v);
+    }
+    for (size_t k = 0; k < im->ncustom; k++)
+        if (!row->custom_values[k])
+            row->custom_values[k] = crm_pb_strdup("");
+    if (row->n_flags > 0) {
+        im->flagged++;
+        if (im->nflagged_lines < 10)
+            im->flagged_lines[im->nflagged_lines++] = rec->line;
+    }
+    return row;
+}
+
+/* ---- the file's identity ------------------------------------------------------------------------- */
+
+static int file_id(const char *path, const char *resource, char out[64], int64_t *size)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    static unsigned char buf[1 << 16];
+    ssize_t n;
+    *size = 0;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        EVP_DigestUpdate(md, buf, (size_t)n);
+        *size += n;
+    }
+    unsigned char dig[32];
+    unsigned int dlen = 0;
+    EVP_DigestFinal_ex(md, dig, &dlen);
+    EVP_MD_CTX_free(md);
+    close(fd);
+    if (n < 0)
+        return -1;
+    char hex[65];
+    crm_hex_encode(dig, 16, hex);
+    snprintf(out, 64, "%.20s-%.32s", resource, hex);
+    return 0;
+}
+
+/* ---- owner ----------------------------------------------------------------------------------------- */
+
+/* Resolves --owner to a user id or a lead pool id, in the database (like crmctl user/token). */
+static int resolve_owner(crmctl_t *ctx, const char *owner, int64_t *user_id, int64_t *pool_id)
+{
+    *user_id = *pool_id = 0;
+    if (!owner)
+        return CRMCTL_OK;
+    const char *url = crm_config_str(ctx->config, "database.url", "postgresql://postgres@127.0.0.1:5432/crm");
+    PGconn *conn = PQconnectdb(url);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        fprintf(stderr, "crmctl: import: cannot connect with database.url: %s", PQerrorMessage(conn));
+        PQfinish(conn);
+        return CRMCTL_FAIL;
+    }
+    bool pool = strncmp(owner, "pool:", 5) == 0;
+    const char *p[] = {pool ? owner + 5 : owner};
+    PGresult *res = PQexecParams(conn,
+                                 pool ? "SELECT id, resource_type FROM assign.pools WHERE name = $1 ORDER BY "
+                                        "(resource_type = 'lead') DESC, id LIMIT 1"
+                                      : "SELECT id, status FROM assign.users WHERE lower(email) = lower($1)",
+                                 1, NULL, p, NULL, NULL, 0);
+    int rc = CRMCTL_FAIL;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fprintf(stderr, "crmctl: import: --owner: %s", PQresultErrorMessage(res));
+    else if (PQntuples(res) == 0)
+        fprintf(stderr, "crmctl: import: --owner: no %s named %s\n", pool ? "pool" : "user with e-mail",
+                p[0]);
+    else if (pool && strcmp(PQgetvalue(res, 0, 1), "lead") != 0)
+        fprintf(stderr, "crmctl: import: --owner: pool %s is a %s pool, not a lead pool\n", p[0],
+                PQgetvalue(res, 0, 1));
+    else if (!pool && strcmp(PQgetvalue(res, 0, 1), "active") != 0)
+        fprintf(stderr, "crmctl: import: --owner: user %s is %s\n", p[0], PQgetvalue(res, 0, 1));
+    else {
+        *(pool ? pool_id : user_id) = atoll(PQgetvalue(res, 0, 0));
+        rc = CRMCTL_OK;
+    }
+    PQclear(res);
+    PQfinish(conn);
+    return rc;
+}
+
+/* ---- progress ----------------------------------------------------------------------------------- */
+
+typedef struct {
+    bool tty;
+    int64_t start_us, last_us;
+    int64_t size, start_offset, start_read;
+} progress_t;
+
+static void progress(imp_t *im, progress_t *pg, uint64_t offset, bool final)
+{
+    int64_t now = crm_mono_us();
+    if (!final && now - pg->last_us < 1000000)
+        return;
+    pg->last_us = now;
+    double secs = (double)(now - pg->start_us) / 1e6;
+    double rate = secs > 0 ? (double)(im->read - pg->start_read) / secs : 0;
+    double frac = pg->size > 0 ? (double)offset / (double)pg->size : 1;
+    double bps = secs > 0 ? (double)((int64_t)offset - pg->start_offset) / secs : 0;
+    double eta = bps > 0 ? (double)(pg->size - (int64_t)offset) / bps : 0;
+    if (pg->tty) {
+        char bar[31];
+        int fill = (int)(frac * 30);
+        for (int i = 0; i < 30; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[30] = '\0';
+        fprintf(stderr, "\r[%s] %3.0f%% %lld rows, %.0f rows/s, %lld rejected, ETA %d:%02d   ", bar,
+                frac * 100, (long long)im->read, rate, (long long)im->rejected, (int)eta / 60, (int)eta % 60);
+        if (final)
+            fputc('\n', stderr);
+    } else {
+        fprintf(stderr,
+                "{\"progress\":%.4f,\"rows\":%lld,\"rows_per_s\":%.0f,\"created\":%lld,\"merged\":%lld,"
+                "\"duplicates\":%lld,\"rejected\":%lld,\"eta_s\":%.0f,\"last\":%s}\n",
+                frac, (long long)im->read, rate, (long long)im->created, (long long)im->merged,
+                (long long)im->duplicates, (long long)im->rejected, eta, final ? "true" : "false");
+    }
+    fflush(stderr);
+}
+
+/* ---- the run ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    crm_rpc_client_t *rpc;
+    Crm__ImportBatch *b;
+    char **raw; /* the rows as CSV text, for the rejected file */
+} sender_t;
+
+static int send_batch(imp_t *im, sender_t *s)
+{
+    Crm__ImportBatchReply *rep = NULL;
+    crm_err_t err = {0};
+    crm_rpc_caller_t caller = {.role = "system"};
+    int rc = CRM_EUNAVAILABLE;
+    for (int attempt = 0; attempt < 6 && rc == CRM_EUNAVAILABLE; attempt++) {
+        if (attempt > 0) {
+            fprintf(stderr, "crmctl: import: %s; retrying\n", err.message);
+            crm_sleep_ms(1000L * attempt);
+        }
+        rc = crm_rpc_call(s->rpc, "leads.import_batch", &caller, &s->b->base,
+                          &crm__import_batch_reply__descriptor, IMPORT_RPC_TIMEOUT_MS,
+                          (ProtobufCMessage **)&rep, &err);
+    }
+    if (rc != CRM_OK) {
+        fprintf(stderr, "\ncrmctl: import: leads.import_batch failed: %s%s%s\n", err.message,
+                *err.field ? " at " : "", err.field);
+        return CRMCTL_FAIL;
+    }
+    im->created += rep->created;
+    im->merged += rep->merged;
+    im->duplicates += rep->duplicates;
+    im->rejected += rep->rejected;
+    im->skipped += rep->skipped;
+    for (size_t i = 0; i < rep->n_rejects; i++) {
+        const char *raw = NULL;
+        for (size_t k = 0; k < s->b->n_rows; k++)
+            if (s->b->rows[k]->line == rep->rejects[i]->line)
+                raw = s->raw[k];
+        write_reject(im, (long)rep->rejects[i]->line, rep->rejects[i]->reason, raw);
+    }
+    for (size_t i = 0; i < rep->n_unknown_columns && !im->unknown; i++) {
+        im->unknown = calloc(rep->n_unknown_columns, sizeof *im->unknown);
+        for (size_t k = 0; k < rep->n_unknown_columns; k++)
+            im->unknown[im->nunknown++] = crm_strdup(rep->unknown_columns[k]);
+    }
+    protobuf_c_message_free_unpacked(&rep->base, NULL);
+    return CRMCTL_OK;
+}
+
+static void batch_reset(sender_t *s)
+{
+    for (size_t i = 0; i < s->b->n_rows; i++) {
+        protobuf_c_message_free_unpacked(&s->b->rows[i]->base, NULL);
+        free(s->raw[i]);
+    }
+    s->b->n_rows = 0;
+}
+
+static Crm__ImportStatus *get_status(crm_rpc_client_t *rpc, const char *id)
+{
+    Crm__ImportStatusRequest req = CRM__IMPORT_STATUS_REQUEST__INIT;
+    req.import_id = (char *)id;
+    Crm__ImportStatus *st = NULL;
+    crm_err_t err = {0};
+    crm_rpc_caller_t caller = {.role = "system"};
+    if (crm_rpc_call(rpc, "leads.import_status", &caller, &req.base, &crm__import_status__descriptor, 10000,
+                     (ProtobufCMessage **)&st, &err) != CRM_OK) {
+        fprintf(stderr, "crmctl: import: leads.import_status failed: %s\n", err.message);
+        return NULL;
+    }
+    return st;
+}
+
+static void summary(imp_t *im, const char *id, const Crm__ImportStatus *st, bool finished)
+{
+    printf("%simport %s of %s: %s\n", im->dry_run ? "dry run: " : "", id, im->path,
+           interrupted && !finished ? "interrupted (run the same command again to resume)"
+           : finished               ? "finished"
+                                    : "stopped");
+    printf("  this run: %lld rows read, %lld created, %lld merged into existing leads, %lld duplicates "
+           "within the file, %lld rejected, %lld already imported\n",
+           (long long)im->read, (long long)im->created, (long long)im->merged, (long long)im->duplicates,
+           (long long)im->rejected, (long long)im->skipped);
+    if (st && st->found && !im->dry_run)
+        printf("  whole import: %lld created, %lld merged, %lld duplicates, %lld rejected, up to line %lld\n",
+               (long long)st->created, (long long)st->merged, (long long)st->duplicates,
+               (long long)st->rejected, (long long)st->last_line);
+    if (im->rejected > 0 || (st && st->rejected > 0))
+        printf("  rejected rows: %s\n", im->rejects_path);
+    if (im->flagged > 0) {
+        printf("  %lld rows with formula-like cells (kept as text), lines", (long long)im->flagged);
+        for (size_t i = 0; i < im->nflagged_lines; i++)
+            printf("%s %ld", i ? "," : "", im->flagged_lines[i]);
+        printf("%s\n", im->flagged > (int64_t)im->nflagged_lines ? ", ..." : "");
+    }
+    if (im->nunknown > 0) {
+        printf("  columns not imported (no such field or custom field):");
+        for (size_t i = 0; i < im->nunknown; i++)
+            printf("%s %s", i ? "," : "", im->unknown[i]);
+        printf("\n");
+    }
+}
+
+static int import_file(crmctl_t *ctx, imp_t *im)
+{
+    char id[64];
+    int64_t size = 0;
+    if (file_id(im->path, "lead", id, &size) < 0) {
+        fprintf(stderr, "crmctl: import: cannot read %s: %s\n", im->path, strerror(errno));
+        return CRMCTL_FAIL;
+    }
+    int64_t owner_id = 0, pool_id = 0;
+    if (resolve_owner(ctx, im->owner, &owner_id, &pool_id) != CRMCTL_OK)
+        return CRMCTL_FAIL;
+    const char *eps[16];
+    size_t neps = crm_config_len(ctx->config, "leads.rpc_endpoints");
+    for (size_t i = 0; i < neps && i < 16; i++)
+        eps[i] = crm_config_list_str(ctx->config, "leads.rpc_endpoints", i);
+    if (neps == 0) {
+        eps[0] = crm_config_str(ctx->config, "leads.rpc_bind", "tcp://127.0.0.1:7111");
+        neps = 1;
+    }
+    void *zctx = zmq_ctx_new();
+    crm_err_t err = {0};
+    sender_t s = {0};
+    s.rpc = crm_rpc_client_new(zctx, eps, neps > 16 ? 16 : neps, &err);
+    int rc = s.rpc ? CRMCTL_OK : CRMCTL_FAIL;
+    Crm__ImportStatus *st = rc == CRMCTL_OK ? get_status(s.rpc, id) : NULL;
+    rc = st ? CRMCTL_OK : CRMCTL_FAIL;
+    int fd = rc == CRMCTL_OK ? open(im->path, O_RDONLY) : -1;
+    if (rc == CRMCTL_OK && st->found && st->finished_at && !im->dry_run) {
+        printf("import %s of %s: already finished at %s\n", id, im->path, st->finished_at);
+        summary(im, id, st, true);
+        goto done;
+    }
+    bool resume = rc == CRMCTL_OK && st->found && st->last_line > 0 && !im->dry_run;
+    if (rc == CRMCTL_OK && fd < 0)
+        rc = CRMCTL_FAIL;
+    snprintf(im->rejects_path, sizeof im->rejects_path, "%s.rejected.csv", im->path);
+    crm_csv_t *csv = rc == CRMCTL_OK ? crm_csv_new_fd(fd, 0, 0) : NULL;
+    crm_csv_record_t rec;
+    int got = csv ? crm_csv_next(csv, &rec) : -1;
+    if (got <= 0) {
+        if (rc == CRMCTL_OK)
+            fprintf(stderr, "crmctl: import: %s has no header line\n", im->path);
+        rc = CRMCTL_FAIL;
+    } else if (rec.error) {
+        fprintf(stderr, "crmctl: import: %s: bad header line: %s\n", im->path, rec.error);
+        rc = CRMCTL_FAIL;
+    }
+    if (rc == CRMCTL_OK) {
+        map_header(im, &rec);
+        im->sep = crm_csv_separator(csv);
+        im->rejects = fopen(im->rejects_path, resume ? "a" : "w");
+        if (im->rejects && !resume) {
+            char *h = raw_line(&rec);
+            fprintf(im->rejects, "\"line\",\"reason\",%s\n", h);
+            free(h);
+        }
+        if (resume) {
+            /* Skip what is stored: seek to the byte after the last stored batch. */
+            crm_csv_free(&csv);
+            if (lseek(fd, (off_t)st->end_offset, SEEK_SET) < 0) {
+                rc = CRMCTL_FAIL;
+            } else {
+                csv = crm_csv_new_fd(fd, 0, im->sep);
+                crm_csv_resume(csv, st->last_line + 1, st->end_offset);
+                fprintf(stderr, "crmctl: import %s: resuming after line %lld\n", id,
+                        (long long)st->last_line);
+            }
+        }
+    }
+    s.b = (Crm__ImportBatch *)crm_pb_new(&crm__import_batch__descriptor);
+    s.b->import_id = crm_pb_strdup(id);
+    s.b->resource_type = crm_pb_strdup("lead");
+    s.b->file_name = crm_pb_strdup(im->path);
+    s.b->has_owner_id = s.b->has_pool_id = s.b->has_dry_run = s.b->has_last_line = s.b->has_end_offset = 1;
+    s.b->owner_id = owner_id;
+    s.b->pool_id = pool_id;
+    s.b->dry_run = im->dry_run;
+    s.b->has_total_bytes = 1;
+    s.b->total_bytes = size;
+    s.b->source = crm_pb_strdup(im->source ? im->source : "import");
+    s.b->custom_columns = calloc(im->ncustom + 1, sizeof *s.b->custom_columns);
+    for (size_t i = 0; i < im->ncustom; i++)
+        s.b->custom_columns[s.b->n_custom_columns++] = crm_pb_strdup(im->custom[i]);
+    s.b->rows = calloc((size_t)im->batch, sizeof *s.b->rows);
+    s.raw = calloc((size_t)im->batch, sizeof *s.raw);
+
+    progress_t pg = {.tty = isatty(2), .start_us = crm_mono_us(), .size = size};
+    pg.start_offset = resume ? (int64_t)st->end_offset : 0;
+    bool finished = false;
+    uint64_t offset = (uint64_t)pg.start_offset;
+    while (rc == CRMCTL_OK && !interrupted) {
+        got = crm_csv_next(csv, &rec);
+        if (got < 0) {
+            fprintf(stderr, "crmctl: import: reading %s: %s\n", im->path, strerror(errno));
+            rc = CRMCTL_FAIL;
+            break;
+        }
+        if (got == 1) {
+            im->read++;
+            Crm__ImportRow *row = map_row(im, &rec);
+            s.raw[s.b->n_rows] = raw_line(&rec);
+            s.b->rows[s.b->n_rows++] = row;
+            s.b->last_line = rec.end_line;
+            s.b->end_offset = rec.end_offset;
+            offset = rec.end_offset;
+        }
+        if (s.b->n_rows == (size_t)im->batch || got == 0) {
+            s.b->has_final = 1;
+            s.b->final = got == 0;
+            rc = send_batch(im, &s);
+            batch_reset(&s);
+            progress(im, &pg, offset, false);
+            if (got == 0) {
+                finished = rc == CRMCTL_OK;
+                break;
+            }
+        }
+    }
+    /* Ctrl-C: the rows read since the last batch are not sent; the rerun reads them again. */
+    progress(im, &pg, offset, true);
+    crm_csv_free(&csv);
+    if (st) {
+        protobuf_c_message_free_unpacked(&st->base, NULL);
+        st = s.rpc && !im->dry_run ? get_status(s.rpc, id) : NULL;
+    }
+    if (rc == CRMCTL_OK || interrupted)
+        summary(im, id, st, finished);
+    if (interrupted && rc == CRMCTL_OK)
+        rc = CRMCTL_FAIL;
+done:
+    if (fd >= 0)
+        close(fd);
+    if (im->rejects)
+        fclose(im->rejects);
+    if (s.b) {
+        batch_reset(&s);
+        protobuf_c_message_free_unpacked(&s.b->base, NULL);
+    }
+    free(s.raw);
+    if (st)
+        protobuf_c_message_free_unpacked(&st->base, NULL);
+    if (s.rpc)
+        crm_rpc_client_destroy(&s.rpc);
+    zmq_ctx_term(zctx);
+    return rc;
+}
+
+static int import_run(crmctl_t *ctx, int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        import_help(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CRMCTL_USAGE : CRMCTL_OK;
+    }
+    imp_t im = {.resource = argv[1], .batch = IMPORT_DEFAULT_BATCH};
+    if (strcmp(im.resource, "contacts") == 0 || strcmp(im.resource, "deals") == 0) {
+        fprintf(stderr, "crmctl: import %s is not supported yet: only leads\n", im.resource);
+        return CRMCTL_FAIL;
+    }
+    if (strcmp(im.resource, "leads") != 0)
+        return crmctl_usage_error("import leads|contacts|deals FILE.csv (got '%s')", im.resource);
+    im.maps = calloc((size_t)argc, sizeof *im.maps);
+    int rc = CRMCTL_OK;
+    for (int i = 2; i < argc && rc == CRMCTL_OK; i++) {
+        const char *a = argv[i];
+        bool has_value = i + 1 < argc;
+        if (strcmp(a, "--dry-run") == 0) {
+            im.dry_run = true;
+        } else if (strcmp(a, "--owner") == 0 && has_value) {
+            im.owner = argv[++i];
+        } else if (strcmp(a, "--source") == 0 && has_value) {
+            im.source = argv[++i];
+        } else if (strcmp(a, "--batch") == 0 && has_value) {
+            int64_t n = 0;
+            if (!crm_parse_i64(argv[++i], &n) || n < 1 || n > 10000)
+                rc = crmctl_usage_error("--batch takes 1 to 10000");
+            im.batch = (int)n;
+        } else if (strcmp(a, "--map") == 0 && has_value) {
+            const char *m = argv[++i];
+            const char *eq = strchr(m, '=');
+            if (!eq || eq == m)
+                rc = crmctl_usage_error("--map takes COL=FIELD, got '%s'", m);
+            im.maps[im.nmaps++] = m;
+        } else if (a[0] != '-' && !im.path) {
+            im.path = a;
+        } else {
+            rc = crmctl_usage_error("unexpected or incomplete argument '%s'", a);
+        }
+    }
+    if (rc == CRMCTL_OK && !im.path)
+        rc = crmctl_usage_error("import leads needs FILE.csv");
+    if (rc == CRMCTL_OK) {
+        struct sigaction sa = {.sa_handler = on_sigint};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        rc = import_file(ctx, &im);
+    }
+    for (size_t i = 0; i < im.ncols; i++)
+        free(im.cols[i].header);
+    for (size_t i = 0; i < im.ncustom; i++)
+        free(im.custom[i]);
+    for (size_t i = 0; i < im.nunknown; i++)
+        free(im.unknown[i]);
+    free(im.cols);
+    free(im.custom);
+    free(im.header);
+    free(im.unknown);
+    free(im.maps);
+    return rc;
+}
+
+const crmctl_command_t crmctl_import_command = {
+    .name = "import",
+    .summary = "import leads FILE.csv: bulk CSV import with progress, resumable",
+    .run = import_run,
+    .help = import_help,
+};
