@@ -271,6 +271,23 @@ Test(assign_pools, round_robin_rules_fallback_explain_stats)
     r = call("GET", path, NULL);
     cr_expect_eq(json_integer_value(json_object_get(data_of(r), "total")), 0, "%s", r->body);
     harness_resp_destroy(&r);
+    /* A window that holds every assignment, and one that ends before them. */
+    snprintf(path, sizeof path, "/v2/distribution_pools/%lld/stats?from=2000-01-01&to=2099-01-01T00:00:00Z",
+             p2);
+    r = call("GET", path, NULL);
+    cr_expect_eq(json_integer_value(json_object_get(data_of(r), "total")), 10, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(data_of(r), "to")) ?: "", "2099-01-01T00:00:00Z", "%s",
+                     r->body);
+    harness_resp_destroy(&r);
+    snprintf(path, sizeof path, "/v2/distribution_pools/%lld/stats?to=2000-01-01", p2);
+    r = call("GET", path, NULL);
+    cr_expect_eq(json_integer_value(json_object_get(data_of(r), "total")), 0, "%s", r->body);
+    cr_expect_eq(json_integer_value(
+                     json_object_get(json_array_get(json_object_get(data_of(r), "members"), 0), "count")),
+                 0, "members listed with 0: %s", r->body);
+    harness_resp_destroy(&r);
+    snprintf(path, sizeof path, "/v2/distribution_pools/%lld/stats?to=2099-13-45", p2);
+    cr_expect_eq(status_of("GET", path, NULL), 400, "an impossible date");
     snprintf(path, sizeof path, "/v2/distribution_pools/%lld/stats?from=yesterday", p2);
     cr_expect_eq(status_of("GET", path, NULL), 400);
     cr_expect_eq(status_of("GET", "/v2/distribution_pools/999999/stats", NULL), 404);

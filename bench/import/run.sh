@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# bench/import/run.sh [ROWS] [BATCH]: the CSV import benchmark (SPEC A3), run by hand (not in CI).
+# Generates a ROWS-row lead file (default 1,000,000; Sell's column names, unique e-mails), starts
+# a private stack under var/bench-import on its own ports (76xx, CRM_HTTP_PORT 18480, Postgres
+# 15473), makes 3 users and a lead pool, then:
+#   1. crmctl import leads FILE --owner pool:NAME --batch BATCH: rows/s stored (crmctl's wall time);
+#   2. the time until every imported lead has its owner (crm-assign picks each from the pool);
+#   3. the ceiling, in the same run on the same cluster: psql \copy of the same file into a bare
+#      table of text columns.
+# CRM_SKIP_BUILD=1 uses the existing ./build as it is (run.sh's rule).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rows=${1:-1000000}
+batch=${2:-5000}
+export CRM_DATA_DIR=${CRM_DATA_DIR:-$PWD/var/bench-import}
+export CRM_HTTP_PORT=${CRM_HTTP_PORT:-18480}
+export CRM_PG_PORT=${CRM_PG_PORT:-15473}
+pfx=${CRM_BENCH_PORT_PREFIX:-76}
+mkdir -p "$CRM_DATA_DIR"
+conf="$CRM_DATA_DIR/crm-bench.yaml"
+sed -E "s/127\.0\.0\.1:71([0-9]{2})/127.0.0.1:${pfx}\1/g; s/admin_port: 71([0-9]{2})/admin_port: ${pfx}\1/" \
+  "${CRM_CONFIG:-deploy/config/crm.yaml}" > "$conf"
+export CRM_CONFIG="$conf"
+db="postgresql://postgres@127.0.0.1:${CRM_PG_PORT}/crm"
+base="http://127.0.0.1:${CRM_HTTP_PORT}"
+file="$CRM_DATA_DIR/leads-$rows.csv"
+
+if [ ! -s "$file" ]; then
+  echo "== generating $file ($rows rows)"
+  awk -v n="$rows" 'BEGIN {
+    print "first_name,last_name,organization_name,email,phone,title,tags,description"
+    for (i = 1; i <= n; i++)
+      printf "First%d,Last%d,\"Company %d, Inc\",lead%d@bench.example,+1 555 %07d,Buyer,\"csv,bench\",Imported lead number %d\n", i, i, i % 5000, i, i, i
+  }' > "$file"
+fi
+
+./run.sh start >/dev/null
+token=$(cat "$CRM_DATA_DIR/admin.token")
+api() { curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"; }
+ids=()
+for i in 1 2 3; do
+  email="rep$i-$RANDOM$RANDOM@bench.example"
+  id=$(api -X POST "$base/v2/users" -d "{\"data\":{\"name\":\"Rep $i\",\"email\":\"$email\",\"role\":\"sales\"}}" |
+       sed -E 's/.*"id": ?([0-9]+).*/\1/')
+  ids+=("$id")
+done
+pool="Import bench $RANDOM$RANDOM"
+api -X POST "$base/v2/distribution_pools" \
+  -d "{\"data\":{\"name\":\"$pool\",\"resource_type\":\"lead\",\"user_ids\":[${ids[0]},${ids[1]},${ids[2]}]}}" >/dev/null
+
+echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== build: $(grep -m1 CMAKE_BUILD_TYPE:STRING build/CMakeCache.txt 2>/dev/null | cut -d= -f2)"
+echo "== file: $rows rows, $(du -h "$file" | cut -f1)"
+t0=$(date +%s.%N)
+CRM_DATABASE_URL="$db" build/tools/crmctl/crmctl --config "$conf" import leads "$file" --owner "pool:$pool" --batch "$batch" \
+  2> "$CRM_DATA_DIR/import-progress.log" | tee "$CRM_DATA_DIR/import-summary.txt"
+t1=$(date +%s.%N)
+import_id=$(sed -nE 's/^import (lead-[0-9a-f]+) .*/\1/p' "$CRM_DATA_DIR/import-summary.txt" | head -1)
+stored=$(psql -qtA "$db" -c "SELECT count(*) FROM leads.leads WHERE import_id = '$import_id'")
+awk -v n="$stored" -v a="$t0" -v b="$t1" 'BEGIN { printf "== stored: %d rows in %.1f s = %.0f rows/s\n", n, b - a, n / (b - a) }'
+while :; do
+  left=$(psql -qtA "$db" -c "SELECT count(*) FROM leads.leads WHERE import_id = '$import_id' AND owner_id IS NULL")
+  [ "$left" = 0 ] && break
+  now=$(date +%s.%N)
+  if awk -v a="$t0" -v b="$now" 'BEGIN { exit !(b - a > 3600) }'; then echo "!! not all assigned after 1 h ($left left)"; break; fi
+  sleep 1
+done
+t2=$(date +%s.%N)
+awk -v a="$t0" -v b="$t2" -v c="$t1" 'BEGIN { printf "== all assigned: %.1f s after the start (%.1f s after the import ended)\n", b - a, b - c }'
+psql -qtA "$db" -c "SELECT owner_id, count(*) FROM leads.leads WHERE import_id = '$import_id' GROUP BY 1 ORDER BY 1" |
+  sed 's/^/   owner|leads: /'
+
+echo "== ceiling: psql \\copy of the same file into a bare table, same cluster"
+psql -q "$db" -c "DROP TABLE IF EXISTS public.bench_import_copy" \
+  -c "CREATE TABLE public.bench_import_copy (first_name text, last_name text, organization_name text, email text, phone text, title text, tags text, description text)"
+c0=$(date +%s.%N)
+psql -q "$db" -c "\\copy public.bench_import_copy FROM '$file' CSV HEADER"
+c1=$(date +%s.%N)
+copied=$(psql -qtA "$db" -c "SELECT count(*) FROM public.bench_import_copy")
+awk -v n="$copied" -v a="$c0" -v b="$c1" -v s="$stored" -v x="$t0" -v y="$t1" 'BEGIN {
+  printf "== copy: %d rows in %.1f s = %.0f rows/s; import/copy = %.2f\n", n, b - a, n / (b - a), (s / (y - x)) / (n / (b - a)) }'
+echo "(stop the stack with: CRM_DATA_DIR=$CRM_DATA_DIR CRM_PG_PORT=$CRM_PG_PORT CRM_CONFIG=$conf ./run.sh stop)"
