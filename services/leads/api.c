@@ -50,6 +50,7 @@ int leads_config(leads_t *self, crm_err_t *err)
     }
     if (!leads_status_find(self, "Converted") && self->nstatuses < LEADS_MAX_STATUSES)
         self->statuses[self->nstatuses++] = (leads_status_t){.name = "Converted"};
+    leads_store_set_default_status(self->statuses[0].name);
     self->deals_timeout_ms = (int)crm_config_int(cfg, "leads.conversion_deal_timeout_ms", 2000);
     return CRM_OK;
 }

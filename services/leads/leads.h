@@ -80,6 +80,8 @@ int leads_timeline_list(crm_db_t *db, bool contact, const Crm__TimelineRequest *
                         crm_err_t *err);
 
 /* store.c: captures and owner changes. Replies are malloc'd protobuf-c messages. */
+/* The status of the leads captures make (default "New"; the string must outlive the daemon). */
+void leads_store_set_default_status(const char *status);
 /* Applies a capture: *lead = the new (*created) or merged lead, NULL when it was applied before. */
 int leads_store_capture_dedup(crm_db_t *tx, const Crm__LeadCaptured *cap, const char *event_id,
                               Crm__Lead **lead, bool *created, crm_err_t *err);

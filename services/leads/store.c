@@ -52,6 +52,14 @@ static int dedup_find(crm_db_t *tx, const char *email_norm, const char *phone_no
     return CRM_OK;
 }
 
+/* The status of a lead a capture makes: the first of leads.statuses (leads_config sets it). */
+static const char *capture_status = "New";
+
+void leads_store_set_default_status(const char *status)
+{
+    capture_status = status;
+}
+
 static char *norm_email(const char *email)
 {
     if (!email)
@@ -152,12 +160,13 @@ int leads_store_capture_dedup(crm_db_t *tx, const Crm__LeadCaptured *cap, const 
                            tags,
                            source_id,
                            crm_param_i64(delivery, cap->has_delivery_id, cap->delivery_id),
-                           phone};
-        res = crm_db_exec(tx, "leads_capture2",
+                           phone,
+                           capture_status};
+        res = crm_db_exec(tx, "leads_capture3",
                           "INSERT INTO leads (first_name, last_name, organization_name, email, phone, title, "
                           "description, tags, source_id, status, capture_delivery_id, phone_norm) "
-                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'New', $10, $11) RETURNING id",
-                          11, p, err);
+                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $10, $11) RETURNING id",
+                          12, p, err);
         if (!res) {
             rc = err->code;
         } else {
@@ -176,7 +185,9 @@ int leads_store_capture_dedup(crm_db_t *tx, const Crm__LeadCaptured *cap, const 
     snprintf(summary, sizeof summary, "%s from %s (delivery %lld)",
              *created ? "Captured" : "Captured again, merged", cap->source ? cap->source : "api",
              (long long)cap->delivery_id);
-    rc = leads_timeline_add(tx, false, lead_id, "captured", 0, summary, NULL, cap->source, event_id, err);
+    rc = leads_tags_ensure(tx, "lead", cap->tags, cap->n_tags, 0, err);
+    if (rc == CRM_OK)
+        rc = leads_timeline_add(tx, false, lead_id, "captured", 0, summary, NULL, cap->source, event_id, err);
     if (rc == CRM_OK && cap->context_json && *cap->context_json)
         rc = leads_timeline_capture_context(tx, event_id, cap->context_json, err);
     if (rc != CRM_OK)

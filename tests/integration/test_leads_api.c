@@ -684,6 +684,12 @@ Test(leads_api, contacts_crud_and_visibility_matrix)
 
 /* ---- configured statuses (C1, C2) and the timeline (C4) ----------------------------------------- */
 
+static bool webby_captured(harness_t *self, void *arg)
+{
+    (void)arg;
+    return harness_sql_long(self, "SELECT count(*) FROM leads.leads WHERE last_name = 'Webby'") == 1;
+}
+
 /* Statuses come from leads.statuses (the first is a new lead's); each may name required
  * attributes; a refused change names every missing one and changes nothing; every accepted
  * change is a timeline row (who, when, from, to) and one lead.status_changed. The timeline lists
@@ -716,6 +722,14 @@ Test(leads_api, configured_statuses_and_timeline_order)
     long long id = id_of(r);
     cr_expect_str_eq(str_of(data_of(r), "status"), "Fresh", "first configured status");
     harness_resp_destroy(&r);
+    /* A web form capture makes a lead in the first configured status too. */
+    r = harness_post_form(h, "application/json", "{\"last_name\":\"Webby\",\"email\":\"webby@example.com\"}");
+    expect_status(r, 202, "capture");
+    harness_resp_destroy(&r);
+    cr_expect(harness_wait_until(h, harness_ms(30000), webby_captured, NULL, "capture applied"));
+    cr_expect_eq(harness_sql_long(
+                     h, "SELECT count(*) FROM leads.leads WHERE last_name = 'Webby' AND status = 'Fresh'"),
+                 1, "captured lead in the default status");
     r = call("POST", "/v2/leads", trep, json_pack("{s:s,s:s}", "last_name", "Old", "status", "New"));
     expect_status(r, 422, "a default status that is not configured");
     cr_expect_str_eq(err_field(r, 0), "/status");
