@@ -555,14 +555,27 @@ int assign_store_member_list(crm_db_t *db, const Crm__PoolMemberRequest *in, Crm
 {
     *out = NULL;
     Crm__DistributionPool *p = NULL;
-    if (assign_store_pool_get(db, in->pool_id, &p, err) != CRM_OK)
+    crm_page_t page;
+    if (crm_page_window(in->has_page, in->page, in->has_per_page, in->per_page, &page, err) != CRM_OK ||
+        assign_store_pool_get(db, in->pool_id, &p, err) != CRM_OK)
         return err->code;
+    /* The page's window of the members (in turn order); a page past the end is empty. */
     Crm__PoolMemberList *l = (Crm__PoolMemberList *)crm_pb_new(&crm__pool_member_list__descriptor);
-    l->items = p->members;
-    l->n_items = p->n_members;
+    size_t from = (size_t)page.offset < p->n_members ? (size_t)page.offset : p->n_members;
+    size_t to = from + (size_t)page.per_page < p->n_members ? from + (size_t)page.per_page : p->n_members;
+    l->items = calloc(to - from + 1, sizeof *l->items);
+    for (size_t i = from; i < to; i++) {
+        l->items[l->n_items++] = p->members[i];
+        p->members[i] = NULL;
+    }
+    l->has_has_more = 1;
+    l->has_more = to < p->n_members;
+    for (size_t i = 0; i < p->n_members; i++) /* the members outside the window */
+        if (p->members[i])
+            protobuf_c_message_free_unpacked(&p->members[i]->base, NULL);
+    free(p->members);
     p->members = NULL;
     p->n_members = 0;
-    l->has_has_more = 1;
     protobuf_c_message_free_unpacked(&p->base, NULL);
     *out = l;
     return CRM_OK;

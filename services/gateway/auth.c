@@ -322,7 +322,8 @@ void gw_auth_create_token(gw_t *gw, const gw_route_t *route, gw_request_t *req, 
     crm_err_clear(&err);
     int64_t user_id = 0;
     char name[128];
-    if (token_request(req, &user_id, name, sizeof name, &err) != CRM_OK) {
+    if (gw_no_params(req, &err) != CRM_OK ||
+        token_request(req, &user_id, name, sizeof name, &err) != CRM_OK) {
         gw_respond_err(resp, &err, route->meta_type, req->corr);
         return;
     }
@@ -430,7 +431,7 @@ void gw_auth_revoke_token(gw_t *gw, const gw_route_t *route, gw_request_t *req, 
     crm_err_clear(&err);
     int64_t id = 0;
     crm_parse_i64(gw_path_get(&req->pathp, "id"), &id);
-    crm_db_t *db = gw_db_get(gw, gw->db_wait_ms, &err);
+    crm_db_t *db = gw_no_params(req, &err) == CRM_OK ? gw_db_get(gw, gw->db_wait_ms, &err) : NULL;
     if (!db) {
         gw_respond_err(resp, &err, route->meta_type, req->corr);
         return;
@@ -452,13 +453,12 @@ void gw_auth_user_write(gw_t *gw, const gw_route_t *route, gw_request_t *req, gw
     crm_err_t err;
     crm_err_clear(&err);
     ProtobufCMessage *in = NULL;
-    if (req->nparams > 0) {
-        crm_err_set(&err, CRM_EBADREQUEST, req->params[0].key, "invalid_param",
-                    "unknown query parameter: %.100s", req->params[0].key);
+    if (gw_no_params(req, &err) != CRM_OK) {
+        /* answered below */
     } else if (strcmp(req->method, "PUT") == 0) {
         json_t *data = gw_body_data(req->body, req->body_len, &err);
-        if (data)
-            in = crm_pbjson_to_message(route->req_desc, data, "", &err);
+        if (data) /* unknown attributes 422, read-only ones sent back unchanged dropped */
+            in = gw_update_request(gw, req, route, req->path, data, &err);
         json_decref(data);
     } else {
         in = crm_pb_new(route->req_desc);

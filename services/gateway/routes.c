@@ -280,6 +280,14 @@ static int apply_bracket_param(ProtobufCMessage *msg, const char *key, const cha
     return crm_err_set(err, CRM_EBADREQUEST, key, "invalid_param", "unknown query parameter: %.100s", key);
 }
 
+int gw_no_params(const gw_request_t *req, crm_err_t *err)
+{
+    if (req->nparams == 0)
+        return CRM_OK;
+    return crm_err_set(err, CRM_EBADREQUEST, req->params[0].key, "invalid_param",
+                       "unknown query parameter: %.100s", req->params[0].key);
+}
+
 int gw_apply_params(ProtobufCMessage *msg, const gw_param_t *params, size_t n, crm_err_t *err)
 {
     for (size_t i = 0; i < n; i++) {
@@ -356,11 +364,8 @@ static ProtobufCMessage *build_request(gw_t *gw, const gw_route_t *r, gw_request
 {
     ProtobufCMessage *in = NULL;
     if (r->kind == GW_CREATE || r->kind == GW_UPDATE) {
-        if (req->nparams > 0) {
-            crm_err_set(err, CRM_EBADREQUEST, req->params[0].key, "invalid_param",
-                        "unknown query parameter: %.100s", req->params[0].key);
+        if (gw_no_params(req, err) != CRM_OK)
             return NULL;
-        }
         json_t *data = gw_body_data(req->body, req->body_len, err);
         if (!data)
             return NULL;

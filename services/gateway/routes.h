@@ -72,6 +72,10 @@ int gw_paging(const gw_param_t *params, size_t n, long *page, long *per_page, cr
 void gw_links_build(const char *base, const char *path, const gw_param_t *params, size_t n, long page,
                     long per_page, bool has_more, gw_links_t *out);
 
+/* CRM_EBADREQUEST (400 invalid_param) naming the first query parameter when there is one: for
+ * routes that take none (creates, updates, deletes of custom handlers). */
+int gw_no_params(const gw_request_t *req, crm_err_t *err);
+
 /* Sets every query parameter on msg; a failure names the parameter (400 invalid_param). */
 int gw_apply_params(ProtobufCMessage *msg, const gw_param_t *params, size_t n, crm_err_t *err);
 
