@@ -246,10 +246,32 @@ fail:
     return err->code;
 }
 
+/* note.updated / note.deleted and task.updated / task.deleted, in the caller's transaction (the
+ * Sync API and the Firehose follow them); a deleted one carries only the id. */
+static int emit_note(leads_extras_t *self, const crm_rpc_ctx_t *ctx, const char *type, Crm__Note *note,
+                     crm_err_t *err)
+{
+    Crm__NoteEvent ev = CRM__NOTE_EVENT__INIT;
+    ev.note = note;
+    ev.has_changed_by = 1;
+    ev.changed_by = ctx->user_id;
+    return crm_outbox_append(self->outbox, ctx->db, type, ctx->correlation_id, &ev.base, err);
+}
+
+static int emit_task(leads_extras_t *self, const crm_rpc_ctx_t *ctx, const char *type, Crm__Task *task,
+                     crm_err_t *err)
+{
+    Crm__TaskEvent ev = CRM__TASK_EVENT__INIT;
+    ev.task = task;
+    ev.has_changed_by = 1;
+    ev.changed_by = ctx->user_id;
+    return crm_outbox_append(self->outbox, ctx->db, type, ctx->correlation_id, &ev.base, err);
+}
+
 static int note_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in,
                        ProtobufCMessage **out, crm_err_t *err)
 {
-    (void)arg;
+    leads_extras_t *self = arg;
     const Crm__Note *n = (const void *)in;
     *out = NULL;
     if (n->content && leads_blank(n->content))
@@ -258,7 +280,7 @@ static int note_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
         return err->code;
     if (crm_db_begin(ctx->db, err))
         return err->code;
-    Crm__Note *cur = NULL;
+    Crm__Note *cur = NULL, *after = NULL;
     char *tags = n->n_tags ? crm_param_text_array(n->tags, n->n_tags) : NULL;
     char idb[24], rid[24];
     const char *p[] = {crm_param_i64(idb, true, n->id),
@@ -275,37 +297,63 @@ static int note_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
             "is_important), tags = COALESCE($4::text[], tags), resource_type = COALESCE($5, resource_type), "
             "resource_id = COALESCE($6::bigint, resource_id), updated_at = now() WHERE id = $1",
             6, p, err) ||
-        crm_db_commit(ctx->db, err)) {
+        note_fetch(ctx, n->id, true, false, &after, err) ||
+        emit_note(self, ctx, "note.updated", after, err) || crm_db_commit(ctx->db, err)) {
         crm_db_rollback(ctx->db);
         free(tags);
         if (cur)
             protobuf_c_message_free_unpacked(&cur->base, NULL);
+        if (after)
+            protobuf_c_message_free_unpacked(&after->base, NULL);
         return err->code;
     }
     free(tags);
     protobuf_c_message_free_unpacked(&cur->base, NULL);
-    return note_fetch(ctx, n->id, true, false, (Crm__Note **)out, err);
+    crm_outbox_kick(self->outbox);
+    *out = &after->base;
+    return CRM_OK;
+}
+
+/* DELETE of a note (task false) or task visible to the caller, with <kind>.deleted carrying only
+ * the id in the same transaction. */
+static int activity_delete(leads_extras_t *self, const crm_rpc_ctx_t *ctx, bool task, int64_t id,
+                           crm_err_t *err)
+{
+    bool c = have_contacts(ctx->db);
+    char vis[512], sql[1024], stmt[64], me[24], idb[24];
+    visible_sql(vis, sizeof vis, c, task);
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id = $2 AND %s RETURNING id", task ? "tasks" : "notes",
+             vis);
+    snprintf(stmt, sizeof stmt, "%s_delete_%d", task ? "tasks" : "notes", c);
+    const char *p[] = {sales_param(ctx, me), crm_param_i64(idb, true, id)};
+    if (crm_db_begin(ctx->db, err))
+        return err->code;
+    PGresult *res = crm_db_exec(ctx->db, stmt, sql, 2, p, err);
+    int rows = res ? PQntuples(res) : 0;
+    if (res)
+        PQclear(res);
+    Crm__Note note = CRM__NOTE__INIT;
+    Crm__Task tk = CRM__TASK__INIT;
+    note.has_id = tk.has_id = 1;
+    note.id = tk.id = id;
+    int rc = !res    ? err->code
+             : !rows ? crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "%s %lld not found",
+                                   task ? "task" : "note", (long long)id)
+             : task  ? emit_task(self, ctx, "task.deleted", &tk, err)
+                     : emit_note(self, ctx, "note.deleted", &note, err);
+    if (rc == CRM_OK && crm_db_commit(ctx->db, err) == CRM_OK) {
+        crm_outbox_kick(self->outbox);
+        return CRM_OK;
+    }
+    crm_db_rollback(ctx->db);
+    return err->code;
 }
 
 static int note_delete(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in,
                        ProtobufCMessage **out, crm_err_t *err)
 {
-    (void)arg;
     *out = NULL;
-    bool c = have_contacts(ctx->db);
-    char vis[512], sql[1024], stmt[64], me[24], idb[24];
-    visible_sql(vis, sizeof vis, c, false);
-    snprintf(sql, sizeof sql, "DELETE FROM notes WHERE id = $2 AND %s RETURNING id", vis);
-    snprintf(stmt, sizeof stmt, "notes_delete_%d", c);
-    int64_t id = ((const Crm__ActivityIdRequest *)in)->id;
-    const char *p[] = {sales_param(ctx, me), crm_param_i64(idb, true, id)};
-    PGresult *res = crm_db_exec(ctx->db, stmt, sql, 2, p, err);
-    if (!res)
-        return err->code;
-    int rows = PQntuples(res);
-    PQclear(res);
-    return rows ? CRM_OK
-                : crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "note %lld not found", (long long)id);
+    return activity_delete(arg, ctx, false, ((const Crm__ActivityIdRequest *)in)->id, err);
 }
 
 /* --- tasks ---------------------------------------------------------------------------------- */
@@ -482,7 +530,7 @@ fail:
 static int task_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in,
                        ProtobufCMessage **out, crm_err_t *err)
 {
-    (void)arg;
+    leads_extras_t *self = arg;
     const Crm__Task *t = (const void *)in;
     *out = NULL;
     if (t->content && leads_blank(t->content))
@@ -492,7 +540,7 @@ static int task_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
         return err->code;
     if (crm_db_begin(ctx->db, err))
         return err->code;
-    Crm__Task *cur = NULL;
+    Crm__Task *cur = NULL, *after = NULL;
     char idb[24], rid[24], ob[24];
     const char *p[] = {crm_param_i64(idb, true, t->id),
                        t->content,
@@ -514,35 +562,26 @@ static int task_update(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessa
             "completed_at END, resource_type = COALESCE($7, resource_type), resource_id = "
             "COALESCE($8::bigint, resource_id), updated_at = now() WHERE id = $1",
             8, p, err) ||
-        crm_db_commit(ctx->db, err)) {
+        task_fetch(ctx, t->id, true, false, &after, err) ||
+        emit_task(self, ctx, "task.updated", after, err) || crm_db_commit(ctx->db, err)) {
         crm_db_rollback(ctx->db);
         if (cur)
             protobuf_c_message_free_unpacked(&cur->base, NULL);
+        if (after)
+            protobuf_c_message_free_unpacked(&after->base, NULL);
         return err->code;
     }
     protobuf_c_message_free_unpacked(&cur->base, NULL);
-    return task_fetch(ctx, t->id, true, false, (Crm__Task **)out, err);
+    crm_outbox_kick(self->outbox);
+    *out = &after->base;
+    return CRM_OK;
 }
 
 static int task_delete(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in,
                        ProtobufCMessage **out, crm_err_t *err)
 {
-    (void)arg;
     *out = NULL;
-    bool c = have_contacts(ctx->db);
-    char vis[512], sql[1024], stmt[64], me[24], idb[24];
-    visible_sql(vis, sizeof vis, c, true);
-    snprintf(sql, sizeof sql, "DELETE FROM tasks WHERE id = $2 AND %s RETURNING id", vis);
-    snprintf(stmt, sizeof stmt, "tasks_delete_%d", c);
-    int64_t id = ((const Crm__ActivityIdRequest *)in)->id;
-    const char *p[] = {sales_param(ctx, me), crm_param_i64(idb, true, id)};
-    PGresult *res = crm_db_exec(ctx->db, stmt, sql, 2, p, err);
-    if (!res)
-        return err->code;
-    int rows = PQntuples(res);
-    PQclear(res);
-    return rows ? CRM_OK
-                : crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "task %lld not found", (long long)id);
+    return activity_delete(arg, ctx, true, ((const Crm__ActivityIdRequest *)in)->id, err);
 }
 
 void leads_notes_register(crm_rpc_server_t *rpc, leads_extras_t *self)

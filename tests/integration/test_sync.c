@@ -143,6 +143,18 @@ static bool deal_deleted(harness_t *self, void *arg)
     return harness_sql_long(self, sql) == 1;
 }
 
+static bool note_gone_task_changed(harness_t *self, void *arg)
+{
+    const long long *note = arg;
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM gateway.stream_records WHERE (resource = 'note' AND record_id = %lld AND "
+             "deleted)"
+             " OR (resource = 'task' AND data->>'content' = 'task changed')",
+             *note);
+    return harness_sql_long(self, sql) == 2;
+}
+
 static void expect_error(const char *method, const char *path, const char *device, const char *body,
                          long status, const char *code, const char *field)
 {
@@ -251,11 +263,26 @@ Test(sync, devices_sessions_acks_and_redelivery)
     r = dl_expect(h, "DELETE", body, admin, NULL, 204);
     harness_resp_destroy(&r);
     cr_assert(harness_wait_until(h, harness_ms(20000), deal_deleted, &deal, "the deal's deletion"));
+    /* and so does a deleted note; an updated task comes back as updated */
+    snprintf(body, sizeof body, "/v2/notes/%lld", note);
+    r = dl_expect(h, "DELETE", body, admin, NULL, 204);
+    harness_resp_destroy(&r);
+    snprintf(body, sizeof body, "/v2/tasks/%lld", task);
+    r = dl_expect(h, "PUT", body, admin, "{\"data\":{\"content\":\"task changed\"}}", 200);
+    harness_resp_destroy(&r);
+    cr_assert(harness_wait_until(h, harness_ms(20000), note_gone_task_changed, &note,
+                                 "note.deleted, task.updated"));
     char *sd = start(admin, "device-a", &total);
     cr_assert_not_null(sd);
-    cr_expect_eq(total, 1);
+    cr_expect_eq(total, 3);
     got = drain(admin, "device-a", sd);
-    cr_assert_eq(json_array_size(got), 1);
+    cr_assert_eq(json_array_size(got), 3, "%s", json_dumps(got, 0));
+    json_t *n = find(got, "note", note), *t = find(got, "task", task);
+    cr_assert(n && t, "%s", json_dumps(got, 0));
+    cr_expect_str_eq(json_string_value(json_object_get(sync_meta(n), "event_type")), "deleted");
+    cr_expect_str_eq(json_string_value(json_object_get(sync_meta(t), "event_type")), "updated");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(t, "data"), "content")),
+                     "task changed");
     json_t *gone = find(got, "deal", deal);
     cr_assert_not_null(gone, "%s", json_dumps(got, 0));
     cr_expect_str_eq(json_string_value(json_object_get(sync_meta(gone), "event_type")), "deleted");
@@ -265,7 +292,7 @@ Test(sync, devices_sessions_acks_and_redelivery)
     json_decref(got);
     free(sd);
     cr_expect_null(start(admin, "device-a", &total), "the deletion acked: 204");
-    nrecords--; /* a new device never hears of the deleted deal */
+    nrecords -= 2; /* a new device never hears of the deleted deal and note */
 
     /* a second device gets everything, with the lead's current state */
     char *sb = start(admin, "device-b", &total);
@@ -283,7 +310,7 @@ Test(sync, devices_sessions_acks_and_redelivery)
     long long uid = 0;
     char *sales = dl_user_token(h, "sync-sales@example.com", "sales", &uid);
     long long own = dl_create(h, "/v2/leads", sales, "{\"last_name\":\"Mine\"}");
-    long long want = nrecords + 3; /* the deleted deal's row stays; the new user and the lead */
+    long long want = nrecords + 4; /* the deleted deal's and note's rows stay; the new user and the lead */
     cr_assert(harness_wait_until(h, harness_ms(20000), records_at_least, &want, "the sales user and lead"));
     char *ss = start(sales, "phone", &total);
     cr_assert_not_null(ss);
