@@ -20,9 +20,16 @@ static int on_lead_captured(void *arg, crm_db_t *tx, const Crm__Envelope *env,
     const Crm__LeadCaptured *cap = (const Crm__LeadCaptured *)payload;
     Crm__Lead *lead = NULL;
     bool created = false;
-    int rc = leads_store_capture_dedup(tx, cap, env->event_id, &lead, &created, err);
+    int64_t contact_id = 0;
+    int rc = leads_store_capture_dedup(tx, cap, env->event_id, &lead, &created, &contact_id, err);
     if (rc != CRM_OK)
         return rc;
+    if (contact_id > 0) {
+        crm_log_info(env->correlation_id, "lead.capture_to_contact",
+                     "contact_id=%lld delivery_id=%lld ticket_id=%s", (long long)contact_id,
+                     (long long)cap->delivery_id, cap->ticket_id ? cap->ticket_id : "");
+        return CRM_OK;
+    }
     if (!lead) {
         crm_log_info(env->correlation_id, "lead.capture_repeated", "delivery_id=%lld",
                      (long long)cap->delivery_id);

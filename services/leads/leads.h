@@ -67,6 +67,9 @@ int leads_conversion_deal(crm_db_t *tx, int64_t conversion_id, int64_t deal_id, 
 int leads_timeline_add(crm_db_t *tx, bool contact, int64_t id, const char *kind, int64_t actor_id,
                        const char *summary, const char *previous_value, const char *value,
                        const char *event_id, crm_err_t *err);
+/* Links a support ticket or chat on a contact's timeline (one row per (source, ticket)). */
+int leads_contact_ticket_link(crm_db_t *tx, int64_t contact_id, const Crm__LeadCaptured *cap,
+                              const char *event_id, crm_err_t *err);
 /* Sets the context (JSON object text) of the "captured" entry written for event_id. */
 int leads_timeline_capture_context(crm_db_t *tx, const char *event_id, const char *context_json,
                                    crm_err_t *err);
@@ -82,9 +85,12 @@ int leads_timeline_list(crm_db_t *db, bool contact, const Crm__TimelineRequest *
 /* store.c: captures and owner changes. Replies are malloc'd protobuf-c messages. */
 /* The status of the leads captures make (default "New"; the string must outlive the daemon). */
 void leads_store_set_default_status(const char *status);
-/* Applies a capture: *lead = the new (*created) or merged lead, NULL when it was applied before. */
+/* Applies a capture: *lead = the new (*created) or merged lead, NULL when it was applied before
+ * or (contact_id not NULL) when it went to a contact: a support ticket or chat already linked to
+ * a contact, or whose requester's e-mail is a contact's and no open lead's, is linked on that
+ * contact's timeline (*contact_id) and makes no lead. */
 int leads_store_capture_dedup(crm_db_t *tx, const Crm__LeadCaptured *cap, const char *event_id,
-                              Crm__Lead **lead, bool *created, crm_err_t *err);
+                              Crm__Lead **lead, bool *created, int64_t *contact_id, crm_err_t *err);
 /* One lead (CRM_ENOTFOUND when missing or, restrict_owner, not owned by visible_owner). */
 int leads_store_get(crm_db_t *db, int64_t id, bool restrict_owner, int64_t visible_owner, Crm__Lead **lead,
                     crm_err_t *err);

@@ -77,16 +77,44 @@ static char *norm_email(const char *email)
     return out;
 }
 
+/* The contact a capture goes to (see leads.h), or 0: its ticket linked to a contact already, or
+ * (ticket not linked to a lead, no open lead with the e-mail or phone — checked by the caller)
+ * a contact with the requester's e-mail, people before organizations. */
+static int capture_contact(crm_db_t *tx, const Crm__LeadCaptured *cap, const char *email, int64_t *contact_id,
+                           crm_err_t *err)
+{
+    *contact_id = 0;
+    const char *p[] = {cap->source ? cap->source : "", cap->ticket_id, email && *email ? email : NULL};
+    PGresult *res =
+        crm_db_exec(tx, "leads_capture_contact",
+                    "SELECT contact_id FROM (SELECT a.contact_id, 0 AS rank FROM contact_activities a "
+                    "WHERE a.ticket_source = $1 AND a.ticket_id = $2 "
+                    "UNION ALL SELECT c.id, CASE WHEN c.is_organization THEN 2 ELSE 1 END FROM contacts c "
+                    "WHERE lower(c.email) = $3) m ORDER BY rank, contact_id LIMIT 1",
+                    3, p, err);
+    if (!res)
+        return err->code;
+    protobuf_c_boolean has;
+    if (PQntuples(res) == 1)
+        crm_row_i64(res, 0, 0, &has, contact_id);
+    PQclear(res);
+    return CRM_OK;
+}
+
 int leads_store_capture_dedup(crm_db_t *tx, const Crm__LeadCaptured *cap, const char *event_id,
-                              Crm__Lead **lead, bool *created, crm_err_t *err)
+                              Crm__Lead **lead, bool *created, int64_t *contact_id, crm_err_t *err)
 {
     *lead = NULL;
     *created = false;
+    if (contact_id)
+        *contact_id = 0;
     /* A replayed event (same envelope id or same delivery) changes nothing. */
     char delivery[24];
     const char *rp[] = {event_id, crm_param_i64(delivery, cap->has_delivery_id, cap->delivery_id)};
     PGresult *res = crm_db_exec(tx, "leads_capture_seen",
                                 "SELECT 1 FROM lead_activities WHERE kind = 'captured' AND event_id = $1 "
+                                "UNION ALL SELECT 1 FROM contact_activities WHERE kind = 'captured' "
+                                "AND event_id = $1 "
                                 "UNION ALL SELECT 1 FROM leads WHERE capture_delivery_id = $2",
                                 2, rp, err);
     if (!res)
@@ -125,6 +153,22 @@ int leads_store_capture_dedup(crm_db_t *tx, const Crm__LeadCaptured *cap, const 
         cap->phone_e164 && *cap->phone_e164 ? crm_pb_strdup(cap->phone_e164) : leads_phone_e164(cap->phone);
     if (rc == CRM_OK && lead_id == 0)
         rc = dedup_find(tx, email, phone, &lead_id, err);
+    /* C5: a ticket's requester who is a contact (and no open lead) gets the link, not a lead. */
+    if (rc == CRM_OK && lead_id == 0 && contact_id && cap->ticket_id && *cap->ticket_id) {
+        rc = capture_contact(tx, cap, email, contact_id, err);
+        if (rc == CRM_OK && *contact_id > 0) {
+            char summary[256];
+            snprintf(summary, sizeof summary, "Captured from %s (delivery %lld): ticket %s",
+                     cap->source ? cap->source : "api", (long long)cap->delivery_id, cap->ticket_id);
+            rc = leads_timeline_add(tx, true, *contact_id, "captured", 0, summary, NULL, cap->source,
+                                    event_id, err);
+            if (rc == CRM_OK)
+                rc = leads_contact_ticket_link(tx, *contact_id, cap, event_id, err);
+            free(email);
+            free(phone);
+            return rc;
+        }
+    }
     char *tags = crm_param_text_array(cap->tags, cap->n_tags);
     char idb[24];
     if (rc == CRM_OK && lead_id > 0) {

@@ -63,13 +63,15 @@ int leads_ticket_lead(crm_db_t *tx, const char *source, const char *ticket_id, i
     return CRM_OK;
 }
 
-int leads_ticket_link(crm_db_t *tx, int64_t lead_id, const Crm__LeadCaptured *cap, const char *event_id,
-                      crm_err_t *err)
+/* One row per (source, ticket) on a lead's or a contact's timeline: a later capture of the same
+ * ticket updates it. */
+static int ticket_link(crm_db_t *tx, bool contact, int64_t id, const Crm__LeadCaptured *cap,
+                       const char *event_id, crm_err_t *err)
 {
     char idb[24], summary[512];
     snprintf(summary, sizeof summary, "Support %s %s: %s", cap->source_kind ? cap->source_kind : "ticket",
              cap->ticket_id, cap->ticket_subject ? cap->ticket_subject : "");
-    const char *p[] = {crm_param_i64(idb, true, lead_id),
+    const char *p[] = {crm_param_i64(idb, true, id),
                        summary,
                        event_id,
                        cap->source ? cap->source : "",
@@ -77,17 +79,31 @@ int leads_ticket_link(crm_db_t *tx, int64_t lead_id, const Crm__LeadCaptured *ca
                        cap->ticket_subject,
                        cap->ticket_status,
                        cap->ticket_url};
-    /* One row per (source, ticket): a later capture of the same ticket updates it. */
-    return crm_db_run(
-        tx, "leads_ticket_link",
-        "INSERT INTO lead_activities (lead_id, kind, summary, event_id, ticket_source, ticket_id, "
-        "ticket_subject, ticket_status, ticket_url) VALUES ($1, 'ticket', $2, $3, $4, $5, $6, $7, $8) "
-        "ON CONFLICT (ticket_source, ticket_id) WHERE ticket_id IS NOT NULL DO UPDATE SET "
-        "lead_id = EXCLUDED.lead_id, summary = EXCLUDED.summary, event_id = EXCLUDED.event_id, "
-        "ticket_subject = COALESCE(EXCLUDED.ticket_subject, lead_activities.ticket_subject), "
-        "ticket_status = COALESCE(EXCLUDED.ticket_status, lead_activities.ticket_status), "
-        "ticket_url = COALESCE(EXCLUDED.ticket_url, lead_activities.ticket_url)",
-        8, p, err);
+#define TICKET_LINK_SQL(table, col)                                                                          \
+    "INSERT INTO " table " (" col ", kind, summary, event_id, ticket_source, ticket_id, ticket_subject, "    \
+    "ticket_status, ticket_url) VALUES ($1, 'ticket', $2, $3, $4, $5, $6, $7, $8) "                          \
+    "ON CONFLICT (ticket_source, ticket_id) WHERE ticket_id IS NOT NULL DO UPDATE SET " col                  \
+    " = EXCLUDED." col ", summary = EXCLUDED.summary, event_id = EXCLUDED.event_id, "                        \
+    "ticket_subject = COALESCE(EXCLUDED.ticket_subject, " table ".ticket_subject), "                         \
+    "ticket_status = COALESCE(EXCLUDED.ticket_status, " table ".ticket_status), "                            \
+    "ticket_url = COALESCE(EXCLUDED.ticket_url, " table ".ticket_url)"
+    if (contact)
+        return crm_db_run(tx, "contacts_ticket_link", TICKET_LINK_SQL("contact_activities", "contact_id"), 8,
+                          p, err);
+    return crm_db_run(tx, "leads_ticket_link", TICKET_LINK_SQL("lead_activities", "lead_id"), 8, p, err);
+#undef TICKET_LINK_SQL
+}
+
+int leads_ticket_link(crm_db_t *tx, int64_t lead_id, const Crm__LeadCaptured *cap, const char *event_id,
+                      crm_err_t *err)
+{
+    return ticket_link(tx, false, lead_id, cap, event_id, err);
+}
+
+int leads_contact_ticket_link(crm_db_t *tx, int64_t contact_id, const Crm__LeadCaptured *cap,
+                              const char *event_id, crm_err_t *err)
+{
+    return ticket_link(tx, true, contact_id, cap, event_id, err);
 }
 
 static const char *const tl_sorts[] = {"created_at", "id", NULL};

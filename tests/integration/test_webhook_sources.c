@@ -175,6 +175,17 @@ static void wait_lead(const char *email)
 }
 
 /* The lead.captured payload holding text (protobuf bytes contain strings verbatim). */
+static bool sql_count_is(harness_t *self, void *arg)
+{
+    return harness_sql_long(self, (const char *)arg) == 1;
+}
+
+/* Waits until sql (a count) answers 1. */
+static bool wait_one(const char *sql)
+{
+    return harness_wait_until(h, harness_ms(30000), sql_count_is, (void *)sql, sql);
+}
+
 static long long captured_with(const char *text)
 {
     char sql[512];
@@ -216,6 +227,59 @@ Test(webhook_sources, every_kind_becomes_a_lead)
                       "\"requester\":{\"name\":\"Zoe Zendesk\",\"email\":\"zoe@example.com\"}}}";
     r = zendesk(zd2, "zd-new-secret", 0, "inv-2");
     expect_status(r, 202, "zendesk, new secret");
+    harness_resp_destroy(&r);
+
+    /* A requester who is already a contact (and no open lead): the ticket is linked on the
+     * contact's timeline, no lead is made; a later event of the ticket updates that link. */
+    long long carla = harness_create(h, "contacts",
+                                     json_pack("{s:s,s:s,s:s}", "first_name", "Carla", "last_name", "Contact",
+                                               "email", "Carla@Example.com"));
+    cr_assert_gt(carla, 0);
+    r = zendesk("{\"ticket\":{\"id\":\"5150\",\"subject\":\"Invoice question\",\"status\":\"new\","
+                "\"url\":\"https://acme.zendesk.com/agent/tickets/5150\",\"requester\":{\"name\":\"Carla "
+                "Contact\",\"email\":\"carla@example.com\"}}}",
+                "zd-new-secret", 0, "inv-c1");
+    expect_status(r, 202, "zendesk, requester is a contact");
+    harness_resp_destroy(&r);
+    char ctl[160];
+    snprintf(ctl, sizeof ctl,
+             "SELECT count(*) FROM leads.contact_activities WHERE contact_id = %lld AND kind = 'ticket' "
+             "AND ticket_status = 'new'",
+             carla);
+    cr_assert(wait_one(ctl), "the ticket linked on the contact");
+    r = zendesk("{\"ticket\":{\"id\":\"5150\",\"subject\":\"Invoice question\",\"status\":\"solved\","
+                "\"requester\":{\"name\":\"Carla Contact\",\"email\":\"carla@example.com\"}}}",
+                "zd-new-secret", 0, "inv-c2");
+    expect_status(r, 202, "zendesk, same ticket later");
+    harness_resp_destroy(&r);
+    snprintf(ctl, sizeof ctl,
+             "SELECT count(*) FROM leads.contact_activities WHERE contact_id = %lld AND kind = 'ticket' "
+             "AND ticket_status = 'solved'",
+             carla);
+    cr_assert(wait_one(ctl), "the link updated by the later event");
+    cr_expect_eq(count("SELECT count(*) FROM leads.contact_activities WHERE kind = 'ticket'"), 1, "one link");
+    cr_expect_eq(count("SELECT count(*) FROM leads.leads WHERE lower(email) = 'carla@example.com'"), 0,
+                 "no lead for a contact's ticket");
+    snprintf(ctl, sizeof ctl, "/v2/contacts/%lld/activities", carla);
+    r = harness_api(h, "GET", ctl, admin, NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    int tickets = 0, captures = 0;
+    for (size_t i = 0; i < json_array_size(json_object_get(r->json, "items")); i++) {
+        json_t *d = json_object_get(json_array_get(json_object_get(r->json, "items"), i), "data");
+        const char *kind = json_string_value(json_object_get(d, "kind"));
+        if (kind && strcmp(kind, "ticket") == 0) {
+            tickets++;
+            cr_expect_str_eq(json_string_value(json_object_get(d, "ticket_id")) ?: "", "5150", "%s", r->body);
+            cr_expect_str_eq(json_string_value(json_object_get(d, "ticket_status")) ?: "", "solved", "%s",
+                             r->body);
+            cr_expect_str_eq(json_string_value(json_object_get(d, "ticket_url")) ?: "",
+                             "https://acme.zendesk.com/agent/tickets/5150", "kept from the first event: %s",
+                             r->body);
+        }
+        captures += kind && strcmp(kind, "captured") == 0;
+    }
+    cr_expect_eq(tickets, 1, "%s", r->body);
+    cr_expect_eq(captures, 2, "both captures on the contact's timeline: %s", r->body);
     harness_resp_destroy(&r);
 
     /* Zendesk event subscription: no requester details → 200, archived as ignored. */

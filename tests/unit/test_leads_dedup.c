@@ -77,7 +77,7 @@ static void *capture(void *arg)
     Crm__Lead *lead = NULL;
     j->rc = crm_db_begin(db, &err);
     if (j->rc == CRM_OK)
-        j->rc = leads_store_capture_dedup(db, &cap, ev, &lead, &j->created, &err);
+        j->rc = leads_store_capture_dedup(db, &cap, ev, &lead, &j->created, NULL, &err);
     /* keep the transaction open: the others must wait for it, not miss it */
     if (j->rc == CRM_OK)
         j->rc = crm_db_exec_simple(db, "SELECT pg_sleep(0.2)", &err);
