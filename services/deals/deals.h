@@ -37,6 +37,7 @@ int deals_consume_register(deals_t *self, crm_err_t *err);
 typedef struct {
     int64_t user_id; /* 0 = the system */
     bool sales;      /* sees and changes only deals it owns */
+    bool admin;      /* sees product costs */
     const char *corr;
     crm_outbox_t *outbox;
 } deals_caller_t;
@@ -106,5 +107,41 @@ int deals_store_reason_create(crm_db_t *db, const deals_reason_kind_t *k, const 
 int deals_store_reason_update(crm_db_t *db, const deals_reason_kind_t *k, const Crm__DealReason *in,
                               Crm__DealReason **out, crm_err_t *err);
 int deals_store_reason_delete(crm_db_t *db, const deals_reason_kind_t *k, int64_t id, crm_err_t *err);
+
+/* store_deals.c: shared checks. */
+bool deals_blank(const char *s);
+/* A non-negative decimal with at most 16 integer digits and 2 decimals: "1200", "1200.5". */
+bool deals_decimal_ok(const char *s);
+/* An ISO 4217 code: three capital letters. */
+bool deals_currency_ok(const char *s);
+
+/* store_catalog.c: products (writes admin-only by route), orders and line items (by the deal's
+ * visibility). */
+int deals_store_product_list(crm_db_t *db, const deals_caller_t *c, const Crm__ProductListRequest *req,
+                             Crm__ProductList **out, crm_err_t *err);
+int deals_store_product_get(crm_db_t *db, const deals_caller_t *c, int64_t id, Crm__Product **out,
+                            crm_err_t *err);
+int deals_store_product_create(crm_db_t *db, const deals_caller_t *c, const Crm__Product *in,
+                               Crm__Product **out, crm_err_t *err);
+int deals_store_product_update(crm_db_t *db, const deals_caller_t *c, const Crm__Product *in,
+                               Crm__Product **out, crm_err_t *err);
+int deals_store_product_delete(crm_db_t *db, int64_t id, crm_err_t *err);
+int deals_store_order_list(crm_db_t *db, const deals_caller_t *c, const Crm__OrderListRequest *req,
+                           Crm__OrderList **out, crm_err_t *err);
+int deals_store_order_get(crm_db_t *db, const deals_caller_t *c, int64_t id, Crm__Order **out,
+                          crm_err_t *err);
+int deals_store_order_create(crm_db_t *db, const deals_caller_t *c, const Crm__Order *in, Crm__Order **out,
+                             crm_err_t *err);
+int deals_store_order_update(crm_db_t *db, const deals_caller_t *c, const Crm__Order *in, Crm__Order **out,
+                             crm_err_t *err);
+int deals_store_order_delete(crm_db_t *db, const deals_caller_t *c, int64_t id, crm_err_t *err);
+int deals_store_line_item_list(crm_db_t *db, const deals_caller_t *c, const Crm__LineItemListRequest *req,
+                               Crm__LineItemList **out, crm_err_t *err);
+int deals_store_line_item_get(crm_db_t *db, const deals_caller_t *c, const Crm__LineItemGetRequest *req,
+                              Crm__LineItem **out, crm_err_t *err);
+int deals_store_line_item_create(crm_db_t *db, const deals_caller_t *c, const Crm__LineItem *in,
+                                 Crm__LineItem **out, crm_err_t *err);
+int deals_store_line_item_delete(crm_db_t *db, const deals_caller_t *c, const Crm__LineItemGetRequest *req,
+                                 crm_err_t *err);
 
 #endif

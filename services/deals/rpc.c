@@ -13,6 +13,7 @@ static deals_caller_t caller_of(deals_t *self, const crm_rpc_ctx_t *ctx)
 {
     deals_caller_t c = {.user_id = ctx->user_id,
                         .sales = strcmp(ctx->role, "sales") == 0,
+                        .admin = strcmp(ctx->role, "admin") == 0,
                         .corr = ctx->correlation_id,
                         .outbox = self->daemon->outbox};
     return c;
@@ -204,6 +205,26 @@ HANDLER(contact_remove, Crm__AssociatedContact, Crm__AssociatedContact,
 HANDLER(stage_changes, Crm__StageChangeListRequest, Crm__StageChangeList,
         deals_store_stage_changes(ctx->db, &c, q, &r, err))
 
+HANDLER(product_list, Crm__ProductListRequest, Crm__ProductList,
+        deals_store_product_list(ctx->db, &c, q, &r, err))
+HANDLER(product_get, Crm__ProductGetRequest, Crm__Product,
+        deals_store_product_get(ctx->db, &c, q->id, &r, err))
+HANDLER(product_create, Crm__Product, Crm__Product, deals_store_product_create(ctx->db, &c, q, &r, err))
+HANDLER(product_update, Crm__Product, Crm__Product, deals_store_product_update(ctx->db, &c, q, &r, err))
+HANDLER(product_delete, Crm__ProductGetRequest, Crm__Product, deals_store_product_delete(ctx->db, q->id, err))
+HANDLER(order_list, Crm__OrderListRequest, Crm__OrderList, deals_store_order_list(ctx->db, &c, q, &r, err))
+HANDLER(order_get, Crm__OrderGetRequest, Crm__Order, deals_store_order_get(ctx->db, &c, q->id, &r, err))
+HANDLER(order_create, Crm__Order, Crm__Order, deals_store_order_create(ctx->db, &c, q, &r, err))
+HANDLER(order_update, Crm__Order, Crm__Order, deals_store_order_update(ctx->db, &c, q, &r, err))
+HANDLER(order_delete, Crm__OrderGetRequest, Crm__Order, deals_store_order_delete(ctx->db, &c, q->id, err))
+HANDLER(line_item_list, Crm__LineItemListRequest, Crm__LineItemList,
+        deals_store_line_item_list(ctx->db, &c, q, &r, err))
+HANDLER(line_item_get, Crm__LineItemGetRequest, Crm__LineItem,
+        deals_store_line_item_get(ctx->db, &c, q, &r, err))
+HANDLER(line_item_create, Crm__LineItem, Crm__LineItem, deals_store_line_item_create(ctx->db, &c, q, &r, err))
+HANDLER(line_item_delete, Crm__LineItemGetRequest, Crm__LineItem,
+        deals_store_line_item_delete(ctx->db, &c, q, err))
+
 /* reports.funnel: who the figures cover. A sales caller gets its own only (asking for another owner
  * or a team is 403); team_id asks crm-assign (teams.get) for the team's members. */
 static int funnel(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, ProtobufCMessage **out,
@@ -339,6 +360,20 @@ void deals_rpc_register(deals_t *self)
     H("deals.clone", crm__deal_clone_request, deal_clone);
     H("reports.funnel", crm__funnel_request, funnel);
     H("deals.create_from_conversion", crm__lead_converted, from_conversion);
+    H("products.list", crm__product_list_request, product_list);
+    H("products.get", crm__product_get_request, product_get);
+    H("products.create", crm__product, product_create);
+    H("products.update", crm__product, product_update);
+    H("products.delete", crm__product_get_request, product_delete);
+    H("orders.list", crm__order_list_request, order_list);
+    H("orders.get", crm__order_get_request, order_get);
+    H("orders.create", crm__order, order_create);
+    H("orders.update", crm__order, order_update);
+    H("orders.delete", crm__order_get_request, order_delete);
+    H("line_items.list", crm__line_item_list_request, line_item_list);
+    H("line_items.get", crm__line_item_get_request, line_item_get);
+    H("line_items.create", crm__line_item, line_item_create);
+    H("line_items.delete", crm__line_item_get_request, line_item_delete);
 #undef H
     static const char *const prefixes[3] = {"loss_reasons", "unqualified_reasons", "sources"};
     static const char *const tables[3][2] = {{"loss_reasons", "loss reason"},

@@ -66,6 +66,11 @@ static bool blank(const char *s)
     return !s || !*s || strspn(s, " \t\r\n") == strlen(s);
 }
 
+bool deals_blank(const char *s)
+{
+    return blank(s);
+}
+
 /* A non-negative decimal with at most 16 integer digits and 2 decimals: "1200", "1200.5". */
 static bool decimal_ok(const char *s)
 {
@@ -78,6 +83,16 @@ static bool decimal_ok(const char *s)
         return false;
     size_t f = strspn(s + i + 1, "0123456789");
     return f >= 1 && f <= 2 && s[i + 1 + f] == '\0';
+}
+
+bool deals_decimal_ok(const char *s)
+{
+    return decimal_ok(s);
+}
+
+bool deals_currency_ok(const char *s)
+{
+    return strlen(s) == 3 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3;
 }
 
 static bool date_ok(const char *s)
@@ -171,8 +186,7 @@ static int check_deal(const Crm__Deal *in, bool create, char value[48], crm_err_
     if (in->contract_value && !decimal_ok(in->contract_value))
         crm_err_add(err, CRM_EINVALID, "/contract_value", "incorrect_value",
                     "contract_value must be a decimal string such as \"1200.00\"");
-    if (in->currency &&
-        (strlen(in->currency) != 3 || strspn(in->currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3))
+    if (in->currency && !deals_currency_ok(in->currency))
         crm_err_add(err, CRM_EINVALID, "/currency", "incorrect_value",
                     "currency must be an ISO 4217 code such as USD");
     if (in->estimated_close_date && !date_ok(in->estimated_close_date))
@@ -1116,8 +1130,7 @@ int deals_store_from_conversion(crm_db_t *tx, const deals_caller_t *c, const Crm
     if (lc->deal_value && !decimal_ok(lc->deal_value))
         return crm_err_set(err, CRM_EINVALID, "/deal_value", "incorrect_value",
                            "deal_value must be a decimal string such as \"1200.50\"");
-    if (lc->deal_currency &&
-        (strlen(lc->deal_currency) != 3 || strspn(lc->deal_currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3))
+    if (lc->deal_currency && !deals_currency_ok(lc->deal_currency))
         return crm_err_set(err, CRM_EINVALID, "/deal_currency", "incorrect_value",
                            "deal_currency must be an ISO 4217 code such as USD");
     stage_info_t st;

@@ -213,6 +213,19 @@ Test(sell_surface, every_route)
     cr_expect_geq(lists, 40);
     cr_expect_eq(unresolved, 0, "list routes without fixtures: %d (add one to seed())", unresolved);
 
+    /* Lists answered by custom handlers page like the others. */
+    const char *custom_lists[] = {"/v2/api_tokens", "/v2/webhook_deliveries"};
+    for (size_t i = 0; i < sizeof custom_lists / sizeof custom_lists[0]; i++) {
+        char url[256];
+        snprintf(url, sizeof url, "%s?per_page=101", custom_lists[i]);
+        cr_expect_eq(l2_status(h, "GET", url, admin, NULL, 400), 400, "GET %s", url);
+        snprintf(url, sizeof url, "%s?page=100000&per_page=100", custom_lists[i]);
+        harness_resp_t *cr = call("GET", url, NULL);
+        cr_expect_eq(cr->status, 200, "GET %s: %s", url, cr->body);
+        cr_expect_eq(json_array_size(json_object_get(cr->json, "items")), 0, "GET %s: %s", url, cr->body);
+        harness_resp_destroy(&cr);
+    }
+
     /* The same rules off the table: upsert, Sync and Firehose. */
     cr_expect_eq(l2_status(h, "POST", "/v2/leads/upsert?email=x@example.com&bogus_param=1", admin,
                            "{\"data\":{\"last_name\":\"X\"}}", 400),
