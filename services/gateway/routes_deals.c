@@ -42,6 +42,8 @@ const gw_route_t gw_routes_deals[] = {
           GW_DELETE, "admin"),
     DEALS("GET", "/v2/deals", "deals.list", crm__deal_list_request, crm__deal_list, "deal", GW_LIST, "sales"),
     DEALS("POST", "/v2/deals", "deals.create", crm__deal, crm__deal, "deal", GW_CREATE, "sales"),
+    /* POST /v2/deals/upsert: gw_upsert (upsert.c) drives deals.list / create / update */
+    {"POST", "/v2/deals/upsert", "deals", NULL, NULL, NULL, "deal", GW_CUSTOM, "sales", false, gw_upsert},
     DEALS("GET", "/v2/deals/{id}", "deals.get", crm__deal_get_request, crm__deal, "deal", GW_ONE, "sales"),
     DEALS("PUT", "/v2/deals/{id}", "deals.update", crm__deal, crm__deal, "deal", GW_UPDATE, "sales"),
     DEALS("DELETE", "/v2/deals/{id}", "deals.delete", crm__deal_get_request, crm__deal, "deal", GW_DELETE,

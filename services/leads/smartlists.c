@@ -261,10 +261,12 @@ static PGresult *exec_dynamic(crm_db_t *db, const char *sql, int n, const char *
 static int items_json(crm_db_t *db, const rec_type_t *t, const int64_t *ids, int n, json_t *out,
                       crm_err_t *err)
 {
-    if (n == 0)
-        return CRM_OK;
+    if (n <= 0 || n > 1000) /* a page: at most per_page (100) ids */
+        return n == 0 ? CRM_OK : crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "smart list page too large");
     size_t cap = (size_t)n * 21 + 1, len = 0;
     char *csv = malloc(cap);
+    if (!csv)
+        return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
     csv[0] = '\0';
     for (int i = 0; i < n; i++)
         len += (size_t)snprintf(csv + len, cap - len, "%s%lld", i ? "," : "", (long long)ids[i]);
