@@ -30,7 +30,7 @@ Test(smart_lists, crud_items_and_visibility)
     h = harness_start();
     cr_assert_not_null(h, "stack did not start");
     const char *admin = harness_admin_token(h);
-    long long ua, ub;
+    long long ua = 0, ub = 0;
     char *a = l2_user_token(h, "sl-a", "sales", &ua);
     char *b = l2_user_token(h, "sl-b", "sales", &ub);
     cr_assert(a && b);
@@ -238,7 +238,7 @@ Test(smart_lists, contacts_and_every_kind_of_filter)
 {
     h = harness_start();
     cr_assert_not_null(h, "stack did not start");
-    long long ua, ub;
+    long long ua = 0, ub = 0;
     char *a = l2_user_token(h, "slc-a", "sales", &ua);
     char *b = l2_user_token(h, "slc-b", "sales", &ub);
     cr_assert(a && b);
