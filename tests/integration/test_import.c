@@ -99,9 +99,9 @@ Test(import, hostile_file_mapped_deduplicated_assigned)
     long long users[3];
     long long pool = harness_seed_pool(h, "imp", 3, users);
     cr_assert_gt(pool, 0);
-    json_t *cf = json_pack("{s:s,s:s}", "name", "Favourite Color", "type", "string");
-    harness_resp_t *r =
-        harness_api(h, "POST", "/v2/lead/custom_fields", admin, json_pack("{s:o}", "data", cf));
+    json_t *cf = json_pack("{s:{s:s,s:s}}", "data", "name", "Favourite Color", "type", "string");
+    harness_resp_t *r = harness_api(h, "POST", "/v2/lead/custom_fields", admin, cf);
+    json_decref(cf); /* harness_api does not steal the body */
     cr_assert_eq(r->status, 200, "%s", r->body);
     harness_resp_destroy(&r);
     long long older = harness_create(h, "leads",

@@ -286,6 +286,7 @@ static void echo(const char *collection)
     harness_resp_destroy(&r);
     json_decref(one);
     json_decref(env);
+    json_decref(data); /* "O" in json_pack took its own reference */
 }
 
 Test(sell_surface, read_only_attributes)
