@@ -42,7 +42,7 @@ static long long sql(const char *fmt, ...)
 /* A CSV row as crmctl maps it. */
 typedef struct {
     long long line;
-    const char *name, *value, *currency, *pipeline, *stage, *email, *contact, *reject, *date;
+    const char *name, *value, *currency, *pipeline, *stage, *email, *contact, *reject, *date, *added;
     bool hot;
 } row_t;
 
@@ -102,6 +102,7 @@ static call_t batch(const batch_opts_t *o, const row_t *rows, size_t n)
         ds[i].value_json = (char *)rows[i].value;
         ds[i].currency = (char *)rows[i].currency;
         ds[i].estimated_close_date = (char *)rows[i].date;
+        ds[i].added_on = (char *)rows[i].added;
         ds[i].has_hot = rows[i].hot;
         ds[i].hot = rows[i].hot;
         rs[i].deal = &ds[i];
@@ -185,6 +186,7 @@ Test(deals_import, rows_owners_resume_digest)
         {.line = 9, .name = "Deal H", .email = "nobody@example.com"},
         {.line = 10,
          .name = "Deal C",
+         .added = "2020-05-01",
          .stage = "Quote",
          .hot = true,
          .date = "2027-01-31",
@@ -234,6 +236,7 @@ Test(deals_import, rows_owners_resume_digest)
         deal_of_line(imp, 2, "(stage_id = (SELECT id FROM deals.stages WHERE name = 'Incoming'))::int"), 1,
         "no stage: the first active one");
     cr_expect_eq(deal_of_line(imp, 10, "(hot AND estimated_close_date = '2027-01-31')::int"), 1);
+    cr_expect_eq(deal_of_line(imp, 10, "(added_on = '2020-05-01T00:00:00Z')::int"), 1, "added_on kept");
     cr_expect_eq(
         deal_of_line(imp, 2, "((SELECT name FROM deals.deal_sources WHERE id = source_id) = 'import')::int"),
         1, "source import");
@@ -317,11 +320,13 @@ Test(deals_import, rows_owners_resume_digest)
 
     /* A dry run stores nothing; an owner for all; refusals. */
     long long before = sql("SELECT count(*) FROM deals.deals");
-    const row_t two[] = {{.line = 2, .name = "Dry 1"}, {.line = 3, .name = ""}};
-    c = batch(&(batch_opts_t){.import_id = "deal-dry", .dry = true, .final = true}, two, 2);
+    const row_t two[] = {
+        {.line = 2, .name = "Dry 1"}, {.line = 3, .name = ""}, {.line = 4, .name = "D", .added = "May"}};
+    c = batch(&(batch_opts_t){.import_id = "deal-dry", .dry = true, .final = true}, two, 3);
     cr_assert_eq(c.rc, CRM_OK, "dry: %s", c.message);
     cr_expect_eq(c.reply->created, 1);
-    cr_expect_eq(c.reply->rejected, 1);
+    cr_expect_eq(c.reply->rejected, 2);
+    cr_expect(reason_of(c.reply, 4) && strstr(reason_of(c.reply, 4), "bad added_on"), "added_on May");
     done(&c);
     cr_expect_eq(sql("SELECT count(*) FROM deals.deals"), before, "dry run stored nothing");
     cr_expect_eq(sql("SELECT count(*) FROM deals.imports WHERE id = 'deal-dry'"), 0);
