@@ -68,6 +68,21 @@ typedef struct {
  * cause, in the caller's transaction. */
 int assign_store_pick(crm_db_t *tx, int64_t pool_id, const char *type, int64_t resource_id, int64_t previous,
                       const char *cause, assign_pick_t *out, crm_err_t *err);
+/* assign.pick_bulk: owners for many records of one type in one transaction (the caller's), in
+ * record order, through the same pool lock and cursor as assign_store_pick; records that already
+ * have an assignment get it back without a turn; owner_id > 0 assigns all to that user (manual).
+ * owners/aids have n slots; *pool_used is 0 when no pool was used. No event is written. */
+typedef struct {
+    const char *type;
+    const int64_t *ids;
+    size_t n;
+    int64_t pool_id; /* 0: the default pool of type (none: every owner 0) */
+    int64_t owner_id;
+    const char *import_id;
+    int64_t changed_by;
+} assign_bulk_t;
+int assign_store_pick_bulk(crm_db_t *tx, const assign_bulk_t *in, int64_t *owners, int64_t *aids,
+                           int64_t *pool_used, crm_err_t *err);
 /* Records a manual owner change for cause. */
 int assign_store_manual(crm_db_t *tx, const char *type, int64_t resource_id, int64_t owner, int64_t previous,
                         int64_t changed_by, const char *cause, int64_t *assignment_id, crm_err_t *err);

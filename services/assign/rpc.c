@@ -2,7 +2,12 @@
  * system, for the gateway's bootstrap); every caller may read. */
 #include "assign.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "crm/log.h"
+#include "crm/pbjson.h"
+#include "crm/util.h"
 
 static bool is_admin(const crm_rpc_ctx_t *ctx)
 {
@@ -280,6 +285,59 @@ HANDLER(pool_list)
     return rc;
 }
 
+/* assign.pick_bulk (importers): owners for many records at once, no owner.assigned (see the
+ * contract in proto/assign.proto). The system or an admin only. */
+HANDLER(pick_bulk)
+{
+    (void)arg;
+    if (!is_admin(ctx))
+        return crm_err_set(err, CRM_EFORBIDDEN, NULL, "forbidden",
+                           "assign.pick_bulk is for importers (admin)");
+    const Crm__PickBulkRequest *req = (const Crm__PickBulkRequest *)in;
+    const char *type = req->resource_type;
+    if (!type || (strcmp(type, "lead") && strcmp(type, "contact") && strcmp(type, "deal")))
+        return crm_err_set(err, CRM_EINVALID, "/resource_type", type ? "incorrect_value" : "missing",
+                           "resource_type must be lead, contact or deal");
+    if (req->n_record_ids > 2000000)
+        return crm_err_set(err, CRM_EINVALID, "/record_ids", "too_long",
+                           "at most 2,000,000 records per call");
+    for (size_t i = 0; i < req->n_record_ids; i++)
+        if (req->record_ids[i] <= 0)
+            return crm_err_set(err, CRM_EINVALID, "/record_ids", "incorrect_value",
+                               "record id %lld at index %zu is not a positive id",
+                               (long long)req->record_ids[i], i);
+    Crm__PickBulkReply *rep = (Crm__PickBulkReply *)crm_pb_new(&crm__pick_bulk_reply__descriptor);
+    size_t n = req->n_record_ids;
+    rep->owner_ids = calloc(n + 1, sizeof *rep->owner_ids);
+    rep->assignment_ids = calloc(n + 1, sizeof *rep->assignment_ids);
+    rep->n_owner_ids = rep->n_assignment_ids = n;
+    rep->has_pool_id = 1;
+    assign_bulk_t b = {.type = type,
+                       .ids = req->record_ids,
+                       .n = n,
+                       .pool_id = req->has_pool_id ? req->pool_id : 0,
+                       .owner_id = req->has_owner_id ? req->owner_id : 0,
+                       .import_id = req->import_id,
+                       .changed_by = req->has_changed_by ? req->changed_by : ctx->user_id};
+    int64_t t0 = crm_mono_us();
+    int rc = n == 0 ? CRM_OK : crm_db_begin(ctx->db, err);
+    if (n > 0 && rc == CRM_OK)
+        rc = assign_store_pick_bulk(ctx->db, &b, rep->owner_ids, rep->assignment_ids, &rep->pool_id, err);
+    if (n > 0 && rc == CRM_OK)
+        rc = crm_db_commit(ctx->db, err);
+    if (rc != CRM_OK) {
+        crm_db_rollback(ctx->db);
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
+        return rc;
+    }
+    crm_log_info(ctx->correlation_id, "assign.pick_bulk",
+                 "resource_type=%s records=%zu pool_id=%lld owner_id=%lld import_id=%s ms=%lld", type, n,
+                 (long long)rep->pool_id, (long long)b.owner_id, b.import_id ? b.import_id : "",
+                 (long long)((crm_mono_us() - t0) / 1000));
+    REPLY(rep);
+    return CRM_OK;
+}
+
 void assign_rpc_register(assign_t *self)
 {
     crm_rpc_server_t *rpc = self->daemon->rpc;
@@ -309,4 +367,5 @@ void assign_rpc_register(assign_t *self)
     crm_rpc_server_handle(rpc, "assignments.list", &crm__assignment_list_request__descriptor, assignment_list,
                           self);
     crm_rpc_server_handle(rpc, "pools.list", &crm__pool_list_request__descriptor, pool_list, self);
+    crm_rpc_server_handle(rpc, "assign.pick_bulk", &crm__pick_bulk_request__descriptor, pick_bulk, self);
 }

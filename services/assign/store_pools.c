@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crm/buf.h"
 #include "crm/pbjson.h"
 #include "crm/row.h"
 #include "crm/util.h"
@@ -729,10 +730,21 @@ int assign_store_manual(crm_db_t *tx, const char *type, int64_t resource_id, int
                   assignment_id, err);
 }
 
-int assign_store_pick(crm_db_t *tx, int64_t pool_id, const char *type, int64_t resource_id, int64_t previous,
-                      const char *cause, assign_pick_t *out, crm_err_t *err)
+/* A pool locked for picking: its cursor and members, as the pick sees them. */
+typedef struct {
+    int64_t id, fallback;
+    int last, used; /* the cursor (last_position, turns_used) */
+    member_t *ms;
+    int n;
+} pool_turns_t;
+
+/* Locks the pool (pool_id, or the default pool of type when 0) FOR UPDATE and loads its cursor
+ * and members. ps->id stays 0 when there is no such pool; *mismatch when it serves another type. */
+static int pool_load(crm_db_t *tx, int64_t pool_id, const char *type, pool_turns_t *ps, bool *mismatch,
+                     crm_err_t *err)
 {
-    memset(out, 0, sizeof *out);
+    memset(ps, 0, sizeof *ps);
+    *mismatch = false;
     char pb[24];
     const char *lp[] = {pool_id > 0 ? crm_param_i64(pb, true, pool_id) : NULL, type};
     PGresult *res =
@@ -745,19 +757,20 @@ int assign_store_pick(crm_db_t *tx, int64_t pool_id, const char *type, int64_t r
         return err->code;
     if (PQntuples(res) == 0) {
         PQclear(res);
-        return CRM_OK; /* no such pool (or no default): out->pool_id stays 0 */
+        return CRM_OK; /* no such pool (or no default) */
     }
     if (strcmp(PQgetvalue(res, 0, 1), type) != 0) {
         PQclear(res);
-        out->mismatch = true; /* pools are never mixed: the caller decides */
+        *mismatch = true; /* pools are never mixed: the caller decides */
         return CRM_OK;
     }
-    out->pool_id = crm_db_i64(res, 0, 0);
-    int last = (int)crm_db_i64(res, 0, 2), used = (int)crm_db_i64(res, 0, 3);
-    int64_t fallback = crm_db_i64(res, 0, 4);
+    int64_t id = crm_db_i64(res, 0, 0);
+    ps->last = (int)crm_db_i64(res, 0, 2);
+    ps->used = (int)crm_db_i64(res, 0, 3);
+    ps->fallback = crm_db_i64(res, 0, 4);
     PQclear(res);
 
-    crm_param_i64(pb, true, out->pool_id);
+    crm_param_i64(pb, true, id);
     const char *mp[] = {pb};
     res = crm_db_exec(
         tx, "pick_members",
@@ -787,8 +800,20 @@ int assign_store_pick(crm_db_t *tx, int64_t pool_id, const char *type, int64_t r
         ms[r].open = crm_db_i64(res, r, 7);
     }
     PQclear(res);
+    ps->id = id;
+    ps->ms = ms;
+    ps->n = n;
+    return CRM_OK;
+}
 
-    json_t *skipped = json_array();
+/* One turn of the pool (steps 2 and 3 of the comment at the top): the index of the member who
+ * gets the record, or -1 when nobody is eligible; the members passed over go to skipped. On a
+ * pick the cursor in ps moves (the caller writes it back), the member's open count grows, and
+ * why/kind/turn/weight describe it; otherwise why says the fallback owner (see pick_fallback). */
+static int pool_turn(pool_turns_t *ps, json_t *skipped, assign_pick_t *out, char *why, size_t why_len)
+{
+    member_t *ms = ps->ms;
+    int n = ps->n, last = ps->last, used = ps->used;
     int chosen = -1, turn = 1;
     int cur = -1;
     for (int i = 0; i < n; i++)
@@ -822,41 +847,71 @@ int assign_store_pick(crm_db_t *tx, int64_t pool_id, const char *type, int64_t r
                                             "weight", "detail", detail));
         }
     }
+    out->pool_id = ps->id;
+    if (chosen < 0)
+        return -1;
+    out->owner_id = ms[chosen].user_id;
+    out->fallback = false;
+    snprintf(out->kind, sizeof out->kind, "%s", turn > 1 ? "weight_turn" : "round_robin");
+    if (turn > 1)
+        snprintf(why, why_len, "pool %lld: user %lld keeps the turn (turn %d of %d, weight %d)",
+                 (long long)out->pool_id, (long long)out->owner_id, turn, ms[chosen].weight,
+                 ms[chosen].weight);
+    else
+        snprintf(why, why_len, "pool %lld: round robin, next eligible member is user %lld (position %d%s)",
+                 (long long)out->pool_id, (long long)out->owner_id, ms[chosen].position,
+                 json_array_size(skipped) ? "; the members before were skipped" : "");
+    out->turn = turn;
+    out->weight = ms[chosen].weight;
+    ps->last = ms[chosen].position;
+    ps->used = turn;
+    ms[chosen].open++;
+    return chosen;
+}
 
+/* Nobody eligible (step 4): the fallback owner; the cursor stays. out->admin_ids must be loaded. */
+static void pick_fallback(const pool_turns_t *ps, assign_pick_t *out, char *why, size_t why_len)
+{
+    out->owner_id = ps->fallback > 0 ? ps->fallback : (out->n_admins > 0 ? out->admin_ids[0] : 0);
+    out->fallback = true;
+    out->turn = out->weight = 0;
+    snprintf(out->kind, sizeof out->kind, "fallback");
+    snprintf(why, why_len,
+             "pool %lld: no member eligible (%d member%s, all skipped): fallback owner user %lld (%s)",
+             (long long)out->pool_id, ps->n, ps->n == 1 ? "" : "s", (long long)out->owner_id,
+             ps->fallback > 0 ? "the pool's fallback_owner_id"
+                              : "no fallback_owner_id: the first active admin");
+}
+
+static int move_cursor(crm_db_t *tx, const pool_turns_t *ps, crm_err_t *err)
+{
+    char pb[24], posb[24], ub[24];
+    const char *up[] = {crm_param_i64(pb, true, ps->id), crm_param_i64(posb, true, ps->last),
+                        crm_param_i64(ub, true, ps->used)};
+    return crm_db_run(tx, "pick_move_cursor",
+                      "UPDATE pools SET last_position = $2, turns_used = $3 WHERE id = $1", 3, up, err);
+}
+
+int assign_store_pick(crm_db_t *tx, int64_t pool_id, const char *type, int64_t resource_id, int64_t previous,
+                      const char *cause, assign_pick_t *out, crm_err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    pool_turns_t ps;
+    if (pool_load(tx, pool_id, type, &ps, &out->mismatch, err) != CRM_OK)
+        return err->code;
+    if (ps.id == 0)
+        return CRM_OK; /* no such pool, no default, or another type: out->pool_id stays 0 */
+    json_t *skipped = json_array();
     char why[400];
     int rc;
-    if (chosen >= 0) {
-        out->owner_id = ms[chosen].user_id;
-        snprintf(out->kind, sizeof out->kind, "%s", turn > 1 ? "weight_turn" : "round_robin");
-        if (turn > 1)
-            snprintf(why, sizeof why, "pool %lld: user %lld keeps the turn (turn %d of %d, weight %d)",
-                     (long long)out->pool_id, (long long)out->owner_id, turn, ms[chosen].weight,
-                     ms[chosen].weight);
-        else
-            snprintf(why, sizeof why,
-                     "pool %lld: round robin, next eligible member is user %lld (position %d%s)",
-                     (long long)out->pool_id, (long long)out->owner_id, ms[chosen].position,
-                     json_array_size(skipped) ? "; the members before were skipped" : "");
-        char posb[24], ub[24];
-        const char *up[] = {pb, crm_param_i64(posb, true, ms[chosen].position),
-                            crm_param_i64(ub, true, turn)};
-        rc = crm_db_run(tx, "pick_move_cursor",
-                        "UPDATE pools SET last_position = $2, turns_used = $3 WHERE id = $1", 3, up, err);
-        out->turn = turn;
-        out->weight = ms[chosen].weight;
+    if (pool_turn(&ps, skipped, out, why, sizeof why) >= 0) {
+        rc = move_cursor(tx, &ps, err);
     } else {
         /* Nobody eligible: the fallback owner, the cursor stays, the admins are told. */
         rc = admins(tx, out, err);
-        out->owner_id = fallback > 0 ? fallback : (out->n_admins > 0 ? out->admin_ids[0] : 0);
-        out->fallback = true;
-        snprintf(out->kind, sizeof out->kind, "fallback");
-        snprintf(why, sizeof why,
-                 "pool %lld: no member eligible (%d member%s, all skipped): fallback owner user %lld (%s)",
-                 (long long)out->pool_id, n, n == 1 ? "" : "s", (long long)out->owner_id,
-                 fallback > 0 ? "the pool's fallback_owner_id"
-                              : "no fallback_owner_id: the first active admin");
+        pick_fallback(&ps, out, why, sizeof why);
     }
-    free(ms);
+    free(ps.ms);
     if (rc == CRM_OK && out->owner_id > 0) {
         char *sk = json_dumps(skipped, JSON_COMPACT);
         rc = record(tx, type, resource_id, out->owner_id, previous, out->pool_id, out->kind, why, sk,
@@ -864,6 +919,242 @@ int assign_store_pick(crm_db_t *tx, int64_t pool_id, const char *type, int64_t r
         free(sk);
     }
     json_decref(skipped);
+    return rc;
+}
+
+/* ---- the bulk pick (assign.pick_bulk) ----------------------------------------------------- */
+
+/* record id → slot in the request (open addressing; ids are > 0). */
+typedef struct {
+    int64_t *keys;
+    size_t *vals;
+    size_t cap;
+} idmap_t;
+
+static size_t *idmap_slot(idmap_t *m, int64_t key, bool *found)
+{
+    size_t i = ((uint64_t)key * 0x9E3779B97F4A7C15ull >> 17) & (m->cap - 1);
+    while (m->keys[i] && m->keys[i] != key)
+        i = (i + 1) & (m->cap - 1);
+    *found = m->keys[i] == key;
+    m->keys[i] = key;
+    return &m->vals[i];
+}
+
+static int member_index(const pool_turns_t *ps, int64_t user_id)
+{
+    for (int i = 0; i < ps->n; i++)
+        if (ps->ms[i].user_id == user_id)
+            return i;
+    return -1;
+}
+
+/* Known assignments (the latest per record) and owners of the request's records: fills owners/aids
+ * of those that have an assignment, previous[] and closed[] of every record (first slot of each id). */
+static int bulk_known(crm_db_t *tx, const char *type, const char *ids_lit, idmap_t *map, int64_t *owners,
+                      int64_t *aids, int64_t *previous, bool *closed, crm_err_t *err)
+{
+    const char *p[] = {type, ids_lit};
+    PGresult *res = crm_db_exec(tx, "pick_bulk_known",
+                                "SELECT DISTINCT ON (a.resource_id) a.resource_id, a.id, a.owner_id FROM "
+                                "assignments a JOIN unnest($2::bigint[]) AS r(id) ON a.resource_id = r.id "
+                                "WHERE a.resource_type = $1 ORDER BY a.resource_id, a.id DESC",
+                                2, p, err);
+    if (!res)
+        return err->code;
+    bool found;
+    for (int r = 0; r < PQntuples(res); r++) {
+        size_t k = *idmap_slot(map, crm_db_i64(res, r, 0), &found);
+        aids[k] = crm_db_i64(res, r, 1);
+        owners[k] = crm_db_i64(res, r, 2);
+    }
+    PQclear(res);
+    res = crm_db_exec(tx, "pick_bulk_ownership",
+                      "SELECT o.resource_id, o.owner_id, o.closed FROM ownership o JOIN unnest($2::bigint[]) "
+                      "AS r(id) ON o.resource_id = r.id WHERE o.resource_type = $1",
+                      2, p, err);
+    if (!res)
+        return err->code;
+    for (int r = 0; r < PQntuples(res); r++) {
+        size_t k = *idmap_slot(map, crm_db_i64(res, r, 0), &found);
+        previous[k] = crm_db_i64(res, r, 1);
+        closed[k] = crm_db_bool(res, r, 2);
+    }
+    PQclear(res);
+    return CRM_OK;
+}
+
+int assign_store_pick_bulk(crm_db_t *tx, const assign_bulk_t *in, int64_t *owners, int64_t *aids,
+                           int64_t *pool_used, crm_err_t *err)
+{
+    size_t n = in->n;
+    *pool_used = 0;
+    memset(owners, 0, n * sizeof *owners);
+    memset(aids, 0, n * sizeof *aids);
+    if (in->owner_id > 0) {
+        char st[16];
+        if (user_status(tx, in->owner_id, st, err) != CRM_OK)
+            return err->code;
+        if (strcmp(st, "active") != 0)
+            return crm_err_set(err, CRM_EINVALID, "/owner_id", "incorrect_value",
+                               "user %lld does not exist or is not active", (long long)in->owner_id);
+    }
+    /* Two bulk calls for the same records run one after the other (the second sees the first's
+     * assignments); single picks only take the pool row, which comes after this lock. */
+    const char *lk[] = {in->type};
+    if (crm_db_run(tx, "pick_bulk_lock", "SELECT pg_advisory_xact_lock(hashtext('assign.pick_bulk:' || $1))",
+                   1, lk, err))
+        return err->code;
+    pool_turns_t ps = {0};
+    if (in->owner_id <= 0) {
+        bool mismatch;
+        if (pool_load(tx, in->pool_id, in->type, &ps, &mismatch, err) != CRM_OK)
+            return err->code;
+        if (mismatch)
+            return crm_err_set(err, CRM_EINVALID, "/pool_id", "incorrect_value",
+                               "distribution pool %lld serves another record type", (long long)in->pool_id);
+        if (ps.id == 0 && in->pool_id > 0)
+            return crm_err_set(err, CRM_ENOTFOUND, "/pool_id", "not_found",
+                               "distribution pool %lld not found", (long long)in->pool_id);
+        if (ps.id == 0)
+            return CRM_OK; /* no default pool of the type: nobody, zeros */
+        *pool_used = ps.id;
+    }
+
+    idmap_t map = {.cap = 16};
+    while (map.cap < 2 * n)
+        map.cap *= 2;
+    map.keys = calloc(map.cap, sizeof *map.keys);
+    map.vals = calloc(map.cap, sizeof *map.vals);
+    int64_t *previous = calloc(n + 1, sizeof *previous);
+    bool *closed = calloc(n + 1, sizeof *closed);
+    size_t *first = calloc(n + 1, sizeof *first); /* slot of the first occurrence of each id */
+    crm_buf_t ids = {0}, copy = {0}, news = {0}, newo = {0};
+    bool found;
+    for (size_t i = 0; i < n; i++) {
+        size_t *v = idmap_slot(&map, in->ids[i], &found);
+        if (!found)
+            *v = i;
+        first[i] = *v;
+    }
+    crm_buf_i64_array(&ids, in->ids, n);
+    int rc = bulk_known(tx, in->type, ids.s, &map, owners, aids, previous, closed, err);
+
+    /* Ids for the new log rows, reserved first so that the COPY can carry them. */
+    size_t want = 0;
+    for (size_t i = 0; i < n; i++)
+        want += first[i] == i && aids[i] == 0;
+    int64_t *fresh_aids = calloc(want + 1, sizeof *fresh_aids),
+            *fresh_rids = calloc(want + 1, sizeof *fresh_rids),
+            *fresh_owners = calloc(want + 1, sizeof *fresh_owners);
+    if (rc == CRM_OK && want > 0) {
+        char nb[24];
+        const char *np[] = {crm_param_i64(nb, true, (int64_t)want)};
+        PGresult *res = crm_db_exec(tx, "pick_bulk_ids",
+                                    "SELECT nextval(pg_get_serial_sequence('assignments', 'id')) FROM "
+                                    "generate_series(1, $1::integer) ORDER BY 1",
+                                    1, np, err);
+        if (!res)
+            rc = err->code;
+        for (size_t j = 0; rc == CRM_OK && j < want; j++)
+            fresh_aids[j] = crm_db_i64(res, (int)j, 0);
+        PQclear(res);
+    }
+
+    /* The picks, in record order, each one as assign_store_pick would make it. */
+    size_t fresh = 0;
+    assign_pick_t pick;
+    memset(&pick, 0, sizeof pick);
+    bool admins_loaded = false;
+    json_t *skipped = json_array();
+    char why[400], cause[200], b[5][24];
+    const char *source = in->import_id && *in->import_id ? in->import_id : "pick_bulk";
+    for (size_t i = 0; rc == CRM_OK && i < n; i++) {
+        size_t k = first[i];
+        if (k != i || aids[k] > 0) { /* a repeat, or assigned before: that assignment */
+            owners[i] = owners[k];
+            aids[i] = aids[k];
+            continue;
+        }
+        json_array_clear(skipped);
+        if (in->owner_id > 0) {
+            memset(&pick, 0, sizeof pick);
+            snprintf(pick.kind, sizeof pick.kind, "manual");
+            pick.owner_id = in->owner_id;
+            snprintf(why, sizeof why, "owner set by import %s by user %lld", source,
+                     (long long)in->changed_by);
+        } else if (pool_turn(&ps, skipped, &pick, why, sizeof why) < 0) {
+            if (!admins_loaded && (rc = admins(tx, &pick, err)) != CRM_OK)
+                break;
+            admins_loaded = true;
+            pick_fallback(&ps, &pick, why, sizeof why);
+        }
+        if (in->owner_id <= 0) {
+            /* The open counts as the next single pick would read them from ownership. */
+            int pm = member_index(&ps, previous[i]), cm = member_index(&ps, pick.owner_id);
+            if (!closed[i] && pm >= 0)
+                ps.ms[pm].open--; /* the record leaves its previous owner */
+            if (closed[i] && !pick.fallback && cm >= 0)
+                ps.ms[cm].open--; /* a closed record counts for nobody */
+        }
+        if (pick.owner_id <= 0)
+            continue; /* fallback to nobody: no active admin */
+        owners[i] = pick.owner_id;
+        aids[i] = fresh_aids[fresh];
+        fresh_rids[fresh] = in->ids[i];
+        fresh_owners[fresh++] = pick.owner_id;
+        snprintf(cause, sizeof cause, "%s:%s:%lld", source, in->type, (long long)in->ids[i]);
+        char *sk = json_dumps(skipped, JSON_COMPACT);
+        crm_buf_copy_field(&copy, crm_param_i64(b[0], true, aids[i]), false);
+        crm_buf_copy_field(&copy, in->type, false);
+        crm_buf_copy_field(&copy, crm_param_i64(b[1], true, in->ids[i]), false);
+        crm_buf_copy_field(&copy, crm_param_i64(b[2], true, pick.owner_id), false);
+        crm_buf_copy_field(&copy, crm_param_i64(b[3], previous[i] > 0, previous[i]), false);
+        crm_buf_copy_field(&copy, crm_param_i64(b[4], *pool_used > 0, *pool_used), false);
+        crm_buf_copy_field(&copy, cause, false);
+        crm_buf_copy_field(&copy, why, false);
+        crm_buf_copy_field(&copy, pick.kind, false);
+        crm_buf_copy_field(&copy, sk, false);
+        crm_buf_copy_field(&copy, crm_param_i64(b[0], pick.turn > 0, pick.turn), false);
+        crm_buf_copy_field(&copy, crm_param_i64(b[1], pick.weight > 0, pick.weight), false);
+        crm_buf_copy_field(&copy, crm_param_i64(b[2], in->changed_by > 0, in->changed_by), true);
+        free(sk);
+    }
+    json_decref(skipped);
+
+    /* The log rows in one COPY, the owners in one upsert, the cursor once. */
+    if (rc == CRM_OK && fresh > 0)
+        rc = crm_db_copy_in(tx,
+                            "COPY assignments (id, resource_type, resource_id, owner_id, previous_owner_id, "
+                            "pool_id, cause_event_id, explanation, kind, skipped, turn, weight, changed_by) "
+                            "FROM STDIN",
+                            copy.s, copy.len, err);
+    if (rc == CRM_OK && fresh > 0) {
+        crm_buf_i64_array(&news, fresh_rids, fresh);
+        crm_buf_i64_array(&newo, fresh_owners, fresh);
+        const char *op[] = {in->type, news.s, newo.s};
+        rc = crm_db_run(tx, "pick_bulk_ownership_set",
+                        "INSERT INTO ownership (resource_type, resource_id, owner_id) SELECT $1, r, o FROM "
+                        "unnest($2::bigint[], $3::bigint[]) AS t(r, o) ON CONFLICT (resource_type, "
+                        "resource_id) DO UPDATE SET owner_id = EXCLUDED.owner_id, updated_at = now() WHERE "
+                        "ownership.owner_id <> EXCLUDED.owner_id",
+                        3, op, err);
+    }
+    if (rc == CRM_OK && fresh > 0 && ps.id > 0)
+        rc = move_cursor(tx, &ps, err);
+    free(fresh_aids);
+    free(fresh_rids);
+    free(fresh_owners);
+    free(ps.ms);
+    free(map.keys);
+    free(map.vals);
+    free(previous);
+    free(closed);
+    free(first);
+    crm_buf_free(&ids);
+    crm_buf_free(&copy);
+    crm_buf_free(&news);
+    crm_buf_free(&newo);
     return rc;
 }
 

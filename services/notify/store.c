@@ -14,8 +14,12 @@ int notify_store_add(crm_db_t *tx, int64_t user_id, const char *kind, const char
                      crm_err_t *err)
 {
     char u[24], r[24];
-    const char *p[] = {crm_param_i64(u, true, user_id),     kind,    resource_type,
-                       crm_param_i64(r, true, resource_id), message, event_id};
+    const char *p[] = {crm_param_i64(u, true, user_id),
+                       kind,
+                       resource_type,
+                       crm_param_i64(r, resource_id > 0, resource_id),
+                       message,
+                       event_id};
     PGresult *res =
         crm_db_exec(tx, "notifications_add",
                     "INSERT INTO notifications (user_id, kind, resource_type, resource_id, message, "
