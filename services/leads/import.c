@@ -229,10 +229,12 @@ static void kind_setup(ikind_t *k)
              : sqlf("SELECT id, lower(email), NULL, import_id FROM contacts WHERE lower(email) = "
                     "ANY($1::text[]) ORDER BY id");
     k->timeline_sql =
-        sqlf("INSERT INTO %s_activities (%s_id, kind, summary, value) SELECT coalesce(s.target_id, s.id), "
+        sqlf("INSERT INTO %s_activities (%s_id, kind, summary, value) SELECT coalesce(s.target_id, s.id, "
+             "(SELECT l.id FROM %s l WHERE "
+             "l.import_id = $1 AND l.import_line = s.line)), "
              "'imported', CASE WHEN s.target_id IS NULL THEN 'Imported from ' ELSE 'Imported again, merged, "
              "from ' END || $2 || ', line ' || s.line, $1 FROM import_stage_%s s",
-             k->rtype, k->rtype, k->rtype);
+             k->rtype, k->rtype, k->table, k->rtype);
     free(ret);
     free(lret);
 }
