@@ -125,7 +125,7 @@ int deals_store_product_create(crm_db_t *db, const deals_caller_t *c, const Crm_
                                Crm__Product **out, crm_err_t *err);
 int deals_store_product_update(crm_db_t *db, const deals_caller_t *c, const Crm__Product *in,
                                Crm__Product **out, crm_err_t *err);
-int deals_store_product_delete(crm_db_t *db, int64_t id, crm_err_t *err);
+int deals_store_product_delete(crm_db_t *db, const deals_caller_t *c, int64_t id, crm_err_t *err);
 int deals_store_order_list(crm_db_t *db, const deals_caller_t *c, const Crm__OrderListRequest *req,
                            Crm__OrderList **out, crm_err_t *err);
 int deals_store_order_get(crm_db_t *db, const deals_caller_t *c, int64_t id, Crm__Order **out,
@@ -135,6 +135,8 @@ int deals_store_order_create(crm_db_t *db, const deals_caller_t *c, const Crm__O
 int deals_store_order_update(crm_db_t *db, const deals_caller_t *c, const Crm__Order *in, Crm__Order **out,
                              crm_err_t *err);
 int deals_store_order_delete(crm_db_t *db, const deals_caller_t *c, int64_t id, crm_err_t *err);
+/* The events of a deal's order and its line items going with the deal (deal delete, same tx). */
+int deals_store_order_deal_going(crm_db_t *tx, const deals_caller_t *c, int64_t deal_id, crm_err_t *err);
 int deals_store_line_item_list(crm_db_t *db, const deals_caller_t *c, const Crm__LineItemListRequest *req,
                                Crm__LineItemList **out, crm_err_t *err);
 int deals_store_line_item_get(crm_db_t *db, const deals_caller_t *c, const Crm__LineItemGetRequest *req,

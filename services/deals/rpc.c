@@ -211,7 +211,8 @@ HANDLER(product_get, Crm__ProductGetRequest, Crm__Product,
         deals_store_product_get(ctx->db, &c, q->id, &r, err))
 HANDLER(product_create, Crm__Product, Crm__Product, deals_store_product_create(ctx->db, &c, q, &r, err))
 HANDLER(product_update, Crm__Product, Crm__Product, deals_store_product_update(ctx->db, &c, q, &r, err))
-HANDLER(product_delete, Crm__ProductGetRequest, Crm__Product, deals_store_product_delete(ctx->db, q->id, err))
+HANDLER(product_delete, Crm__ProductGetRequest, Crm__Product,
+        deals_store_product_delete(ctx->db, &c, q->id, err))
 HANDLER(order_list, Crm__OrderListRequest, Crm__OrderList, deals_store_order_list(ctx->db, &c, q, &r, err))
 HANDLER(order_get, Crm__OrderGetRequest, Crm__Order, deals_store_order_get(ctx->db, &c, q->id, &r, err))
 HANDLER(order_create, Crm__Order, Crm__Order, deals_store_order_create(ctx->db, &c, q, &r, err))

@@ -177,6 +177,70 @@ int deals_store_product_list(crm_db_t *db, const deals_caller_t *c, const Crm__P
     return CRM_OK;
 }
 
+/* ---- events: every write emits its event in the same transaction (outbox) ------------------ */
+
+/* Commits (or rolls back on rc) the transaction a write began; kicks the relay after a commit. */
+static int end_write(crm_db_t *db, const deals_caller_t *c, int rc, crm_err_t *err)
+{
+    if (rc == CRM_OK)
+        rc = crm_db_commit(db, err);
+    if (rc) {
+        crm_db_rollback(db);
+        return rc;
+    }
+    crm_outbox_kick(c->outbox);
+    return CRM_OK;
+}
+
+/* The owner of a deal (0: none or no such deal), who may see its order and line items. */
+static int deal_owner(crm_db_t *tx, int64_t deal_id, int64_t *owner, crm_err_t *err)
+{
+    char b[24];
+    const char *p[] = {crm_param_i64(b, true, deal_id)};
+    PGresult *res =
+        crm_db_exec(tx, "catalog_deal_owner", "SELECT owner_id FROM deals WHERE id = $1", 1, p, err);
+    if (!res)
+        return err->code;
+    *owner = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? crm_db_i64(res, 0, 0) : 0;
+    PQclear(res);
+    return CRM_OK;
+}
+
+static int emit_product(crm_db_t *tx, const deals_caller_t *c, const char *type, Crm__Product *product,
+                        crm_err_t *err)
+{
+    Crm__ProductEvent ev = CRM__PRODUCT_EVENT__INIT;
+    ev.product = product;
+    ev.has_changed_by = 1;
+    ev.changed_by = c->user_id;
+    return crm_outbox_append(c->outbox, tx, type, c->corr, &ev.base, err);
+}
+
+static int emit_order(crm_db_t *tx, const deals_caller_t *c, const char *type, Crm__Order *order,
+                      crm_err_t *err)
+{
+    Crm__OrderEvent ev = CRM__ORDER_EVENT__INIT;
+    ev.order = order;
+    ev.has_changed_by = 1;
+    ev.changed_by = c->user_id;
+    if (deal_owner(tx, order->deal_id, &ev.deal_owner_id, err))
+        return err->code;
+    ev.has_deal_owner_id = ev.deal_owner_id > 0;
+    return crm_outbox_append(c->outbox, tx, type, c->corr, &ev.base, err);
+}
+
+static int emit_line_item(crm_db_t *tx, const deals_caller_t *c, const char *type, Crm__LineItem *li,
+                          int64_t owner, crm_err_t *err)
+{
+    Crm__LineItemEvent ev = CRM__LINE_ITEM_EVENT__INIT;
+    ev.line_item = li;
+    ev.has_changed_by = 1;
+    ev.changed_by = c->user_id;
+    ev.has_deal_owner_id = owner > 0;
+    ev.deal_owner_id = owner;
+    return crm_outbox_append(c->outbox, tx, type, c->corr, &ev.base, err);
+}
+
 int deals_store_product_get(crm_db_t *db, const deals_caller_t *c, int64_t id, Crm__Product **out,
                             crm_err_t *err)
 {
@@ -212,6 +276,10 @@ int deals_store_product_create(crm_db_t *db, const deals_caller_t *c, const Crm_
                        in->cost_currency,
                        prices,
                        crm_param_i64(b[2], c->user_id > 0, c->user_id)};
+    if (crm_db_begin(db, err)) {
+        free(prices);
+        return err->code;
+    }
     PGresult *res = crm_db_exec(
         db, "products_create",
         "INSERT INTO products (name, description, sku, active, max_discount, max_markup, cost, "
@@ -221,10 +289,15 @@ int deals_store_product_create(crm_db_t *db, const deals_caller_t *c, const Crm_
         10, p, err);
     free(prices);
     if (!res)
-        return err->code;
+        return end_write(db, c, err->code, err);
     *out = product_from_row(res, 0, true);
     PQclear(res);
-    return CRM_OK;
+    int rc = end_write(db, c, emit_product(db, c, "product.created", *out, err), err);
+    if (rc) {
+        protobuf_c_message_free_unpacked(&(*out)->base, NULL);
+        *out = NULL;
+    }
+    return rc;
 }
 
 int deals_store_product_update(crm_db_t *db, const deals_caller_t *c, const Crm__Product *in,
@@ -247,6 +320,11 @@ int deals_store_product_update(crm_db_t *db, const deals_caller_t *c, const Crm_
                        in->cost_currency,
                        prices,
                        mask};
+    if (crm_db_begin(db, err)) {
+        free(mask);
+        free(prices);
+        return err->code;
+    }
 /* Sent (even as null) → that value or null (dflt for NOT NULL columns); not sent → kept. */
 #define SETN(col, n, type, dflt)                                                                             \
     col " = CASE WHEN $" n type " IS NOT NULL THEN $" n type " WHEN '" col "' = ANY ($11) THEN " dflt        \
@@ -265,27 +343,39 @@ int deals_store_product_update(crm_db_t *db, const deals_caller_t *c, const Crm_
     free(mask);
     free(prices);
     if (!res)
-        return err->code;
+        return end_write(db, c, err->code, err);
     if (PQntuples(res) == 1)
         *out = product_from_row(res, 0, c->admin);
     PQclear(res);
-    return *out ? CRM_OK
-                : crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "product %lld not found",
-                              (long long)in->id);
+    int rc = *out ? emit_product(db, c, "product.updated", *out, err)
+                  : crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "product %lld not found",
+                                (long long)in->id);
+    rc = end_write(db, c, rc, err);
+    if (rc && *out) {
+        protobuf_c_message_free_unpacked(&(*out)->base, NULL);
+        *out = NULL;
+    }
+    return rc;
 }
 
-int deals_store_product_delete(crm_db_t *db, int64_t id, crm_err_t *err)
+int deals_store_product_delete(crm_db_t *db, const deals_caller_t *c, int64_t id, crm_err_t *err)
 {
     char b[24];
     const char *p[] = {crm_param_i64(b, true, id)};
-    PGresult *res =
-        crm_db_exec(db, "products_delete", "DELETE FROM products WHERE id = $1 RETURNING id", 1, p, err);
-    if (!res)
+    if (crm_db_begin(db, err))
         return err->code;
-    int n = PQntuples(res);
+    PGresult *res = crm_db_exec(db, "products_delete",
+                                "DELETE FROM products WHERE id = $1 RETURNING " PRODUCT_COLS, 1, p, err);
+    if (!res)
+        return end_write(db, c, err->code, err);
+    Crm__Product *gone = PQntuples(res) == 1 ? product_from_row(res, 0, true) : NULL;
     PQclear(res);
-    return n ? CRM_OK
+    int rc =
+        gone ? emit_product(db, c, "product.deleted", gone, err)
              : crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "product %lld not found", (long long)id);
+    if (gone)
+        protobuf_c_message_free_unpacked(&gone->base, NULL);
+    return end_write(db, c, rc, err);
 }
 
 /* ---- orders ----------------------------------------------------------------------------------- */
@@ -378,18 +468,28 @@ int deals_store_order_create(crm_db_t *db, const deals_caller_t *c, const Crm__O
     const char *p[] = {crm_param_i64(b[0], true, in->deal_id),
                        crm_param_i64(b[1], in->has_discount, in->discount),
                        crm_param_i64(b[2], c->user_id > 0, c->user_id)};
+    if (crm_db_begin(db, err))
+        return err->code;
     PGresult *res = crm_db_exec(db, "orders_create",
                                 "INSERT INTO orders AS o (deal_id, discount, creator_id) VALUES ($1, "
                                 "coalesce($2::integer, 0), $3) RETURNING " ORDER_COLS,
                                 3, p, err);
     if (!res)
-        return err->code == CRM_ECONFLICT ? crm_err_set(err, CRM_ECONFLICT, "/deal_id", "already_exists",
-                                                        "deal %lld already has an order (one order per deal)",
-                                                        (long long)in->deal_id)
-                                          : err->code;
+        return end_write(db, c,
+                         err->code == CRM_ECONFLICT
+                             ? crm_err_set(err, CRM_ECONFLICT, "/deal_id", "already_exists",
+                                           "deal %lld already has an order (one order per deal)",
+                                           (long long)in->deal_id)
+                             : err->code,
+                         err);
     *out = order_from_row(res, 0);
     PQclear(res);
-    return CRM_OK;
+    int rc = end_write(db, c, emit_order(db, c, "order.created", *out, err), err);
+    if (rc) {
+        protobuf_c_message_free_unpacked(&(*out)->base, NULL);
+        *out = NULL;
+    }
+    return rc;
 }
 
 int deals_store_order_update(crm_db_t *db, const deals_caller_t *c, const Crm__Order *in, Crm__Order **out,
@@ -409,6 +509,8 @@ int deals_store_order_update(crm_db_t *db, const deals_caller_t *c, const Crm__O
     char b[2][24];
     const char *p[] = {crm_param_i64(b[0], true, in->id), crm_param_i64(b[1], in->has_discount, in->discount),
                        crm_param_bool(true, has_key(in->update_mask, in->n_update_mask, "discount"))};
+    if (crm_db_begin(db, err))
+        return err->code;
     PGresult *res =
         crm_db_exec(db, "orders_update",
                     "UPDATE orders AS o SET discount = CASE WHEN $2::integer IS NOT NULL THEN $2 WHEN "
@@ -416,25 +518,41 @@ int deals_store_order_update(crm_db_t *db, const deals_caller_t *c, const Crm__O
                     "RETURNING " ORDER_COLS,
                     3, p, err);
     if (!res)
-        return err->code;
-    *out = order_from_row(res, 0);
+        return end_write(db, c, err->code, err);
+    *out = PQntuples(res) == 1 ? order_from_row(res, 0) : NULL;
     PQclear(res);
-    return CRM_OK;
+    int rc =
+        *out ? emit_order(db, c, "order.updated", *out, err)
+             : crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "order %lld not found", (long long)in->id);
+    rc = end_write(db, c, rc, err);
+    if (rc && *out) {
+        protobuf_c_message_free_unpacked(&(*out)->base, NULL);
+        *out = NULL;
+    }
+    return rc;
 }
+
+static int order_going(crm_db_t *tx, const deals_caller_t *c, int64_t order_id, int64_t deal_id,
+                       crm_err_t *err);
 
 int deals_store_order_delete(crm_db_t *db, const deals_caller_t *c, int64_t id, crm_err_t *err)
 {
     char b[2][24];
     const char *p[] = {crm_param_i64(b[0], true, id), crm_param_i64(b[1], c->sales, c->user_id)};
-    PGresult *res = crm_db_exec(
-        db, "orders_delete",
-        "DELETE FROM orders o WHERE o.id = $1 AND " ORDER_VISIBLE("$2") " RETURNING o.id", 2, p, err);
-    if (!res)
+    if (crm_db_begin(db, err))
         return err->code;
+    PGresult *res =
+        crm_db_exec(db, "orders_reach_for_delete",
+                    "SELECT o.id FROM orders o WHERE o.id = $1 AND " ORDER_VISIBLE("$2"), 2, p, err);
+    if (!res)
+        return end_write(db, c, err->code, err);
     int n = PQntuples(res);
     PQclear(res);
-    return n ? CRM_OK
-             : crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "order %lld not found", (long long)id);
+    int rc = n ? order_going(db, c, id, 0, err)
+               : crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "order %lld not found", (long long)id);
+    if (rc == CRM_OK)
+        rc = crm_db_run(db, "orders_delete", "DELETE FROM orders WHERE id = $1", 1, p, err);
+    return end_write(db, c, rc, err);
 }
 
 /* ---- line items ----------------------------------------------------------------------------- */
@@ -463,6 +581,49 @@ static Crm__LineItem *li_from_row(const PGresult *res, int r)
     m->created_at = crm_row_str(res, r, 11);
     m->updated_at = crm_row_str(res, r, 12);
     return m;
+}
+
+/* The events of an order going (its line items' line_item.deleted, then order.deleted), before
+ * it is deleted in the same transaction: order_id > 0 names the order, else deal_id its deal's. */
+static int order_going(crm_db_t *tx, const deals_caller_t *c, int64_t order_id, int64_t deal_id,
+                       crm_err_t *err)
+{
+    char b[2][24];
+    const char *p[] = {crm_param_i64(b[0], order_id > 0, order_id),
+                       crm_param_i64(b[1], order_id <= 0, deal_id)};
+    PGresult *res = crm_db_exec(
+        tx, "orders_going",
+        "SELECT " ORDER_COLS " FROM orders o WHERE o.id = $1 OR o.deal_id = $2 FOR UPDATE", 2, p, err);
+    if (!res)
+        return err->code;
+    Crm__Order *order = PQntuples(res) == 1 ? order_from_row(res, 0) : NULL;
+    PQclear(res);
+    if (!order)
+        return CRM_OK;
+    int64_t owner = 0;
+    const char *lp[] = {crm_param_i64(b[0], true, order->id)};
+    int rc = deal_owner(tx, order->deal_id, &owner, err);
+    res = rc ? NULL
+             : crm_db_exec(tx, "line_items_going",
+                           "SELECT " LI_COLS " FROM line_items WHERE order_id = $1 ORDER BY id", 1, lp, err);
+    if (rc == CRM_OK && !res)
+        rc = err->code;
+    for (int r = 0; res && rc == CRM_OK && r < PQntuples(res); r++) {
+        Crm__LineItem *li = li_from_row(res, r);
+        rc = emit_line_item(tx, c, "line_item.deleted", li, owner, err);
+        protobuf_c_message_free_unpacked(&li->base, NULL);
+    }
+    if (res)
+        PQclear(res);
+    if (rc == CRM_OK)
+        rc = emit_order(tx, c, "order.deleted", order, err);
+    protobuf_c_message_free_unpacked(&order->base, NULL);
+    return rc;
+}
+
+int deals_store_order_deal_going(crm_db_t *tx, const deals_caller_t *c, int64_t deal_id, crm_err_t *err)
+{
+    return order_going(tx, c, 0, deal_id, err);
 }
 
 /* 404 unless the caller reaches the order; *currency (when asked) gets its deal's currency. */
@@ -548,23 +709,46 @@ int deals_store_line_item_get(crm_db_t *db, const deals_caller_t *c, const Crm__
                               (long long)req->id);
 }
 
+/* The owner of the deal of an order (0: none), who may see the order's line items. */
+static int order_owner(crm_db_t *tx, int64_t order_id, int64_t *owner, crm_err_t *err)
+{
+    char b[24];
+    const char *p[] = {crm_param_i64(b, true, order_id)};
+    PGresult *res = crm_db_exec(
+        tx, "catalog_order_owner",
+        "SELECT d.owner_id FROM orders o JOIN deals d ON d.id = o.deal_id WHERE o.id = $1", 1, p, err);
+    if (!res)
+        return err->code;
+    *owner = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? crm_db_i64(res, 0, 0) : 0;
+    PQclear(res);
+    return CRM_OK;
+}
+
 int deals_store_line_item_delete(crm_db_t *db, const deals_caller_t *c, const Crm__LineItemGetRequest *req,
                                  crm_err_t *err)
 {
-    if (order_reached(db, c, req->order_id, NULL, err))
+    if (crm_db_begin(db, err))
         return err->code;
+    if (order_reached(db, c, req->order_id, NULL, err))
+        return end_write(db, c, err->code, err);
     char b[2][24];
     const char *p[] = {crm_param_i64(b[0], true, req->order_id), crm_param_i64(b[1], true, req->id)};
     PGresult *res =
         crm_db_exec(db, "line_items_delete",
-                    "DELETE FROM line_items WHERE order_id = $1 AND id = $2 RETURNING id", 2, p, err);
+                    "DELETE FROM line_items WHERE order_id = $1 AND id = $2 RETURNING " LI_COLS, 2, p, err);
     if (!res)
-        return err->code;
-    int n = PQntuples(res);
+        return end_write(db, c, err->code, err);
+    Crm__LineItem *gone = PQntuples(res) == 1 ? li_from_row(res, 0) : NULL;
     PQclear(res);
-    return n ? CRM_OK
-             : crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "line item %lld not found",
-                           (long long)req->id);
+    int64_t owner = 0;
+    int rc = !gone ? crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "line item %lld not found",
+                                 (long long)req->id)
+             : order_owner(db, req->order_id, &owner, err)
+                 ? err->code
+                 : emit_line_item(db, c, "line_item.deleted", gone, owner, err);
+    if (gone)
+        protobuf_c_message_free_unpacked(&gone->base, NULL);
+    return end_write(db, c, rc, err);
 }
 
 /* A signed decimal percentage: "-10", "+5.5", "0". */
@@ -645,6 +829,8 @@ int deals_store_line_item_create(crm_db_t *db, const deals_caller_t *c, const Cr
                         value,
                         crm_param_i64(b[3], in->has_quantity, in->quantity),
                         crm_param_i64(b[0], c->user_id > 0, c->user_id)};
+    if (crm_db_begin(db, err))
+        return err->code;
     res = crm_db_exec(
         db, "line_items_create",
         "INSERT INTO line_items (order_id, product_id, name, sku, description, currency, price, "
@@ -654,11 +840,20 @@ int deals_store_line_item_create(crm_db_t *db, const deals_caller_t *c, const Cr
         "FROM products p WHERE p.id = $2 RETURNING " LI_COLS,
         7, ip, err);
     if (!res)
-        return err->code;
+        return end_write(db, c, err->code, err);
     if (PQntuples(res) == 1)
         *out = li_from_row(res, 0);
     PQclear(res);
-    return *out ? CRM_OK
-                : crm_err_set(err, CRM_EINVALID, "/product_id", "incorrect_value",
-                              "the product was just deleted");
+    int64_t owner = 0;
+    int rc = !*out ? crm_err_set(err, CRM_EINVALID, "/product_id", "incorrect_value",
+                                 "the product was just deleted")
+             : order_owner(db, in->order_id, &owner, err)
+                 ? err->code
+                 : emit_line_item(db, c, "line_item.created", *out, owner, err);
+    rc = end_write(db, c, rc, err);
+    if (rc && *out) {
+        protobuf_c_message_free_unpacked(&(*out)->base, NULL);
+        *out = NULL;
+    }
+    return rc;
 }

@@ -763,14 +763,17 @@ int deals_store_deal_update(crm_db_t *db, const deals_caller_t *c, const Crm__De
     return CRM_OK;
 }
 
-/* DELETE: the deal, its associated contacts and its stage history go; deal.deleted carries the
- * deal as it was (same transaction). */
+/* DELETE: the deal, its associated contacts, its stage history and its order (with line items)
+ * go; deal.deleted carries the deal as it was, order.deleted / line_item.deleted the catalog rows
+ * (same transaction). */
 int deals_store_deal_delete(crm_db_t *db, const deals_caller_t *c, int64_t id, crm_err_t *err)
 {
     if (crm_db_begin(db, err))
         return err->code;
     Crm__Deal *deal = NULL;
     int rc = deal_load(db, c, id, true, &deal, err);
+    if (rc == CRM_OK) /* its order and line items go with it (ON DELETE CASCADE): say so */
+        rc = deals_store_order_deal_going(db, c, id, err);
     if (rc == CRM_OK) {
         char b[24];
         const char *p[] = {crm_param_i64(b, true, id)};

@@ -304,3 +304,10 @@ int gw_store_archive_get(crm_db_t *db, int64_t id, json_t **item, crm_err_t *err
     PQclear(res);
     return CRM_OK;
 }
+
+int gw_store_upsert_lock(crm_db_t *tx, const char *key, crm_err_t *err)
+{
+    const char *params[] = {key};
+    return crm_db_run(tx, "gw_upsert_lock",
+                      "SELECT pg_advisory_xact_lock(hashtextextended('upsert ' || $1, 0))", 1, params, err);
+}

@@ -78,4 +78,8 @@ int gw_store_archive_list(crm_db_t *db, const char *source, const char *outcome,
 /* One archived delivery with its body; CRM_ENOTFOUND when none. */
 int gw_store_archive_get(crm_db_t *db, int64_t id, json_t **item, crm_err_t *err);
 
+/* POST .../upsert: waits for and takes the transaction-scoped advisory lock of key (the
+ * collection and its normalized filters), held until tx commits or rolls back. */
+int gw_store_upsert_lock(crm_db_t *tx, const char *key, crm_err_t *err);
+
 #endif

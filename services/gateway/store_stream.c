@@ -35,12 +35,12 @@ int gw_store_stream_lock(crm_db_t *tx, crm_err_t *err)
 }
 
 int gw_store_stream_record_get(crm_db_t *tx, const char *resource, int64_t record_id, bool *found,
-                               int *revision, bool *deleted, char **data, crm_err_t *err)
+                               int *revision, bool *deleted, int64_t *owner_id, char **data, crm_err_t *err)
 {
     char id[24];
     const char *params[] = {resource, i64(id, record_id)};
     PGresult *res = crm_db_exec(tx, "gw_stream_record_get",
-                                "SELECT revision, data::text, deleted FROM stream_records"
+                                "SELECT revision, data::text, deleted, owner_id FROM stream_records"
                                 " WHERE resource = $1 AND record_id = $2::bigint FOR UPDATE",
                                 2, params, err);
     if (!res)
@@ -49,6 +49,7 @@ int gw_store_stream_record_get(crm_db_t *tx, const char *resource, int64_t recor
     *revision = *found ? (int)crm_db_i64(res, 0, 0) : 0;
     *data = *found ? crm_strdup(PQgetvalue(res, 0, 1)) : NULL;
     *deleted = *found && crm_db_bool(res, 0, 2);
+    *owner_id = *found && !PQgetisnull(res, 0, 3) ? crm_db_i64(res, 0, 3) : 0;
     PQclear(res);
     return CRM_OK;
 }
@@ -134,25 +135,43 @@ int gw_store_sync_device(crm_db_t *tx, int64_t user_id, const char *uuid, int64_
     return CRM_OK;
 }
 
+/* Records every device may see whatever its user (r: a stream_records row). */
+#define SYNC_PUBLIC "r.resource IN ('user', 'product')"
+
 int gw_store_sync_enqueue(crm_db_t *tx, int64_t device_id, int64_t synced_position, int64_t owner_id,
                           crm_err_t *err)
 {
     char d[24], p[24], o[24];
     const char *params[] = {i64(d, device_id), i64(p, synced_position),
                             owner_id > 0 ? i64(o, owner_id) : NULL};
+    /* Lost visibility first: an item of the device whose record changed to an owner other than
+     * the device's user becomes hidden (sent once as deleted). Only records the device has. */
+    if (owner_id > 0 &&
+        crm_db_run(tx, "gw_sync_hide",
+                   "UPDATE sync_items i SET hidden = true,"
+                   " revision = GREATEST(r.revision, i.acked_revision + 1), position = r.position"
+                   " FROM stream_records r WHERE i.device_id = $1::bigint AND NOT i.hidden"
+                   " AND r.resource = i.resource AND r.record_id = i.record_id AND r.position > $2::bigint"
+                   " AND r.owner_id IS DISTINCT FROM $3::bigint AND NOT " SYNC_PUBLIC,
+                   3, params, err))
+        return err->code;
     int64_t upto = 0;
+    /* Visible records: queued; an item hidden before comes back as created (acked_revision 0). */
     if (one_i64(
             tx, "gw_sync_enqueue",
-            "WITH src AS (SELECT resource, record_id, revision, position, deleted FROM stream_records"
-            "  WHERE position > $2::bigint AND ($3::bigint IS NULL OR owner_id = $3::bigint OR resource = "
-            "'user')),"
-            " up AS (INSERT INTO sync_items (device_id, resource, record_id, revision, acked_revision, "
-            "position)"
+            "WITH src AS (SELECT r.resource, r.record_id, r.revision, r.position, r.deleted"
+            "  FROM stream_records r WHERE r.position > $2::bigint"
+            "  AND ($3::bigint IS NULL OR r.owner_id = $3::bigint OR " SYNC_PUBLIC ")),"
+            " up AS (INSERT INTO sync_items (device_id, resource, record_id, revision, acked_revision,"
+            "  position)"
             "  SELECT $1::bigint, resource, record_id, revision, CASE WHEN deleted THEN revision ELSE 0 END,"
             "  position FROM src"
             "  ON CONFLICT (device_id, resource, record_id) DO UPDATE"
-            "  SET revision = GREATEST(sync_items.revision, EXCLUDED.revision), position = EXCLUDED.position)"
-            " SELECT COALESCE(max(position), $2::bigint) FROM src",
+            "  SET revision = GREATEST(sync_items.revision, EXCLUDED.revision), position = EXCLUDED.position,"
+            "  acked_revision = CASE WHEN sync_items.hidden THEN EXCLUDED.acked_revision"
+            "  ELSE sync_items.acked_revision END, hidden = false)"
+            " SELECT COALESCE((SELECT max(position) FROM stream_records WHERE position > $2::bigint),"
+            " $2::bigint)",
             3, params, &upto, err))
         return err->code;
     const char *params2[] = {d, i64(p, upto)};
@@ -160,6 +179,22 @@ int gw_store_sync_enqueue(crm_db_t *tx, int64_t device_id, int64_t synced_positi
                       "UPDATE sync_devices SET synced_position = GREATEST(synced_position, $2::bigint)"
                       " WHERE id = $1::bigint",
                       2, params2, err);
+}
+
+int gw_store_sync_active(crm_db_t *tx, int64_t user_id, int64_t device_id, int64_t *active, crm_err_t *err)
+{
+    char u[24], d[24];
+    const char *params[] = {i64(u, user_id), i64(d, device_id)};
+    /* Starts of one user serialize here, so that two of them cannot both take the last place. */
+    if (crm_db_run(tx, "gw_sync_user_lock",
+                   "SELECT pg_advisory_xact_lock(1937337955, ($1::bigint % 2147483647)::int)", 1, params,
+                   err))
+        return err->code;
+    return one_i64(tx, "gw_sync_active",
+                   "SELECT count(*) FROM sync_sessions s JOIN sync_devices d ON d.id = s.device_id"
+                   " WHERE d.user_id = $1::bigint AND s.device_id <> $2::bigint AND s.closed_at IS NULL"
+                   " AND s.created_at > now() - interval '1 day'",
+                   2, params, active, err);
 }
 
 int gw_store_sync_session_open(crm_db_t *tx, int64_t device_id, const char *session_id, int64_t *count,
@@ -170,6 +205,12 @@ int gw_store_sync_session_open(crm_db_t *tx, int64_t device_id, const char *sess
     if (one_i64(tx, "gw_sync_pending",
                 "SELECT count(*) FROM sync_items WHERE device_id = $1::bigint AND revision > acked_revision",
                 1, params, count, err))
+        return err->code;
+    /* The device's earlier sessions are superseded: their items move to the new one. */
+    if (crm_db_run(
+            tx, "gw_sync_sessions_supersede",
+            "UPDATE sync_sessions SET closed_at = now() WHERE device_id = $1::bigint AND closed_at IS NULL",
+            1, params, err))
         return err->code;
     if (*count == 0)
         return CRM_OK;
@@ -218,7 +259,9 @@ PGresult *gw_store_sync_fetch(crm_db_t *db, int64_t device_id, const char *sessi
         "  FROM picked p, stream_records r"
         "  WHERE i.device_id = $1::bigint AND i.resource = p.resource AND i.record_id = p.record_id"
         "  AND r.resource = p.resource AND r.record_id = p.record_id"
-        "  RETURNING i.resource, i.record_id, r.revision, i.acked_revision, r.data, r.deleted, i.position)"
+        "  RETURNING i.resource, i.record_id, r.revision, i.acked_revision,"
+        "  CASE WHEN i.hidden THEN jsonb_build_object('id', i.record_id) ELSE r.data END AS data,"
+        "  r.deleted OR i.hidden AS deleted, i.position)"
         " SELECT resource, record_id, revision, acked_revision, data::text, deleted FROM sent"
         " ORDER BY position",
         3, params, err);
@@ -232,6 +275,14 @@ int gw_store_sync_left(crm_db_t *db, int64_t device_id, const char *session_id, 
                    "SELECT count(*) FROM sync_items WHERE device_id = $1::bigint AND session_id = $2::uuid"
                    " AND NOT sent AND revision > acked_revision",
                    2, params, left, err);
+}
+
+int gw_store_sync_session_close(crm_db_t *db, const char *session_id, crm_err_t *err)
+{
+    const char *params[] = {session_id};
+    return crm_db_run(db, "gw_sync_session_close",
+                      "UPDATE sync_sessions SET closed_at = now() WHERE id = $1::uuid AND closed_at IS NULL",
+                      1, params, err);
 }
 
 int gw_store_sync_ack(crm_db_t *db, int64_t user_id, const char *uuid, const char *acks, int64_t *applied,

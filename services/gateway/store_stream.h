@@ -29,7 +29,7 @@ int gw_store_stream_lock(crm_db_t *tx, crm_err_t *err);
 /* The stored state of a record: *found false when never seen; else *revision, *deleted and
  * *data (malloc'd JSON text, caller frees). */
 int gw_store_stream_record_get(crm_db_t *tx, const char *resource, int64_t record_id, bool *found,
-                               int *revision, bool *deleted, char **data, crm_err_t *err);
+                               int *revision, bool *deleted, int64_t *owner_id, char **data, crm_err_t *err);
 /* Appends the change to the stream and makes it the record's state; *position gets its row. */
 int gw_store_stream_append(crm_db_t *tx, const gw_stream_change_t *c, int64_t *position, crm_err_t *err);
 /* Firehose page: up to limit rows of resource after position `after`, in order. Columns:
@@ -48,12 +48,17 @@ int gw_store_stream_prune(crm_db_t *db, long retention_s, int64_t *deleted, crm_
 int gw_store_sync_device(crm_db_t *tx, int64_t user_id, const char *uuid, int64_t *device_id,
                          int64_t *synced_position, crm_err_t *err);
 /* Queues for the device every record changed after synced_position (only those owned by
- * owner_id when > 0, and users) and advances the device's synced_position. A record deleted before the
- * device ever had it is queued as already acknowledged (nothing to send). */
+ * owner_id when > 0, and users and products) and advances the device's synced_position. A record
+ * deleted before the device ever had it is queued as already acknowledged (nothing to send). With
+ * owner_id > 0, an item of a record that changed to another owner becomes hidden: sent once as
+ * deleted, then no more until the record is the user's again. */
 int gw_store_sync_enqueue(crm_db_t *tx, int64_t device_id, int64_t synced_position, int64_t owner_id,
                           crm_err_t *err);
-/* Opens session_id over every pending item of the device; *count gets how many (0: no session
- * is stored). */
+/* Takes the user's sync lock (until the transaction ends) and counts the user's active sessions
+ * on devices other than device_id (opened less than a day ago, neither drained nor superseded). */
+int gw_store_sync_active(crm_db_t *tx, int64_t user_id, int64_t device_id, int64_t *active, crm_err_t *err);
+/* Closes the device's earlier sessions and opens session_id over every pending item of the device; *count
+ * gets how many (0: no session is stored). */
 int gw_store_sync_session_open(crm_db_t *tx, int64_t device_id, const char *session_id, int64_t *count,
                                crm_err_t *err);
 /* The device of a session of (user, uuid); CRM_ENOTFOUND when none. */
@@ -66,6 +71,8 @@ PGresult *gw_store_sync_fetch(crm_db_t *db, int64_t device_id, const char *sessi
 /* Unsent items left in the session. */
 int gw_store_sync_left(crm_db_t *db, int64_t device_id, const char *session_id, int64_t *left,
                        crm_err_t *err);
+/* Marks the session drained (no longer active). */
+int gw_store_sync_session_close(crm_db_t *db, const char *session_id, crm_err_t *err);
 /* Acknowledges items of the device (user, uuid): acks is a JSON array of {"resource": "lead",
  * "record_id": 12, "revision": 3}; each such item counts as delivered up to that revision (never
  * beyond the revision it was sent at). Unknown devices and items are ignored; *applied gets

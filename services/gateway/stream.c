@@ -9,6 +9,7 @@
 #include <string.h>
 #include "activities.pb-c.h"
 #include "assign.pb-c.h"
+#include "calls.pb-c.h"
 #include "crm/log.h"
 #include "crm/pbjson.h"
 #include "crm/util.h"
@@ -32,43 +33,66 @@ struct gw_stream_t {
     pthread_cond_t cond;
 };
 
-/* The events that carry a record: the payload's field `field` is the record after the change. */
+/* The events that carry a record: the payload's field `field` is the record after the change.
+ * Who may see the record on a sales token's Sync device: the user in the record's key `owner`, or
+ * the one in the payload's int64 field `event_owner` (orders and line items: their deal's owner);
+ * neither: everyone (users, products). */
 typedef struct {
     const char *producer, *topic;
     const ProtobufCMessageDescriptor *desc;
     const char *field;    /* the record's field in the payload (NULL: the payload is the record) */
     const char *resource; /* Sell singular name */
+    const char *owner;
+    const char *event_owner;
 } topic_t;
 
+#define OWNED(producer, topic, desc, field, resource)                                                        \
+    {                                                                                                        \
+        producer, topic, desc, field, resource, "owner_id", NULL                                             \
+    }
+
 static const topic_t topics[] = {
-    {"leads", "lead.created", &crm__lead_event__descriptor, "lead", "lead"},
-    {"leads", "lead.updated", &crm__lead_event__descriptor, "lead", "lead"},
-    {"leads", "lead.status_changed", &crm__lead_status_changed__descriptor, "lead", "lead"},
-    {"leads", "lead.converted", &crm__lead_converted__descriptor, "lead", "lead"},
-    {"leads", "contact.created", &crm__contact_event__descriptor, "contact", "contact"},
-    {"leads", "contact.updated", &crm__contact_event__descriptor, "contact", "contact"},
-    {"leads", "lead.deleted", &crm__lead_event__descriptor, "lead", "lead"},
-    {"leads", "contact.deleted", &crm__contact_event__descriptor, "contact", "contact"},
-    {"leads", "note.created", &crm__note_event__descriptor, "note", "note"},
-    {"leads", "note.updated", &crm__note_event__descriptor, "note", "note"},
-    {"leads", "note.deleted", &crm__note_event__descriptor, "note", "note"},
-    {"leads", "task.created", &crm__task_event__descriptor, "task", "task"},
-    {"leads", "task.updated", &crm__task_event__descriptor, "task", "task"},
-    {"leads", "task.deleted", &crm__task_event__descriptor, "task", "task"},
-    {"leads", "task.due", &crm__task_event__descriptor, "task", "task"},
-    {"deals", "deal.created", &crm__deal_event__descriptor, "deal", "deal"},
-    {"deals", "deal.updated", &crm__deal_event__descriptor, "deal", "deal"},
-    {"deals", "deal.stage_changed", &crm__deal_stage_changed__descriptor, "deal", "deal"},
-    {"deals", "deal.won", &crm__deal_event__descriptor, "deal", "deal"},
-    {"deals", "deal.lost", &crm__deal_event__descriptor, "deal", "deal"},
-    {"deals", "deal.deleted", &crm__deal_event__descriptor, "deal", "deal"},
-    {"assign", "user.created", &crm__user__descriptor, NULL, "user"},
-    {"assign", "user.updated", &crm__user__descriptor, NULL, "user"},
+    OWNED("leads", "lead.created", &crm__lead_event__descriptor, "lead", "lead"),
+    OWNED("leads", "lead.updated", &crm__lead_event__descriptor, "lead", "lead"),
+    OWNED("leads", "lead.status_changed", &crm__lead_status_changed__descriptor, "lead", "lead"),
+    OWNED("leads", "lead.converted", &crm__lead_converted__descriptor, "lead", "lead"),
+    OWNED("leads", "contact.created", &crm__contact_event__descriptor, "contact", "contact"),
+    OWNED("leads", "contact.updated", &crm__contact_event__descriptor, "contact", "contact"),
+    OWNED("leads", "lead.deleted", &crm__lead_event__descriptor, "lead", "lead"),
+    OWNED("leads", "contact.deleted", &crm__contact_event__descriptor, "contact", "contact"),
+    {"leads", "note.created", &crm__note_event__descriptor, "note", "note", "creator_id", NULL},
+    {"leads", "note.updated", &crm__note_event__descriptor, "note", "note", "creator_id", NULL},
+    {"leads", "note.deleted", &crm__note_event__descriptor, "note", "note", "creator_id", NULL},
+    OWNED("leads", "task.created", &crm__task_event__descriptor, "task", "task"),
+    OWNED("leads", "task.updated", &crm__task_event__descriptor, "task", "task"),
+    OWNED("leads", "task.deleted", &crm__task_event__descriptor, "task", "task"),
+    OWNED("leads", "task.due", &crm__task_event__descriptor, "task", "task"),
+    OWNED("deals", "deal.created", &crm__deal_event__descriptor, "deal", "deal"),
+    OWNED("deals", "deal.updated", &crm__deal_event__descriptor, "deal", "deal"),
+    OWNED("deals", "deal.stage_changed", &crm__deal_stage_changed__descriptor, "deal", "deal"),
+    OWNED("deals", "deal.won", &crm__deal_event__descriptor, "deal", "deal"),
+    OWNED("deals", "deal.lost", &crm__deal_event__descriptor, "deal", "deal"),
+    OWNED("deals", "deal.deleted", &crm__deal_event__descriptor, "deal", "deal"),
+    {"assign", "user.created", &crm__user__descriptor, NULL, "user", NULL, NULL},
+    {"assign", "user.updated", &crm__user__descriptor, NULL, "user", NULL, NULL},
+    {"leads", "call.created", &crm__call_event__descriptor, "call", "call", "user_id", NULL},
+    {"leads", "call.updated", &crm__call_event__descriptor, "call", "call", "user_id", NULL},
+    {"leads", "call.deleted", &crm__call_event__descriptor, "call", "call", "user_id", NULL},
+    {"deals", "product.created", &crm__product_event__descriptor, "product", "product", NULL, NULL},
+    {"deals", "product.updated", &crm__product_event__descriptor, "product", "product", NULL, NULL},
+    {"deals", "product.deleted", &crm__product_event__descriptor, "product", "product", NULL, NULL},
+    {"deals", "order.created", &crm__order_event__descriptor, "order", "order", NULL, "deal_owner_id"},
+    {"deals", "order.updated", &crm__order_event__descriptor, "order", "order", NULL, "deal_owner_id"},
+    {"deals", "order.deleted", &crm__order_event__descriptor, "order", "order", NULL, "deal_owner_id"},
+    {"deals", "line_item.created", &crm__line_item_event__descriptor, "line_item", "line_item", NULL,
+     "deal_owner_id"},
+    {"deals", "line_item.deleted", &crm__line_item_event__descriptor, "line_item", "line_item", NULL,
+     "deal_owner_id"},
 };
 #define NTOPICS (sizeof topics / sizeof topics[0])
 
 /* Request-only attributes of records that events may carry: never part of a record's data. */
-static const char *const write_only[] = {"assign_pool_id", "pipeline_change", "contact_ids"};
+static const char *const write_only[] = {"assign_pool_id", "pipeline_change", "contact_ids", "update_mask"};
 
 /* ---- pure parts ---------------------------------------------------------------------------- */
 
@@ -116,6 +140,18 @@ static int64_t json_id(const json_t *data, const char *key)
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
 }
 
+/* The int64 field `name` of a message (0 when unset or not an int64). */
+static int64_t message_i64(const ProtobufCMessage *m, const char *name)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+    if (!f || f->type != PROTOBUF_C_TYPE_INT64 || f->label == PROTOBUF_C_LABEL_REPEATED)
+        return 0;
+    if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
+        !*(const protobuf_c_boolean *)((const char *)m + f->quantifier_offset))
+        return 0;
+    return *(const int64_t *)((const char *)m + f->offset);
+}
+
 static int on_event(void *arg, crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *payload,
                     crm_err_t *err)
 {
@@ -139,19 +175,24 @@ static int on_event(void *arg, crm_db_t *tx, const Crm__Envelope *env, const Pro
         json_decref(data);
         return CRM_OK;
     }
-    const char *owner_key = strcmp(t->resource, "note") == 0 ? "creator_id" : "owner_id";
     bool deleting = strstr(t->topic, ".deleted") != NULL, found = false, was_deleted = false;
     int revision = 0;
+    int64_t old_owner = 0;
     char *old_text = NULL;
     json_t *prev = NULL;
     char *data_text = NULL, *prev_text = NULL;
     int rc = CRM_OK;
     if (gw_store_stream_lock(tx, err) ||
-        gw_store_stream_record_get(tx, t->resource, id, &found, &revision, &was_deleted, &old_text, err)) {
+        gw_store_stream_record_get(tx, t->resource, id, &found, &revision, &was_deleted, &old_owner,
+                                   &old_text, err)) {
         rc = err->code;
         goto done;
     }
     bool update = found && !was_deleted;
+    /* Deleted: the owner of the last state we have (below); else the one the event names. */
+    int64_t owner = t->event_owner ? message_i64(payload, t->event_owner)
+                    : t->owner     ? json_id(data, t->owner)
+                                   : 0;
     if (deleting) {
         /* The event names the record only: what it was is the last state we have. */
         json_t *old = update ? json_loads(old_text, 0, NULL) : NULL;
@@ -160,11 +201,12 @@ static int on_event(void *arg, crm_db_t *tx, const Crm__Envelope *env, const Pro
         json_decref(data);
         data = old;
         prev = json_object();
+        owner = t->owner ? json_id(data, t->owner) : old_owner;
     } else if (update) {
         json_t *old = json_loads(old_text, 0, NULL);
         prev = gw_stream_previous(old, data);
         json_decref(old);
-        if (json_object_size(prev) == 0)
+        if (json_object_size(prev) == 0 && owner == old_owner)
             goto done; /* the same state again (task.due, a repeated update): no change to show */
     } else {
         prev = json_object();
@@ -186,7 +228,7 @@ static int on_event(void *arg, crm_db_t *tx, const Crm__Envelope *env, const Pro
         .event_cause = t->topic,
         .event_id = env->event_id ? env->event_id : "",
         .revision = revision + 1,
-        .owner_id = json_id(data, owner_key),
+        .owner_id = owner,
         .data = data_text,
         .previous = prev_text,
         .occurred_at = when,

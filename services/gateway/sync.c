@@ -3,8 +3,11 @@
  * drains the session's queue page by page, and acknowledges items by ack key. At least once:
  * an unacknowledged item stays pending and comes back in the device's next session. Records and
  * their revisions come from the state the event consumer keeps (stream.c), never from the
- * services' tables. A sales token's device gets only the records the user owns (notes: wrote) and
- * the users. */
+ * services' tables. A sales token's device gets only the records the user owns (notes: wrote;
+ * calls: made; orders and line items: of its deals), the users and the products (without cost
+ * unless admin); a record that stops being the user's comes once as deleted. At most
+ * gateway.sync.max_sessions (100, SELL_API §7) sessions are active per user: one more start is
+ * 429 rate_limit_exceeded. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +25,9 @@
 static const struct {
     const char *resource, *type;
 } ack_types[] = {
-    {"lead", "Lead"}, {"contact", "Contact"}, {"deal", "Deal"},
-    {"note", "Note"}, {"task", "Task"},       {"user", "User"},
+    {"lead", "Lead"},   {"contact", "Contact"},    {"deal", "Deal"}, {"note", "Note"},
+    {"task", "Task"},   {"user", "User"},          {"call", "Call"}, {"product", "Product"},
+    {"order", "Order"}, {"line_item", "LineItem"},
 };
 #define NTYPES (sizeof ack_types / sizeof ack_types[0])
 
@@ -92,6 +96,12 @@ static bool no_params(gw_request_t *req, gw_response_t *resp)
     return false;
 }
 
+static long max_sessions(gw_t *gw)
+{
+    long n = crm_config_int(gw->config, "gateway.sync.max_sessions", 100);
+    return n >= 1 ? n : 100;
+}
+
 static int page_size(gw_t *gw)
 {
     long n = crm_config_int(gw->config, "gateway.sync.page_size", 50);
@@ -111,14 +121,32 @@ void gw_sync_start(gw_t *gw, gw_request_t *req, gw_response_t *resp)
     }
     char session[37];
     crm_uuid7(session);
-    int64_t device_id = 0, synced = 0, count = 0;
+    int64_t device_id = 0, synced = 0, count = 0, active = 0;
     bool sales = !gw_role_allows(req->role, "manager");
-    if (crm_db_begin(db, &err) || gw_store_sync_device(db, req->user_id, device, &device_id, &synced, &err) ||
-        gw_store_sync_enqueue(db, device_id, synced, sales ? req->user_id : 0, &err) ||
-        gw_store_sync_session_open(db, device_id, session, &count, &err) || crm_db_commit(db, &err)) {
+    long cap = max_sessions(gw);
+    int rc = crm_db_begin(db, &err) ||
+             gw_store_sync_device(db, req->user_id, device, &device_id, &synced, &err) ||
+             gw_store_sync_active(db, req->user_id, device_id, &active, &err);
+    bool full = rc == CRM_OK && active >= cap;
+    if (rc == CRM_OK && !full)
+        rc = gw_store_sync_enqueue(db, device_id, synced, sales ? req->user_id : 0, &err) ||
+             gw_store_sync_session_open(db, device_id, session, &count, &err) || crm_db_commit(db, &err);
+    if (rc || full) {
         crm_db_rollback(db);
         crm_db_pool_put(gw->db, db);
-        gw_respond_err(resp, &err, "sync_session", req->corr);
+        if (!full) {
+            gw_respond_err(resp, &err, "sync_session", req->corr);
+            return;
+        }
+        char d[200];
+        snprintf(
+            d, sizeof d,
+            "this user already has %lld active sync sessions (at most %ld): drain a session's queue until "
+            "204, or wait a day for it to expire",
+            (long long)active, cap);
+        gw_respond_error(resp, 429, "rate_limit_exceeded", d, NULL, NULL, req->corr);
+        crm_log_warn(req->corr, "sync.session_cap", "user_id=%lld active=%lld max=%ld",
+                     (long long)req->user_id, (long long)active, cap);
         return;
     }
     crm_db_pool_put(gw->db, db);
@@ -177,13 +205,20 @@ void gw_sync_queue(gw_t *gw, gw_request_t *req, gw_response_t *resp, const char 
         gw_respond_err(resp, &err, "sync_queue", req->corr);
         return;
     }
-    crm_db_pool_put(gw->db, db);
     int n = PQntuples(res);
-    if (n == 0) {
+    if (n == 0 && gw_store_sync_session_close(db, session_id, &err)) {
+        PQclear(res);
+        crm_db_pool_put(gw->db, db);
+        gw_respond_err(resp, &err, "sync_queue", req->corr);
+        return;
+    }
+    crm_db_pool_put(gw->db, db);
+    if (n == 0) { /* drained: the session is no longer active */
         PQclear(res);
         gw_respond_no_content(resp);
         return;
     }
+    bool admin = gw_role_allows(req->role, "admin");
     json_t *items = json_array();
     for (int r = 0; r < n; r++) {
         const char *resource = crm_db_str(res, r, 0);
@@ -192,6 +227,10 @@ void gw_sync_queue(gw_t *gw, gw_request_t *req, gw_response_t *resp, const char 
         char key[64];
         gw_sync_ack_key(resource, id, revision, key);
         json_t *data = json_loads(crm_db_str(res, r, 4), 0, NULL);
+        if (data && !admin && strcmp(resource, "product") == 0) { /* cost: admins only (§6.14) */
+            json_object_set_new(data, "cost", json_null());
+            json_object_set_new(data, "cost_currency", json_null());
+        }
         json_array_append_new(items,
                               json_pack("{s:o,s:{s:s,s:{s:s,s:s,s:i}}}", "data", data ? data : json_object(),
                                         "meta", "type", resource, "sync", "event_type",
