@@ -114,6 +114,16 @@ bool deals_blank(const char *s);
 bool deals_decimal_ok(const char *s);
 /* An ISO 4217 code: three capital letters. */
 bool deals_currency_ok(const char *s);
+/* Deal.value_json (a decimal string or a JSON number, at most 2 decimals) → decimal text. */
+bool deals_value_parse(const char *json, char out[48]);
+/* A calendar date YYYY-MM-DD. */
+bool deals_date_ok(const char *s);
+/* The SELECT list of a deal (table alias d) and its row → crm.Deal. */
+extern const char deals_deal_cols[];
+Crm__Deal *deals_deal_from_row(const PGresult *res, int r);
+
+/* import.c: deals.import_batch and deals.import_status (bulk CSV import, proto/import.proto). */
+void deals_import_register(deals_t *self);
 
 /* store_catalog.c: products (writes admin-only by route), orders and line items (by the deal's
  * visibility). */

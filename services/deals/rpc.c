@@ -337,6 +337,7 @@ REASON_HANDLER(reason_delete, Crm__DealReasonGetRequest, Crm__DealReason,
 void deals_rpc_register(deals_t *self)
 {
     crm_rpc_server_t *s = self->daemon->rpc;
+    deals_import_register(self);
 #define H(method, desc, fn) crm_rpc_server_handle(s, method, &desc##__descriptor, fn, self)
     H("pipelines.list", crm__pipeline_list_request, pipeline_list);
     H("pipelines.get", crm__pipeline_get_request, pipeline_get);

@@ -158,6 +158,23 @@ static bool value_parse(const char *json, char out[48])
     return ok;
 }
 
+bool deals_value_parse(const char *json, char out[48])
+{
+    return value_parse(json, out);
+}
+
+bool deals_date_ok(const char *s)
+{
+    return date_ok(s);
+}
+
+const char deals_deal_cols[] = DEAL_COLS;
+
+Crm__Deal *deals_deal_from_row(const PGresult *res, int r)
+{
+    return deal_from_row(res, r);
+}
+
 /* True when a PUT sent key (its value may be null or []). */
 static bool sent(const Crm__Deal *in, const char *key)
 {

@@ -40,6 +40,8 @@ void leads_rpc_register(leads_t *self);
 int leads_consume_register(leads_t *self, crm_err_t *err);
 /* import.c: leads.import_batch and leads.import_status (bulk CSV import, proto/import.proto). */
 void leads_import_register(leads_t *self);
+/* contacts_resolve.c: contacts.resolve (many contacts by e-mail or name at once, for importers). */
+void leads_contacts_resolve_register(leads_t *self);
 
 /* api.c: configuration, the /v2 leads, contacts, statuses and timelines, conversions. */
 int leads_config(leads_t *self, crm_err_t *err);

@@ -7,4 +7,5 @@ void leads_rpc_register(leads_t *self)
     leads_api_register(self);
     leads_conversions_register(self);
     leads_import_register(self);
+    leads_contacts_resolve_register(self);
 }

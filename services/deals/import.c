@@ -1,0 +1,752 @@
+/* crm-deals bulk import (SPEC A3): deals.import_batch and deals.import_status (proto/import.proto),
+ * the deals side of `crmctl import deals`, mirroring crm-leads' leads.import_batch.
+ *
+ * crmctl reads and maps the CSV file and sends it in batches. Before the batch's transaction the
+ * contacts the rows name are resolved in one call to crm-leads (contacts.resolve: by e-mail, which
+ * wins, else by name). One batch is then one transaction:
+ *   1. the import's row is locked (FOR UPDATE): rows with line <= its watermark (the last line
+ *      stored) were stored by an earlier call (a resumed run, a retried request) and are skipped;
+ *   2. each row is checked and rejected with its reason otherwise: a name; a known pipeline (by
+ *      name, "" = the first enabled one) and a stage of it (by name, "" = its first active stage);
+ *      a value (decimal, at most 2 decimals) and a currency (ISO 4217); a date; a known contact;
+ *   3. ids are reserved for the new deals and their owners come from crm-assign in one call
+ *      (assign.pick_bulk: the batch's owner, or its pool, or the default deal pool; the same pool
+ *      cursor as every other path; idempotent per deal id), so that deal.created carries the
+ *      owner and assignment_id and crm-assign does not pick again per row;
+ *   4. the rows go into a temporary staging table with COPY, then INSERT ... SELECT into deals
+ *      (with import_id and import_line, unique), their primary contact, their first stage stay
+ *      and the funnel counts, and deal.created into the outbox (COPY too), with import_id;
+ *   5. the watermark and counts move; the final batch finishes the import and, the first time
+ *      only, writes import.finished (owners and their counts) in the same transaction.
+ * Custom columns are not imported for deals (reported in unknown_columns). */
+#include "deals.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "import.pb-c.h"
+#include "crm/buf.h"
+#include "crm/log.h"
+#include "crm/pbjson.h"
+#include "crm/row.h"
+
+#define IMPORT_MAX_ROWS 10000
+
+typedef struct {
+    int64_t id;
+    char *name;
+    bool disabled;
+} pipe_t;
+
+typedef struct {
+    int64_t id, pipeline_id;
+    char *name;
+    bool active, won;
+} stage_t;
+
+typedef struct {
+    pipe_t *pipes;
+    int npipes;
+    stage_t *stages; /* by pipeline, then position */
+    int nstages;
+} catalog_t;
+
+/* One row of the batch being imported. */
+typedef struct {
+    const Crm__ImportRow *in;
+    char reason[240]; /* "" = stored */
+    char value[48];
+    int64_t pipeline_id, stage_id, contact_id;
+    bool won;
+} drow_t;
+
+static const char STATUS_COLS[] =
+    "id, resource_type, file_name, last_line, end_offset, created, merged, duplicates, rejected, flagged, "
+    "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+
+static Crm__ImportStatus *status_from_row(const PGresult *res)
+{
+    Crm__ImportStatus *st = (Crm__ImportStatus *)crm_pb_new(&crm__import_status__descriptor);
+    st->has_found = 1;
+    st->found = PQntuples(res) == 1;
+    if (!st->found)
+        return st;
+    protobuf_c_boolean has;
+    int64_t off = 0;
+    st->import_id = crm_row_str(res, 0, 0);
+    st->resource_type = crm_row_str(res, 0, 1);
+    st->file_name = crm_row_str(res, 0, 2);
+    crm_row_i64(res, 0, 3, &st->has_last_line, &st->last_line);
+    crm_row_i64(res, 0, 4, &has, &off);
+    st->has_end_offset = has;
+    st->end_offset = (uint64_t)off;
+    crm_row_i64(res, 0, 5, &st->has_created, &st->created);
+    crm_row_i64(res, 0, 6, &st->has_merged, &st->merged);
+    crm_row_i64(res, 0, 7, &st->has_duplicates, &st->duplicates);
+    crm_row_i64(res, 0, 8, &st->has_rejected, &st->rejected);
+    crm_row_i64(res, 0, 9, &st->has_flagged, &st->flagged);
+    st->started_at = crm_row_str(res, 0, 10);
+    st->finished_at = crm_row_str(res, 0, 11);
+    return st;
+}
+
+/* 1-128 of [A-Za-z0-9:_.-], as crm-leads accepts. */
+static bool import_id_ok(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    return n > 0 && n <= 128 &&
+           strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_-.") == n;
+}
+
+static int may_import(const crm_rpc_ctx_t *ctx, const char *import_id, crm_err_t *err)
+{
+    if (strcmp(ctx->role, "admin") != 0 && strcmp(ctx->role, "system") != 0)
+        return crm_err_set(err, CRM_EFORBIDDEN, NULL, "forbidden", "imports are for admins");
+    if (!import_id_ok(import_id))
+        crm_err_add(err, CRM_EINVALID, "/import_id", "invalid", "import_id: 1-128 of [A-Za-z0-9:_.-]");
+    return err->code;
+}
+
+static int import_status(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in_,
+                         ProtobufCMessage **out, crm_err_t *err)
+{
+    (void)arg;
+    const Crm__ImportStatusRequest *in = (const Crm__ImportStatusRequest *)in_;
+    if (may_import(ctx, in->import_id, err) != CRM_OK)
+        return err->code;
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT %s FROM imports WHERE id = $1", STATUS_COLS);
+    const char *p[] = {in->import_id};
+    PGresult *res = crm_db_exec(ctx->db, "import_status", sql, 1, p, err);
+    if (!res)
+        return err->code;
+    *out = &status_from_row(res)->base;
+    PQclear(res);
+    return CRM_OK;
+}
+
+/* ---- checks ---------------------------------------------------------------------------------- */
+
+static int check_batch(const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, crm_err_t *err)
+{
+    if (may_import(ctx, b->import_id, err) == CRM_EFORBIDDEN)
+        return err->code;
+    if (!b->resource_type || strcmp(b->resource_type, "deal") != 0)
+        crm_err_add(err, CRM_EINVALID, "/resource_type", "incorrect_value", "resource_type must be deal");
+    if (b->n_rows > IMPORT_MAX_ROWS)
+        crm_err_add(err, CRM_EINVALID, "/rows", "too_long", "at most %d rows per batch", IMPORT_MAX_ROWS);
+    if (b->owner_id < 0 || b->pool_id < 0 || (b->owner_id > 0 && b->pool_id > 0))
+        crm_err_add(err, CRM_EINVALID, "/owner_id", "incorrect_value", "an owner or a pool, not both");
+    for (size_t i = 1; i < b->n_rows; i++)
+        if (b->rows[i]->line <= b->rows[i - 1]->line) {
+            crm_err_add(err, CRM_EINVALID, "/rows", "incorrect_value",
+                        "rows must come in increasing line order");
+            break;
+        }
+    return err->code;
+}
+
+static int catalog_load(crm_db_t *tx, catalog_t *cat, crm_err_t *err)
+{
+    PGresult *res = crm_db_exec(tx, "import_pipelines",
+                                "SELECT id, name, disabled FROM pipelines ORDER BY id", 0, NULL, err);
+    if (!res)
+        return err->code;
+    cat->npipes = PQntuples(res);
+    cat->pipes = calloc((size_t)cat->npipes + 1, sizeof *cat->pipes);
+    for (int r = 0; r < cat->npipes; r++)
+        cat->pipes[r] =
+            (pipe_t){crm_db_i64(res, r, 0), strdup(PQgetvalue(res, r, 1)), crm_db_bool(res, r, 2)};
+    PQclear(res);
+    res = crm_db_exec(tx, "import_stages",
+                      "SELECT id, pipeline_id, name, active, category = 'won' FROM stages "
+                      "ORDER BY pipeline_id, position",
+                      0, NULL, err);
+    if (!res)
+        return err->code;
+    cat->nstages = PQntuples(res);
+    cat->stages = calloc((size_t)cat->nstages + 1, sizeof *cat->stages);
+    for (int r = 0; r < cat->nstages; r++)
+        cat->stages[r] =
+            (stage_t){crm_db_i64(res, r, 0), crm_db_i64(res, r, 1), strdup(PQgetvalue(res, r, 2)),
+                      crm_db_bool(res, r, 3), crm_db_bool(res, r, 4)};
+    PQclear(res);
+    return CRM_OK;
+}
+
+static void catalog_free(catalog_t *cat)
+{
+    for (int i = 0; i < cat->npipes; i++)
+        free(cat->pipes[i].name);
+    for (int i = 0; i < cat->nstages; i++)
+        free(cat->stages[i].name);
+    free(cat->pipes);
+    free(cat->stages);
+}
+
+static bool given(const char *s)
+{
+    return s && !deals_blank(s);
+}
+
+/* Trims blanks for a case-insensitive name comparison. */
+static bool same_name(const char *a, const char *b)
+{
+    while (*b == ' ' || *b == '\t')
+        b++;
+    size_t n = strlen(b);
+    while (n > 0 && (b[n - 1] == ' ' || b[n - 1] == '\t'))
+        n--;
+    return strlen(a) == n && strncasecmp(a, b, n) == 0;
+}
+
+/* The pipeline and stage of a row (names win over ids; "" = the defaults); false with the reason. */
+static bool resolve_stage(const catalog_t *cat, const Crm__ImportRow *in, drow_t *r)
+{
+    const Crm__Deal *d = in->deal;
+    const pipe_t *pipe = NULL;
+    for (int i = 0; i < cat->npipes && !pipe; i++) {
+        const pipe_t *p = &cat->pipes[i];
+        if (given(in->pipeline_name) ? same_name(p->name, in->pipeline_name)
+                                     : (d->has_pipeline_id ? p->id == d->pipeline_id : !p->disabled))
+            pipe = p;
+    }
+    if (!pipe || pipe->disabled) {
+        if (given(in->pipeline_name))
+            snprintf(r->reason, sizeof r->reason, "%s pipeline \"%.100s\"", pipe ? "disabled" : "unknown",
+                     in->pipeline_name);
+        else
+            snprintf(r->reason, sizeof r->reason, "%s",
+                     d->has_pipeline_id ? "unknown pipeline id" : "no enabled pipeline");
+        return false;
+    }
+    const stage_t *st = NULL;
+    for (int i = 0; i < cat->nstages && !st; i++) {
+        const stage_t *s = &cat->stages[i];
+        if (s->pipeline_id != pipe->id)
+            continue;
+        if (given(in->stage_name) ? same_name(s->name, in->stage_name)
+                                  : (d->has_stage_id ? s->id == d->stage_id : s->active))
+            st = s;
+    }
+    if (!st) {
+        if (given(in->stage_name))
+            snprintf(r->reason, sizeof r->reason, "unknown stage \"%.100s\" in pipeline \"%.100s\"",
+                     in->stage_name, pipe->name);
+        else
+            snprintf(r->reason, sizeof r->reason, "%s in pipeline \"%.100s\"",
+                     d->has_stage_id ? "unknown stage id" : "no active stage", pipe->name);
+        return false;
+    }
+    r->pipeline_id = pipe->id;
+    r->stage_id = st->id;
+    r->won = st->won;
+    return true;
+}
+
+/* The checks of one row (contact already resolved in r->contact_id, -1 = named but not found). */
+static void check_row(const catalog_t *cat, drow_t *r)
+{
+    const Crm__ImportRow *in = r->in;
+    const Crm__Deal *d = in->deal;
+    if (in->reject_reason && *in->reject_reason) {
+        snprintf(r->reason, sizeof r->reason, "%s", in->reject_reason);
+        return;
+    }
+    if (!d || deals_blank(d->name)) {
+        snprintf(r->reason, sizeof r->reason, "missing name");
+        return;
+    }
+    if (!resolve_stage(cat, in, r))
+        return;
+    if (given(d->value_json) && !deals_value_parse(d->value_json, r->value))
+        snprintf(r->reason, sizeof r->reason, "bad value \"%.60s\": a decimal such as 1200 or 1200.50",
+                 d->value_json);
+    else if (d->currency && *d->currency && !deals_currency_ok(d->currency))
+        snprintf(r->reason, sizeof r->reason, "bad currency \"%.20s\": an ISO 4217 code such as USD",
+                 d->currency);
+    else if (given(d->estimated_close_date) && !deals_date_ok(d->estimated_close_date))
+        snprintf(r->reason, sizeof r->reason, "bad estimated_close_date \"%.40s\": YYYY-MM-DD",
+                 d->estimated_close_date);
+    else if (r->contact_id < 0)
+        snprintf(r->reason, sizeof r->reason, "unknown contact \"%.120s\"",
+                 given(in->contact_email) ? in->contact_email : in->contact_name);
+    for (size_t t = 0; !r->reason[0] && t < d->n_tags; t++)
+        if (deals_blank(d->tags[t]))
+            snprintf(r->reason, sizeof r->reason, "blank tag");
+}
+
+/* The rows' contacts, by e-mail or name, in one contacts.resolve call to crm-leads: contact_id > 0
+ * found, -1 named but unknown, 0 none named. */
+static int resolve_contacts(deals_t *self, const crm_rpc_ctx_t *ctx, drow_t *rows, size_t n, crm_err_t *err)
+{
+    Crm__Contact *qs = calloc(n + 1, sizeof *qs);
+    Crm__Contact **qp = calloc(n + 1, sizeof *qp);
+    size_t *slot = calloc(n + 1, sizeof *slot), nq = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Crm__ImportRow *in = rows[i].in;
+        bool email = given(in->contact_email), name = given(in->contact_name);
+        if (!email && !name)
+            continue;
+        crm__contact__init(&qs[nq]);
+        if (email)
+            qs[nq].email = in->contact_email;
+        else
+            qs[nq].name = in->contact_name;
+        qp[nq] = &qs[nq];
+        slot[nq++] = i;
+    }
+    int rc = CRM_OK;
+    if (nq > 0 && !self->leads)
+        rc = crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "no RPC client for crm-leads (contacts.resolve)");
+    if (nq > 0 && rc == CRM_OK) {
+        Crm__ContactList q = CRM__CONTACT_LIST__INIT;
+        q.items = qp;
+        q.n_items = nq;
+        crm_rpc_caller_t caller = {
+            .user_id = ctx->user_id, .role = ctx->role, .correlation_id = ctx->correlation_id};
+        ProtobufCMessage *got = NULL;
+        rc = crm_rpc_call(self->leads, "contacts.resolve", &caller, &q.base, &crm__contact_list__descriptor,
+                          30000, &got, err);
+        const Crm__ContactList *cl = (const Crm__ContactList *)got;
+        if (rc == CRM_OK && cl->n_items != nq)
+            rc = crm_err_set(err, CRM_EINTERNAL, NULL, NULL,
+                             "contacts.resolve: %zu answers for %zu questions", cl->n_items, nq);
+        for (size_t k = 0; rc == CRM_OK && k < nq; k++)
+            rows[slot[k]].contact_id = cl->items[k]->has_id && cl->items[k]->id > 0 ? cl->items[k]->id : -1;
+        if (got)
+            protobuf_c_message_free_unpacked(got, NULL);
+    }
+    free(qs);
+    free(qp);
+    free(slot);
+    return rc;
+}
+
+/* ---- storing ----------------------------------------------------------------------------------- */
+
+/* Owners for the new deal ids from crm-assign (assign.pick_bulk); owners[i] 0 when nobody. */
+static int pick_owners(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, int64_t *ids,
+                       size_t n, int64_t *owners, int64_t *aids, crm_err_t *err)
+{
+    if (!self->assign)
+        return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL,
+                           "no RPC client for crm-assign (assign.pick_bulk)");
+    Crm__PickBulkRequest q = CRM__PICK_BULK_REQUEST__INIT;
+    q.resource_type = "deal";
+    q.record_ids = ids;
+    q.n_record_ids = n;
+    q.has_pool_id = b->pool_id > 0;
+    q.pool_id = b->pool_id;
+    q.has_owner_id = b->owner_id > 0;
+    q.owner_id = b->owner_id;
+    q.import_id = b->import_id;
+    q.has_changed_by = 1;
+    q.changed_by = ctx->user_id;
+    crm_rpc_caller_t caller = {
+        .user_id = ctx->user_id, .role = ctx->role, .correlation_id = ctx->correlation_id};
+    ProtobufCMessage *got = NULL;
+    int rc = crm_rpc_call(self->assign, "assign.pick_bulk", &caller, &q.base,
+                          &crm__pick_bulk_reply__descriptor, 60000, &got, err);
+    const Crm__PickBulkReply *rep = (const Crm__PickBulkReply *)got;
+    if (rc == CRM_OK && (rep->n_owner_ids != n || rep->n_assignment_ids != n))
+        rc = crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "assign.pick_bulk: %zu owners for %zu deals",
+                         rep->n_owner_ids, n);
+    for (size_t i = 0; rc == CRM_OK && i < n; i++) {
+        owners[i] = rep->owner_ids[i];
+        aids[i] = rep->assignment_ids[i];
+    }
+    if (got)
+        protobuf_c_message_free_unpacked(got, NULL);
+    return rc;
+}
+
+static int ensure_stage(crm_db_t *tx, crm_err_t *err)
+{
+    PGresult *res = crm_db_exec(tx, "import_stage_exists",
+                                "SELECT to_regclass('pg_temp.import_deal_stage') IS NOT NULL", 0, NULL, err);
+    if (!res)
+        return err->code;
+    bool there = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return there ? CRM_OK
+                 : crm_db_exec_simple(
+                       tx,
+                       "CREATE TEMP TABLE import_deal_stage (id bigint NOT NULL, line bigint NOT NULL, "
+                       "name text NOT NULL, value numeric, currency text, hot boolean, "
+                       "pipeline_id bigint NOT NULL, stage_id bigint NOT NULL, won boolean NOT NULL, "
+                       "contact_id bigint, estimated_close_date date, tags text[] NOT NULL, "
+                       "source text, owner_id bigint) ON COMMIT DELETE ROWS",
+                       err);
+}
+
+/* deal.created for the inserted deals (res: deals_deal_cols), with their assignment ids. */
+static int emit_created(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, PGresult *res,
+                        const int64_t *ids, const int64_t *aids, size_t nids, crm_err_t *err)
+{
+    int n = PQntuples(res);
+    if (n == 0)
+        return CRM_OK;
+    Crm__Deal **deals = calloc((size_t)n, sizeof *deals);
+    Crm__DealEvent *evs = calloc((size_t)n, sizeof *evs);
+    const ProtobufCMessage **payloads = calloc((size_t)n, sizeof *payloads);
+    const char **types = calloc((size_t)n, sizeof *types);
+    for (int r = 0; r < n; r++) {
+        deals[r] = deals_deal_from_row(res, r);
+        Crm__DealEvent *ev = &evs[r];
+        crm__deal_event__init(ev);
+        ev->deal = deals[r];
+        ev->has_changed_by = 1;
+        ev->changed_by = ctx->user_id;
+        ev->import_id = b->import_id;
+        /* ids are ascending (reserved in order): the deal's assignment by binary search */
+        size_t lo = 0, hi = nids;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (ids[mid] < deals[r]->id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < nids && ids[lo] == deals[r]->id && aids[lo] > 0) {
+            ev->has_assignment_id = 1;
+            ev->assignment_id = aids[lo];
+        }
+        payloads[r] = &ev->base;
+        types[r] = "deal.created";
+    }
+    int rc = crm_outbox_append_many(self->daemon->outbox, ctx->db, types, ctx->correlation_id, payloads,
+                                    (size_t)n, err);
+    for (int r = 0; r < n; r++)
+        protobuf_c_message_free_unpacked(&deals[r]->base, NULL);
+    free(deals);
+    free(evs);
+    free(payloads);
+    free(types);
+    return rc;
+}
+
+/* Stores the good rows: ids, owners, staging, deals, contacts, stage stays, funnel, events.
+ * *created: the deals inserted. */
+static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, drow_t *rows,
+                      size_t n, int64_t *created, crm_err_t *err)
+{
+    crm_db_t *tx = ctx->db;
+    size_t good = 0;
+    for (size_t i = 0; i < n; i++)
+        good += !rows[i].reason[0];
+    *created = 0;
+    if (good == 0)
+        return CRM_OK;
+    int64_t *ids = calloc(good, sizeof *ids), *owners = calloc(good, sizeof *owners),
+            *aids = calloc(good, sizeof *aids);
+    char nb[24];
+    const char *np[] = {crm_param_i64(nb, true, (int64_t)good)};
+    PGresult *res =
+        crm_db_exec(tx, "import_deal_ids",
+                    "SELECT nextval(pg_get_serial_sequence('deals', 'id')) FROM generate_series(1, "
+                    "$1::integer) ORDER BY 1",
+                    1, np, err);
+    int rc = res ? CRM_OK : err->code;
+    for (size_t k = 0; rc == CRM_OK && k < good; k++)
+        ids[k] = crm_db_i64(res, (int)k, 0);
+    PQclear(res);
+    if (rc == CRM_OK)
+        rc = pick_owners(self, ctx, b, ids, good, owners, aids, err);
+
+    crm_buf_t copy = {0};
+    char v[6][24];
+    const char *source = b->source && *b->source ? b->source : "import";
+    for (size_t i = 0, k = 0; rc == CRM_OK && i < n; i++) {
+        const drow_t *r = &rows[i];
+        if (r->reason[0])
+            continue;
+        const Crm__Deal *d = r->in->deal;
+        /* nobody from crm-assign (no pool): the importing user owns it, as a deal they create */
+        int64_t owner = owners[k] > 0 ? owners[k] : ctx->user_id;
+        char *tags = crm_param_text_array(d->tags, d->n_tags);
+        crm_buf_copy_field(&copy, crm_param_i64(v[0], true, ids[k]), false);
+        crm_buf_copy_field(&copy, crm_param_i64(v[1], true, r->in->line), false);
+        crm_buf_copy_field(&copy, d->name, false);
+        crm_buf_copy_field(&copy, r->value[0] ? r->value : NULL, false);
+        crm_buf_copy_field(&copy, d->currency && *d->currency ? d->currency : NULL, false);
+        crm_buf_copy_field(&copy, d->has_hot ? (d->hot ? "t" : "f") : NULL, false);
+        crm_buf_copy_field(&copy, crm_param_i64(v[2], true, r->pipeline_id), false);
+        crm_buf_copy_field(&copy, crm_param_i64(v[3], true, r->stage_id), false);
+        crm_buf_copy_field(&copy, r->won ? "t" : "f", false);
+        crm_buf_copy_field(&copy, crm_param_i64(v[4], r->contact_id > 0, r->contact_id), false);
+        crm_buf_copy_field(&copy, given(d->estimated_close_date) ? d->estimated_close_date : NULL, false);
+        crm_buf_copy_field(&copy, tags, false);
+        crm_buf_copy_field(&copy, r->in->source && *r->in->source ? r->in->source : source, false);
+        crm_buf_copy_field(&copy, crm_param_i64(v[5], owner > 0, owner), true);
+        free(tags);
+        k++;
+    }
+    if (rc == CRM_OK)
+        rc = ensure_stage(tx, err);
+    if (rc == CRM_OK)
+        rc = crm_db_copy_in(
+            tx,
+            "COPY import_deal_stage (id, line, name, value, currency, hot, pipeline_id, stage_id, "
+            "won, contact_id, estimated_close_date, tags, source, owner_id) FROM STDIN",
+            copy.s, copy.len, err);
+    crm_buf_free(&copy);
+    if (rc == CRM_OK)
+        rc = crm_db_run(
+            tx, "import_deal_sources",
+            "INSERT INTO deal_sources (name) SELECT DISTINCT source FROM import_deal_stage s WHERE "
+            "source IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deal_sources x WHERE x.name = s.source) "
+            "ON CONFLICT (name) DO NOTHING",
+            0, NULL, err);
+    char cb[24], sql[2048];
+    const char *ip[] = {b->import_id, crm_param_i64(cb, ctx->user_id > 0, ctx->user_id),
+                        crm_param_bool(true, ctx->user_id == 0)};
+    snprintf(
+        sql, sizeof sql,
+        "INSERT INTO deals AS d (id, creator_id, owner_id, name, value, currency, hot, pipeline_id, "
+        "stage_id, "
+        "contact_id, estimated_close_date, source_id, tags, unsorted, last_stage_change_by_id, import_id, "
+        "import_line) SELECT s.id, $2::bigint, s.owner_id, s.name, coalesce(s.value, 0), "
+        "coalesce(s.currency, "
+        "'USD'), coalesce(s.hot, false), s.pipeline_id, s.stage_id, s.contact_id, s.estimated_close_date, "
+        "src.id, s.tags, $3::boolean, $2::bigint, $1, s.line FROM import_deal_stage s LEFT JOIN deal_sources "
+        "src ON src.name = s.source ORDER BY s.id ON CONFLICT (import_id, import_line) WHERE import_id IS "
+        "NOT "
+        "NULL DO NOTHING RETURNING %s",
+        deals_deal_cols);
+    res = rc == CRM_OK ? crm_db_exec(tx, "import_deals_insert", sql, 3, ip, err) : NULL;
+    if (rc == CRM_OK && !res)
+        rc = err->code;
+    if (rc == CRM_OK) {
+        *created = PQntuples(res);
+        rc = emit_created(self, ctx, b, res, ids, aids, good, err);
+    }
+    PQclear(res);
+    /* What deal_insert and record_stay do for one deal: the primary contact is an associated
+     * contact, the first stay opens in its stage, the funnel counts it entered (and won value). */
+    if (rc == CRM_OK)
+        rc = crm_db_run(tx, "import_deal_contacts",
+                        "INSERT INTO deal_contacts (deal_id, contact_id) SELECT s.id, s.contact_id FROM "
+                        "import_deal_stage s JOIN deals d ON d.id = s.id WHERE s.contact_id IS NOT NULL "
+                        "ON CONFLICT DO NOTHING",
+                        0, NULL, err);
+    const char *sp[] = {ip[1]};
+    if (rc == CRM_OK)
+        rc = crm_db_run(
+            tx, "import_deal_stays",
+            "INSERT INTO stage_changes (deal_id, pipeline_id, from_stage_id, stage_id, changed_by, "
+            "owner_id) SELECT s.id, s.pipeline_id, NULL, s.stage_id, $1::bigint, coalesce(s.owner_id, 0) "
+            "FROM import_deal_stage s JOIN deals d ON d.id = s.id",
+            1, sp, err);
+    if (rc == CRM_OK)
+        rc = crm_db_run(
+            tx, "import_deal_funnel",
+            "INSERT INTO funnel_daily AS f (pipeline_id, stage_id, day, owner_id, entered, won_value) "
+            "SELECT s.pipeline_id, s.stage_id, (now() AT TIME ZONE 'UTC')::date, coalesce(s.owner_id, "
+            "0), count(*), sum(CASE WHEN s.won THEN d.value ELSE 0 END) FROM import_deal_stage s JOIN "
+            "deals d ON d.id = s.id GROUP BY 1, 2, 3, 4 ON CONFLICT (pipeline_id, stage_id, day, "
+            "owner_id) DO UPDATE SET entered = f.entered + EXCLUDED.entered, won_value = f.won_value + "
+            "EXCLUDED.won_value",
+            0, NULL, err);
+    if (rc == CRM_OK)
+        rc = crm_db_run(tx, "import_deal_stage_clear", "TRUNCATE import_deal_stage", 0, NULL, err);
+    free(ids);
+    free(owners);
+    free(aids);
+    return rc;
+}
+
+/* import.finished: the import's totals and, per owner, the deals it made for them. */
+static int emit_finished(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportStatus *st, crm_err_t *err)
+{
+    const char *p[] = {st->import_id};
+    PGresult *res =
+        crm_db_exec(ctx->db, "import_owner_counts",
+                    "SELECT owner_id, count(*) FROM deals WHERE import_id = $1 AND owner_id IS NOT "
+                    "NULL GROUP BY owner_id ORDER BY owner_id",
+                    1, p, err);
+    if (!res)
+        return err->code;
+    int n = PQntuples(res);
+    Crm__ImportOwnerCount *oc = calloc((size_t)n + 1, sizeof *oc);
+    Crm__ImportOwnerCount **op = calloc((size_t)n + 1, sizeof *op);
+    for (int r = 0; r < n; r++) {
+        crm__import_owner_count__init(&oc[r]);
+        oc[r].has_owner_id = oc[r].has_created = oc[r].has_merged = 1;
+        oc[r].owner_id = crm_db_i64(res, r, 0);
+        oc[r].created = crm_db_i64(res, r, 1);
+        op[r] = &oc[r];
+    }
+    PQclear(res);
+    Crm__ImportFinished f = CRM__IMPORT_FINISHED__INIT;
+    f.import_id = st->import_id;
+    f.resource_type = "deal";
+    f.file_name = st->file_name;
+    f.has_created = f.has_merged = f.has_duplicates = f.has_rejected = 1;
+    f.created = st->created;
+    f.merged = st->merged;
+    f.duplicates = st->duplicates;
+    f.rejected = st->rejected;
+    f.owners = op;
+    f.n_owners = (size_t)n;
+    f.started_at = st->started_at;
+    f.finished_at = st->finished_at;
+    int rc = crm_outbox_append(self->daemon->outbox, ctx->db, "import.finished", ctx->correlation_id, &f.base,
+                               err);
+    crm_log_info(ctx->correlation_id, "import.finished", "import_id=%s created=%lld rejected=%lld owners=%d",
+                 st->import_id, (long long)st->created, (long long)st->rejected, n);
+    free(oc);
+    free(op);
+    return rc;
+}
+
+typedef struct {
+    drow_t *rows;
+    size_t n;
+    int64_t created, rejected, skipped, flagged;
+} batch_t;
+
+static int run_batch(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, batch_t *bt,
+                     Crm__ImportBatchReply *rep, crm_err_t *err)
+{
+    crm_db_t *tx = ctx->db;
+    char owner[24], pool[24];
+    const char *ip[] = {b->import_id, b->file_name, crm_param_i64(owner, b->owner_id > 0, b->owner_id),
+                        crm_param_i64(pool, b->pool_id > 0, b->pool_id)};
+    int rc = crm_db_run(
+        tx, "import_open",
+        "INSERT INTO imports (id, resource_type, file_name, owner_id, pool_id) VALUES ($1, 'deal', "
+        "$2, $3, $4) ON CONFLICT (id) DO NOTHING",
+        4, ip, err);
+    if (rc != CRM_OK)
+        return rc;
+    const char *lp[] = {b->import_id};
+    PGresult *res = crm_db_exec(
+        tx, "import_lock", "SELECT last_line, finished_at IS NOT NULL FROM imports WHERE id = $1 FOR UPDATE",
+        1, lp, err);
+    if (!res)
+        return err->code;
+    int64_t watermark = crm_db_i64(res, 0, 0);
+    bool was_finished = crm_db_bool(res, 0, 1);
+    PQclear(res);
+
+    /* The rows not stored yet; the others were, by an earlier call. */
+    drow_t *fresh = bt->rows;
+    size_t nfresh = 0;
+    for (size_t i = 0; i < bt->n; i++)
+        if (bt->rows[i].in->line > watermark)
+            fresh[nfresh++] = bt->rows[i];
+    bt->skipped = (int64_t)(bt->n - nfresh);
+    bt->n = nfresh;
+    catalog_t cat = {0};
+    rc = catalog_load(tx, &cat, err);
+    for (size_t i = 0; rc == CRM_OK && i < bt->n; i++) {
+        check_row(&cat, &bt->rows[i]);
+        bt->rejected += bt->rows[i].reason[0] != 0;
+        bt->flagged += bt->rows[i].in->n_flags > 0;
+    }
+    catalog_free(&cat);
+    if (rc == CRM_OK && b->dry_run)
+        bt->created = (int64_t)bt->n - bt->rejected; /* what would be stored */
+    else if (rc == CRM_OK)
+        rc = store_rows(self, ctx, b, bt->rows, bt->n, &bt->created, err);
+    if (rc != CRM_OK)
+        return rc;
+
+    char sql[1024];
+    snprintf(
+        sql, sizeof sql,
+        "UPDATE imports SET last_line = greatest(last_line, $2::bigint), end_offset = CASE WHEN $2::bigint > "
+        "last_line THEN $3::bigint ELSE end_offset END, created = created + $4, rejected = rejected + $5, "
+        "flagged = flagged + $6, updated_at = now(), finished_at = CASE WHEN $7 THEN coalesce(finished_at, "
+        "now()) END WHERE id = $1 RETURNING %s",
+        STATUS_COLS);
+    char v[5][24];
+    int64_t last = b->last_line;
+    for (size_t i = 0; i < b->n_rows; i++)
+        last = b->rows[i]->line > last ? b->rows[i]->line : last;
+    const char *up[] = {b->import_id,
+                        crm_param_i64(v[0], true, last),
+                        crm_param_i64(v[1], true, (int64_t)b->end_offset),
+                        crm_param_i64(v[2], true, bt->created),
+                        crm_param_i64(v[3], true, bt->rejected),
+                        crm_param_i64(v[4], true, bt->flagged),
+                        b->final ? "true" : "false"};
+    res = crm_db_exec(tx, "import_advance", sql, 7, up, err);
+    if (!res)
+        return err->code;
+    rep->status = status_from_row(res);
+    PQclear(res);
+    if (b->final && !was_finished && !b->dry_run)
+        return emit_finished(self, ctx, rep->status, err);
+    return CRM_OK;
+}
+
+static int import_batch(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in_,
+                        ProtobufCMessage **out, crm_err_t *err)
+{
+    deals_t *self = arg;
+    const Crm__ImportBatch *b = (const Crm__ImportBatch *)in_;
+    if (check_batch(ctx, b, err) != CRM_OK)
+        return err->code;
+    Crm__ImportBatchReply *rep = (Crm__ImportBatchReply *)crm_pb_new(&crm__import_batch_reply__descriptor);
+    batch_t bt = {.rows = calloc(b->n_rows + 1, sizeof *bt.rows), .n = b->n_rows};
+    for (size_t i = 0; i < b->n_rows; i++)
+        bt.rows[i].in = b->rows[i];
+    /* Custom columns are not imported for deals: all reported. */
+    rep->unknown_columns = calloc(b->n_custom_columns + 1, sizeof *rep->unknown_columns);
+    for (size_t c = 0; c < b->n_custom_columns; c++)
+        rep->unknown_columns[rep->n_unknown_columns++] = crm_pb_strdup(b->custom_columns[c]);
+    int rc = resolve_contacts(self, ctx, bt.rows, bt.n, err);
+    if (rc == CRM_OK)
+        rc = crm_db_begin(ctx->db, err);
+    if (rc == CRM_OK)
+        rc = run_batch(self, ctx, b, &bt, rep, err);
+    if (rc == CRM_OK && !b->dry_run)
+        rc = crm_db_commit(ctx->db, err);
+    else
+        crm_db_rollback(ctx->db);
+    if (rc == CRM_OK) {
+        rep->has_created = rep->has_merged = rep->has_duplicates = rep->has_rejected = rep->has_skipped = 1;
+        rep->created = bt.created;
+        rep->rejected = bt.rejected;
+        rep->skipped = bt.skipped;
+        rep->rejects = calloc((size_t)bt.rejected + 1, sizeof *rep->rejects);
+        for (size_t i = 0; i < bt.n; i++) {
+            if (!bt.rows[i].reason[0])
+                continue;
+            Crm__ImportRowResult *rr =
+                (Crm__ImportRowResult *)crm_pb_new(&crm__import_row_result__descriptor);
+            rr->has_line = 1;
+            rr->line = bt.rows[i].in->line;
+            rr->outcome = crm_pb_strdup("rejected");
+            rr->reason = crm_pb_strdup(bt.rows[i].reason);
+            rep->rejects[rep->n_rejects++] = rr;
+        }
+        if (!b->dry_run)
+            crm_outbox_kick(self->daemon->outbox);
+        crm_log_info(
+            ctx->correlation_id, "import.batch",
+            "import_id=%s resource_type=deal rows=%zu created=%lld rejected=%lld skipped=%lld dry_run=%d",
+            b->import_id, b->n_rows, (long long)bt.created, (long long)bt.rejected, (long long)bt.skipped,
+            b->dry_run ? 1 : 0);
+    }
+    free(bt.rows);
+    if (rc != CRM_OK) {
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
+        return rc;
+    }
+    *out = &rep->base;
+    return CRM_OK;
+}
+
+void deals_import_register(deals_t *self)
+{
+    crm_rpc_server_handle(self->daemon->rpc, "deals.import_batch", &crm__import_batch__descriptor,
+                          import_batch, self);
+    crm_rpc_server_handle(self->daemon->rpc, "deals.import_status", &crm__import_status_request__descriptor,
+                          import_status, self);
+}
