@@ -41,8 +41,17 @@ static const char core_001_spine[] =
     "  payload bytea,"
     "  created_at timestamptz NOT NULL DEFAULT now());";
 
+/* Every appended outbox row used to add a NULL entry to the unique index on seq, and the
+ * planner walked that index (not outbox_unsequenced) for "seq IS NULL": under a steady stream the
+ * relay's every step read through every row sequenced since the last vacuum. Only sequenced rows
+ * need the uniqueness. */
+static const char core_002_outbox_seq[] =
+    "ALTER TABLE outbox DROP CONSTRAINT IF EXISTS outbox_seq_key;"
+    "CREATE UNIQUE INDEX IF NOT EXISTS outbox_seq ON outbox (seq) WHERE seq IS NOT NULL;";
+
 static const crm_migration_t core_migrations[] = {
     {"crm_core_001_spine", core_001_spine},
+    {"crm_core_002_outbox_seq", core_002_outbox_seq},
 };
 
 /* The schema name goes into SQL text (CREATE SCHEMA, search_path): only a plain lower-case

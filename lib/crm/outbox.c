@@ -18,6 +18,7 @@
 
 #define RELAY_BATCH 1000
 #define RELAY_IDLE_MS 50
+#define RELAY_COALESCE_MS 2
 #define HEARTBEAT_US 1000000
 #define REPLAY_DEFAULT_LIMIT 1000
 #define REPLAY_MAX_LIMIT 5000
@@ -45,27 +46,35 @@ struct crm_outbox_t {
 static const char SQL_APPEND[] =
     "INSERT INTO outbox (event_id, type, correlation_id, payload) VALUES ($1::uuid, $2, $3, $4::bytea)";
 
-/* Only one relay of a producer sequences at a time, across every instance: this lock plus the
- * outbox_state row lock keep seq gap-free and in commit order. */
-static const char SQL_TRY_LOCK[] = "SELECT pg_try_advisory_xact_lock(hashtext('crm.outbox.' || current_schema()))";
-static const char SQL_STATE_LOCK[] = "SELECT last_seq FROM outbox_state WHERE id = 1 FOR UPDATE";
+/* Only one relay of a producer sequences at a time, across every instance: the advisory lock
+ * plus the outbox_state row lock keep seq gap-free and in commit order. Both in one statement
+ * (no row when another instance holds the advisory lock). */
+static const char SQL_LOCK[] =
+    "SELECT last_seq FROM outbox_state"
+    " WHERE id = 1 AND pg_try_advisory_xact_lock(hashtext('crm.outbox.' || current_schema())) FOR UPDATE";
 static const char SQL_STATE_GET[] = "SELECT last_seq FROM outbox_state WHERE id = 1";
-static const char SQL_STATE_SET[] = "UPDATE outbox_state SET last_seq = $1::bigint WHERE id = 1";
+/* The backlog gauge: rows not sequenced yet (at most once a second: under load, the partial
+ * index it walks is full of rows just sequenced and not yet vacuumed). */
 static const char SQL_BACKLOG[] = "SELECT count(*) FROM outbox WHERE seq IS NULL";
 
 #define ROW_COLUMNS                                                                                               \
     "seq, event_id::text, type, (extract(epoch FROM occurred_at) * 1000000)::bigint, correlation_id, "          \
     "schema_version, payload"
 
-/* Committed rows without a seq, in id order, get last_seq+1, +2, ... in one statement. A row
- * whose transaction committed after a higher id's simply gets a later seq: seq is relay order. */
+/* Committed rows without a seq, in id order, get last_seq+1, +2, ... and outbox_state moves on,
+ * in one statement (it runs after SQL_LOCK in the same transaction, with a snapshot taken after
+ * the locks: it sees every row committed before). A row whose transaction committed after a
+ * higher id's simply gets a later seq: seq is relay order. */
 static const char SQL_SEQUENCE[] =
-    "WITH batch AS ("
+    "WITH batch AS MATERIALIZED ("
     "  SELECT id, row_number() OVER (ORDER BY id) AS rn"
     "  FROM (SELECT id FROM outbox WHERE seq IS NULL ORDER BY id LIMIT 1000) s"
     "), upd AS ("
     "  UPDATE outbox o SET seq = $1::bigint + b.rn FROM batch b WHERE o.id = b.id"
     "  RETURNING o.seq, o.event_id, o.type, o.occurred_at, o.correlation_id, o.schema_version, o.payload"
+    "), st AS ("
+    "  UPDATE outbox_state SET last_seq = $1::bigint + (SELECT count(*) FROM batch)"
+    "  WHERE id = 1 AND EXISTS (SELECT 1 FROM batch)"
     ") SELECT " ROW_COLUMNS " FROM upd ORDER BY seq";
 
 static const char SQL_REPLAY[] =
@@ -232,16 +241,13 @@ static int relay_sequence(crm_outbox_t *self, PGresult **out) {
     crm_db_t *db = self->db;
     *out = NULL;
     if (crm_db_begin(db, &err) != CRM_OK) goto fail;
-    PGresult *res = crm_db_exec(db, "crm_outbox_try_lock", SQL_TRY_LOCK, 0, NULL, &err);
+    PGresult *res = crm_db_exec(db, "crm_outbox_lock", SQL_LOCK, 0, NULL, &err);
     if (!res) goto fail;
-    bool mine = crm_db_bool(res, 0, 0);
-    PQclear(res);
-    if (!mine) { /* another instance is relaying this producer */
+    if (PQntuples(res) == 0) { /* another instance is relaying this producer */
+        PQclear(res);
         crm_db_rollback(db);
         return 0;
     }
-    res = crm_db_exec(db, "crm_outbox_state_lock", SQL_STATE_LOCK, 0, NULL, &err);
-    if (!res) goto fail;
     long long last = crm_db_i64(res, 0, 0);
     PQclear(res);
     char last_s[32];
@@ -255,11 +261,7 @@ static int relay_sequence(crm_outbox_t *self, PGresult **out) {
         crm_db_rollback(db);
         return 0;
     }
-    char new_s[32];
-    snprintf(new_s, sizeof new_s, "%lld", last + n);
-    const char *p2[1] = {new_s};
-    if (crm_db_run(db, "crm_outbox_state_set", SQL_STATE_SET, 1, p2, &err) != CRM_OK ||
-        crm_db_commit(db, &err) != CRM_OK) {
+    if (crm_db_commit(db, &err) != CRM_OK) {
         PQclear(rows);
         goto fail;
     }
@@ -378,11 +380,10 @@ static void *relay_run(void *arg) {
             continue;
         }
         int n = relay_drain(self, pub, 4);
-        if (n != 0) update_backlog(self);
         int64_t now = crm_mono_us();
         if (now >= next_heartbeat) {
             heartbeat(self, pub);
-            if (n == 0) update_backlog(self);
+            update_backlog(self);
             next_heartbeat = now + HEARTBEAT_US;
         }
         if (n < 0) {
@@ -397,6 +398,9 @@ static void *relay_run(void *arg) {
             pthread_mutex_unlock(&self->mu);
             if (!stop) continue;
         } else {
+            /* Rows came: let a few more commits gather before the next step, so that a steady
+             * stream of small transactions is sequenced in a few statements, not one each. */
+            if (n > 0) crm_sleep_ms(RELAY_COALESCE_MS);
             stop = relay_wait(self, RELAY_IDLE_MS);
         }
     }

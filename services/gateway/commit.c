@@ -22,36 +22,50 @@ struct gw_committer_t {
     pthread_t threads[16];
 };
 
-/* One transaction for jobs[0..n) (linked by next). CRM_OK: every job has rc, inserted and id. */
+/* One statement for jobs[0..n) (linked by next): fresh delivery ids first (the events carry
+ * them), then every archive row and its lead.captured together, in the statement's own
+ * transaction — two round trips for the whole batch. CRM_OK: every job has rc, inserted, id. */
 static int store_batch(gw_t *gw, crm_db_t *db, gw_commit_job_t *first, crm_err_t *err)
 {
-    if (crm_db_begin(db, err) != CRM_OK)
-        return err->code;
-    for (gw_commit_job_t *j = first; j; j = j->next) {
-        j->id = 0;
-        if (gw_store_archive(db, &j->in, &j->id, &j->inserted, err) != CRM_OK)
-            goto rollback;
-        if (!j->inserted)
-            continue;
-        j->lc->has_delivery_id = true;
-        j->lc->delivery_id = j->id;
-        if (crm_outbox_append(gw->outbox, db, "lead.captured", j->corr, &j->lc->base, err) != CRM_OK)
-            goto rollback;
+    (void)gw;
+    size_t n = 0;
+    for (gw_commit_job_t *j = first; j; j = j->next)
+        n++;
+    int64_t *ids = calloc(n, sizeof *ids);
+    bool *inserted = calloc(n, sizeof *inserted);
+    const gw_archive_in_t **in = calloc(n, sizeof *in);
+    const ProtobufCMessage **events = calloc(n, sizeof *events);
+    int rc = ids && inserted && in && events
+                 ? gw_store_delivery_ids(db, n, ids, err)
+                 : crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "out of memory storing the deliveries");
+    if (rc == CRM_OK) {
+        size_t k = 0;
+        for (gw_commit_job_t *j = first; j; j = j->next, k++) {
+            j->lc->has_delivery_id = true;
+            j->lc->delivery_id = ids[k];
+            in[k] = &j->in;
+            events[k] = &j->lc->base;
+        }
+        rc = gw_store_accept_batch(db, in, ids, "lead.captured", events, n, inserted, err);
     }
-    if (crm_db_commit(db, err) != CRM_OK)
-        goto rollback;
-    /* Lost races (the same delivery id from another request, committed first or earlier in this
-     * batch): answer with the winner's id. */
-    for (gw_commit_job_t *j = first; j; j = j->next) {
-        j->rc = CRM_OK;
-        if (!j->inserted &&
-            gw_store_delivery_find(db, j->in.source, j->in.external_id, &j->id, err) != CRM_OK)
-            j->rc = err->code;
+    if (rc == CRM_OK) {
+        /* Lost races (the same delivery id from another request, committed first or earlier in
+         * this batch): answer with the winner's id. */
+        size_t k = 0;
+        for (gw_commit_job_t *j = first; j; j = j->next, k++) {
+            j->rc = CRM_OK;
+            j->inserted = inserted[k];
+            j->id = inserted[k] ? ids[k] : 0;
+            if (!j->inserted &&
+                gw_store_delivery_find(db, j->in.source, j->in.external_id, &j->id, err) != CRM_OK)
+                j->rc = err->code;
+        }
     }
-    return CRM_OK;
-rollback:
-    crm_db_rollback(db);
-    return err->code ? err->code : CRM_EUNAVAILABLE;
+    free(ids);
+    free(inserted);
+    free(in);
+    free(events);
+    return rc;
 }
 
 /* Stores a list of jobs: all in one transaction, or, when that fails, each in its own. */

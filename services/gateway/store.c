@@ -226,6 +226,198 @@ int gw_store_archive(crm_db_t *db, const gw_archive_in_t *in, int64_t *id, bool 
     return CRM_OK;
 }
 
+/* A text[] literal being built: elements quoted, '"' and '\' escaped, NULL as NULL. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} arr_t;
+
+static void arr_put(arr_t *a, const char *s, size_t n)
+{
+    if (a->oom)
+        return;
+    if (a->len + n + 2 > a->cap) {
+        size_t cap = (a->len + n + 2) * 2;
+        char *p = realloc(a->p, cap);
+        if (!p) {
+            a->oom = true;
+            return;
+        }
+        a->p = p;
+        a->cap = cap;
+    }
+    memcpy(a->p + a->len, s, n);
+    a->len += n;
+    a->p[a->len] = 0;
+}
+
+static void arr_add(arr_t *a, const char *s)
+{
+    arr_put(a, a->len ? "," : "{", 1);
+    if (!s) {
+        arr_put(a, "NULL", 4);
+        return;
+    }
+    arr_put(a, "\"", 1);
+    for (const char *q = s; *q;) {
+        size_t run = strcspn(q, "\"\\");
+        arr_put(a, q, run);
+        q += run;
+        if (*q) {
+            char esc[2] = {'\\', *q++};
+            arr_put(a, esc, 2);
+        }
+    }
+    arr_put(a, "\"", 1);
+}
+
+/* Adds bytes as hex text (decoded in SQL with decode(x, 'hex')). */
+static void arr_add_hex(arr_t *a, const void *bytes, size_t n)
+{
+    char *hex = malloc(2 * n + 1);
+    if (!hex) {
+        a->oom = true;
+        return;
+    }
+    crm_hex_encode(bytes, n, hex);
+    arr_add(a, hex);
+    free(hex);
+}
+
+static const char *arr_end(arr_t *a)
+{
+    if (!a->len)
+        arr_put(a, "{", 1);
+    arr_put(a, "}", 1);
+    return a->oom ? NULL : a->p;
+}
+
+int gw_store_delivery_ids(crm_db_t *db, size_t n, int64_t *ids, crm_err_t *err)
+{
+    char count[24];
+    snprintf(count, sizeof count, "%zu", n);
+    const char *params[] = {count};
+    PGresult *res = crm_db_exec(db, "gw_delivery_ids",
+                                "SELECT nextval(pg_get_serial_sequence('deliveries', 'id')) "
+                                "FROM generate_series(1, $1::int)",
+                                1, params, err);
+    if (!res)
+        return err->code;
+    int rc = (size_t)PQntuples(res) == n
+                 ? CRM_OK
+                 : crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "delivery ids: short read");
+    for (size_t i = 0; rc == CRM_OK && i < n; i++)
+        ids[i] = crm_db_i64(res, (int)i, 0);
+    PQclear(res);
+    return rc;
+}
+
+int gw_store_accept_batch(crm_db_t *db, const gw_archive_in_t *const *in, const int64_t *ids,
+                          const char *event_type, const ProtobufCMessage *const *events, size_t n,
+                          bool *inserted, crm_err_t *err)
+{
+    enum {
+        ID,
+        SOURCE,
+        EXT,
+        CTYPE,
+        BODY,
+        CORR,
+        RECEIVED,
+        OUTCOME,
+        REASON,
+        STATUS,
+        SENDER,
+        DETAILS,
+        EVENT_ID,
+        PAYLOAD,
+        NCOLS
+    };
+    arr_t col[NCOLS];
+    memset(col, 0, sizeof col);
+    uint8_t *buf = NULL;
+    size_t bufcap = 0;
+    char num[32], event_id[37];
+    for (size_t i = 0; i < n; i++) {
+        const gw_archive_in_t *r = in[i];
+        snprintf(num, sizeof num, "%lld", (long long)ids[i]);
+        arr_add(&col[ID], num);
+        arr_add(&col[SOURCE], r->source);
+        arr_add(&col[EXT], r->external_id);
+        arr_add(&col[CTYPE], r->content_type ? r->content_type : "");
+        arr_add_hex(&col[BODY], r->body ? r->body : "", r->body_len);
+        arr_add(&col[CORR], r->correlation_id ? r->correlation_id : "");
+        snprintf(num, sizeof num, "%lld", (long long)r->received_at_us);
+        arr_add(&col[RECEIVED], num);
+        arr_add(&col[OUTCOME], r->outcome);
+        arr_add(&col[REASON], r->reason);
+        snprintf(num, sizeof num, "%d", r->status);
+        arr_add(&col[STATUS], num);
+        arr_add(&col[SENDER], r->sender_id);
+        arr_add(&col[DETAILS], r->details ? r->details : "");
+        crm_uuid7(event_id);
+        arr_add(&col[EVENT_ID], event_id);
+        size_t len = protobuf_c_message_get_packed_size(events[i]);
+        if (len + 1 > bufcap) {
+            uint8_t *nb = realloc(buf, len + 1);
+            if (!nb) {
+                col[PAYLOAD].oom = true;
+                break;
+            }
+            buf = nb;
+            bufcap = len + 1;
+        }
+        protobuf_c_message_pack(events[i], buf);
+        arr_add_hex(&col[PAYLOAD], buf, len);
+    }
+    free(buf);
+    const char *params[NCOLS + 1];
+    bool oom = false;
+    for (int c = 0; c < NCOLS; c++)
+        oom |= !(params[c] = arr_end(&col[c]));
+    params[NCOLS] = event_type;
+    int rc = CRM_OK;
+    if (oom)
+        rc = crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "out of memory storing the deliveries");
+    PGresult *res = NULL;
+    if (rc == CRM_OK)
+        res = crm_db_exec(
+            db, "gw_accept_batch",
+            "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], "
+            "$6::text[], $7::bigint[], $8::text[], $9::text[], $10::int[], $11::text[], $12::text[], "
+            "$13::uuid[], "
+            "$14::text[]) AS v(id, source, external_id, content_type, body, correlation_id, received_us, "
+            "outcome, "
+            "reason, status, sender, details, event_id, payload)), "
+            "d AS (INSERT INTO deliveries (id, source, external_id, content_type, body, correlation_id, "
+            "received_at, outcome, reason, status, sender_delivery_id, details) "
+            "SELECT id, source, external_id, content_type, decode(body, 'hex'), correlation_id, "
+            "to_timestamp(received_us / 1000000.0), outcome, reason, status, sender, details FROM v ORDER BY "
+            "id "
+            "ON CONFLICT (source, external_id) DO NOTHING RETURNING id), "
+            /* the outbox row as crm_outbox_append writes it (lib/crm/outbox.c) */
+            "o AS (INSERT INTO outbox (event_id, type, correlation_id, payload) "
+            "SELECT v.event_id, $15, nullif(v.correlation_id, ''), decode(v.payload, 'hex') FROM v "
+            "JOIN d USING (id) ORDER BY v.id) "
+            "SELECT id FROM d",
+            NCOLS + 1, params, err);
+    for (int c = 0; c < NCOLS; c++)
+        free(col[c].p);
+    if (!res)
+        return rc != CRM_OK ? rc : err->code;
+    for (size_t i = 0; i < n; i++)
+        inserted[i] = false;
+    for (int r = 0; r < PQntuples(res); r++) {
+        int64_t id = crm_db_i64(res, r, 0);
+        for (size_t i = 0; i < n; i++)
+            if (ids[i] == id)
+                inserted[i] = true;
+    }
+    PQclear(res);
+    return CRM_OK;
+}
+
 #define ARCHIVE_COLS                                                                                         \
     "id, source, outcome, reason, status, sender_delivery_id, content_type, octet_length(body), "            \
     "correlation_id, details, " TS_UTC("received_at")

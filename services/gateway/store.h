@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "crm/db.h"
+#include <protobuf-c/protobuf-c.h>
 #include <jansson.h>
 #include "crm/err.h"
 #include <jansson.h>
@@ -68,6 +69,17 @@ typedef struct {
 /* Inserts an archive row inside or outside a transaction. With external_id set, an existing
  * (source, external_id) inserts nothing and *inserted is false (*id 0). */
 int gw_store_archive(crm_db_t *db, const gw_archive_in_t *in, int64_t *id, bool *inserted, crm_err_t *err);
+
+/* Group commit (commit.c): n accepted deliveries and one event each, stored in ONE statement
+ * (its own transaction, or the caller's). ids[] must come from gw_store_delivery_ids: the events
+ * already carry them. A delivery whose (source, external_id) exists, in the table or earlier in
+ * the batch, stores nothing and no event: inserted[i] is false. Events are appended to the
+ * outbox exactly as crm_outbox_append does (the relay sequences them). */
+int gw_store_accept_batch(crm_db_t *db, const gw_archive_in_t *const *in, const int64_t *ids,
+                          const char *event_type, const ProtobufCMessage *const *events, size_t n, bool *inserted,
+                          crm_err_t *err);
+/* n fresh delivery ids (the deliveries' own sequence), in one round trip. */
+int gw_store_delivery_ids(crm_db_t *db, size_t n, int64_t *ids, crm_err_t *err);
 
 /* The archive as JSON for GET /v2/webhook_deliveries: items (newest first) of the page,
  * filtered by source and outcome when not NULL; *has_more when another page follows. Each item:
