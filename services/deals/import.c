@@ -9,7 +9,8 @@
  *   2. each row is checked and rejected with its reason otherwise: a name; a known pipeline (by
  *      name, "" = the first enabled one) and a stage of it (by name, "" = its first active stage);
  *      a value (decimal, at most 2 decimals) and a currency (ISO 4217); a date; a known contact;
- *   3. ids are reserved for the new deals and their owners come from crm-assign in one call
+ *   3. the deal ids of the batch's lines (reserved before, in their own transaction, and reused
+ *      when the batch is sent again) get their owners from crm-assign in one call
  *      (assign.pick_bulk: the batch's owner, or its pool, or the default deal pool; the same pool
  *      cursor as every other path; idempotent per deal id), so that deal.created carries the
  *      owner and assignment_id and crm-assign does not pick again per row;
@@ -59,6 +60,7 @@ typedef struct {
     char reason[240]; /* "" = stored */
     char value[48];
     int64_t pipeline_id, stage_id, contact_id;
+    int64_t deal_id; /* reserved for its line (reserve_ids) */
     bool won;
 } drow_t;
 
@@ -383,9 +385,10 @@ static int ensure_stage(crm_db_t *tx, crm_err_t *err)
                        err);
 }
 
-/* deal.created for the inserted deals (res: deals_deal_cols), with their assignment ids. */
+/* deal.created for the inserted deals (res: deals_deal_cols, then import_line), with their assignment
+ * ids (aids[k] of lines[k], lines ascending). */
 static int emit_created(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, PGresult *res,
-                        const int64_t *ids, const int64_t *aids, size_t nids, crm_err_t *err)
+                        const int64_t *lines, const int64_t *aids, size_t nlines, crm_err_t *err)
 {
     int n = PQntuples(res);
     if (n == 0)
@@ -402,16 +405,17 @@ static int emit_created(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Impo
         ev->has_changed_by = 1;
         ev->changed_by = ctx->user_id;
         ev->import_id = b->import_id;
-        /* ids are ascending (reserved in order): the deal's assignment by binary search */
-        size_t lo = 0, hi = nids;
+        /* the deal's assignment: by its line (binary search; lines come in increasing order) */
+        int64_t line = crm_db_i64(res, r, PQnfields(res) - 1);
+        size_t lo = 0, hi = nlines;
         while (lo < hi) {
             size_t mid = (lo + hi) / 2;
-            if (ids[mid] < deals[r]->id)
+            if (lines[mid] < line)
                 lo = mid + 1;
             else
                 hi = mid;
         }
-        if (lo < nids && ids[lo] == deals[r]->id && aids[lo] > 0) {
+        if (lo < nlines && lines[lo] == line && aids[lo] > 0) {
             ev->has_assignment_id = 1;
             ev->assignment_id = aids[lo];
         }
@@ -429,6 +433,64 @@ static int emit_created(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Impo
     return rc;
 }
 
+/* Deal ids for the lines of the batch not stored yet, reserved in a transaction of their own and
+ * reused when the batch is sent again: assign.pick_bulk is idempotent per deal id, so a batch whose
+ * transaction fails after crm-assign picked its owners gets the same owners again on the retry, and
+ * the pool cursor moves once. The main transaction deletes the reservations its watermark covers. */
+static int reserve_ids(crm_db_t *db, const char *import_id, drow_t *rows, size_t n, crm_err_t *err)
+{
+    const char *wp[] = {import_id};
+    PGresult *res =
+        crm_db_exec(db, "import_watermark", "SELECT last_line FROM imports WHERE id = $1", 1, wp, err);
+    if (!res)
+        return err->code;
+    int64_t watermark = PQntuples(res) == 1 ? crm_db_i64(res, 0, 0) : 0;
+    PQclear(res);
+    int64_t *lines = calloc(n + 1, sizeof *lines);
+    size_t nl = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].in->line > watermark)
+            lines[nl++] = rows[i].in->line;
+    int rc = CRM_OK;
+    if (nl > 0) {
+        crm_buf_t arr = {0};
+        crm_buf_i64_array(&arr, lines, nl);
+        const char *p[] = {import_id, arr.s};
+        rc = crm_db_begin(db, err);
+        if (rc == CRM_OK)
+            rc = crm_db_run(
+                db, "import_reserve",
+                "INSERT INTO import_pending (import_id, line, deal_id) SELECT $1, l, "
+                "nextval(pg_get_serial_sequence('deals', 'id')) FROM unnest($2::bigint[]) l ORDER BY l "
+                "ON CONFLICT DO NOTHING",
+                2, p, err);
+        res = rc == CRM_OK
+                  ? crm_db_exec(db, "import_reserved",
+                                "SELECT line, deal_id FROM import_pending WHERE import_id = $1 AND line = "
+                                "ANY($2::bigint[]) ORDER BY line",
+                                2, p, err)
+                  : NULL;
+        if (rc == CRM_OK && !res)
+            rc = err->code;
+        /* rows and result both in line order */
+        for (int r = 0, i = 0; rc == CRM_OK && r < PQntuples(res); r++) {
+            int64_t line = crm_db_i64(res, r, 0);
+            while ((size_t)i < n && rows[i].in->line < line)
+                i++;
+            if ((size_t)i < n && rows[i].in->line == line)
+                rows[i].deal_id = crm_db_i64(res, r, 1);
+        }
+        PQclear(res);
+        if (rc == CRM_OK)
+            rc = crm_db_commit(db, err);
+        if (rc != CRM_OK)
+            crm_db_rollback(db);
+        crm_buf_free(&arr);
+    }
+    free(lines);
+    return rc;
+}
+
 /* Stores the good rows: ids, owners, staging, deals, contacts, stage stays, funnel, events.
  * *created: the deals inserted. */
 static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, drow_t *rows,
@@ -441,19 +503,18 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
     *created = 0;
     if (good == 0)
         return CRM_OK;
-    int64_t *ids = calloc(good, sizeof *ids), *owners = calloc(good, sizeof *owners),
-            *aids = calloc(good, sizeof *aids);
-    char nb[24];
-    const char *np[] = {crm_param_i64(nb, true, (int64_t)good)};
-    PGresult *res =
-        crm_db_exec(tx, "import_deal_ids",
-                    "SELECT nextval(pg_get_serial_sequence('deals', 'id')) FROM generate_series(1, "
-                    "$1::integer) ORDER BY 1",
-                    1, np, err);
-    int rc = res ? CRM_OK : err->code;
-    for (size_t k = 0; rc == CRM_OK && k < good; k++)
-        ids[k] = crm_db_i64(res, (int)k, 0);
-    PQclear(res);
+    int64_t *ids = calloc(good, sizeof *ids), *lines = calloc(good, sizeof *lines),
+            *owners = calloc(good, sizeof *owners), *aids = calloc(good, sizeof *aids);
+    int rc = CRM_OK;
+    for (size_t i = 0, k = 0; i < n; i++)
+        if (!rows[i].reason[0]) {
+            lines[k] = rows[i].in->line;
+            ids[k++] = rows[i].deal_id;
+            if (rows[i].deal_id <= 0)
+                rc = crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "no deal id reserved for line %lld",
+                                 (long long)rows[i].in->line);
+        }
+    PGresult *res = NULL;
     if (rc == CRM_OK)
         rc = pick_owners(self, ctx, b, ids, good, owners, aids, err);
 
@@ -515,14 +576,14 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
         "src.id, s.tags, $3::boolean, $2::bigint, $1, s.line FROM import_deal_stage s LEFT JOIN deal_sources "
         "src ON src.name = s.source ORDER BY s.id ON CONFLICT (import_id, import_line) WHERE import_id IS "
         "NOT "
-        "NULL DO NOTHING RETURNING %s",
+        "NULL DO NOTHING RETURNING %s, d.import_line",
         deals_deal_cols);
     res = rc == CRM_OK ? crm_db_exec(tx, "import_deals_insert", sql, 3, ip, err) : NULL;
     if (rc == CRM_OK && !res)
         rc = err->code;
     if (rc == CRM_OK) {
         *created = PQntuples(res);
-        rc = emit_created(self, ctx, b, res, ids, aids, good, err);
+        rc = emit_created(self, ctx, b, res, lines, aids, good, err);
     }
     PQclear(res);
     /* What deal_insert and record_stay do for one deal: the primary contact is an associated
@@ -554,6 +615,7 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
     if (rc == CRM_OK)
         rc = crm_db_run(tx, "import_deal_stage_clear", "TRUNCATE import_deal_stage", 0, NULL, err);
     free(ids);
+    free(lines);
     free(owners);
     free(aids);
     return rc;
@@ -680,6 +742,11 @@ static int run_batch(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
         return err->code;
     rep->status = status_from_row(res);
     PQclear(res);
+    const char *dp[] = {b->import_id, v[0]};
+    if (!b->dry_run &&
+        crm_db_run(tx, "import_unreserve", "DELETE FROM import_pending WHERE import_id = $1 AND line <= $2",
+                   2, dp, err))
+        return err->code;
     if (b->final && !was_finished && !b->dry_run)
         return emit_finished(self, ctx, rep->status, err);
     return CRM_OK;
@@ -701,6 +768,8 @@ static int import_batch(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMess
     for (size_t c = 0; c < b->n_custom_columns; c++)
         rep->unknown_columns[rep->n_unknown_columns++] = crm_pb_strdup(b->custom_columns[c]);
     int rc = resolve_contacts(self, ctx, bt.rows, bt.n, err);
+    if (rc == CRM_OK && !b->dry_run)
+        rc = reserve_ids(ctx->db, b->import_id, bt.rows, bt.n, err);
     if (rc == CRM_OK)
         rc = crm_db_begin(ctx->db, err);
     if (rc == CRM_OK)

@@ -94,10 +94,15 @@ static int tell_import_finished(crm_db_t *tx, const Crm__Envelope *env, const Pr
         char c[32], m[32], message[512];
         thousands(c, created);
         thousands(m, merged);
-        int len = snprintf(message, sizeof message, "Import %s: %s new %s%s assigned to you", file, c, type,
-                           created == 1 ? "" : "s");
-        if (merged > 0 && len > 0 && (size_t)len < sizeof message)
-            snprintf(message + len, sizeof message - (size_t)len, ", %s merged", m);
+        if (created == 0) /* only rows merged into records this owner already had */
+            snprintf(message, sizeof message, "Import %s: %s row%s merged into your %ss", file, m,
+                     merged == 1 ? "" : "s", type);
+        else if (merged == 0)
+            snprintf(message, sizeof message, "Import %s: %s new %s%s assigned to you", file, c, type,
+                     created == 1 ? "" : "s");
+        else
+            snprintf(message, sizeof message, "Import %s: %s new %s%s assigned to you, %s merged", file, c,
+                     type, created == 1 ? "" : "s", m);
         if (tell_keyed(tx, env, key, o->owner_id, "assigned", type, 0, message, err))
             return err->code;
     }

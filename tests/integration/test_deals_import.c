@@ -333,6 +333,36 @@ Test(deals_import, rows_owners_resume_digest)
                      "cause_event_id LIKE 'deal-owner:%%'",
                      u[2]),
                  1);
+    /* A batch whose transaction fails after crm-assign picked its owners (a trigger refuses one
+     * row): sent again, it gets the same deal ids and owners, and the pool cursor moved once. */
+    harness_sql_long(
+        h, "CREATE FUNCTION deals.fail_me() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF "
+           "NEW.name = 'FAIL ME' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$");
+    harness_sql_long(h, "CREATE TRIGGER fail_me BEFORE INSERT ON deals.deals FOR EACH ROW EXECUTE FUNCTION "
+                        "deals.fail_me()");
+    cr_assert_eq(harness_sql_long(h, "SELECT count(*) FROM pg_trigger WHERE tgname = 'fail_me'"), 1);
+    const row_t failing[] = {{.line = 2, .name = "Retry 1"}, {.line = 3, .name = "FAIL ME"}};
+    c = batch(&(batch_opts_t){.import_id = "deal-retry"}, failing, 2);
+    cr_expect_neq(c.rc, CRM_OK, "the failing batch fails");
+    done(&c);
+    cr_expect_eq(sql("SELECT count(*) FROM deals.deals WHERE import_id = 'deal-retry'"), 0);
+    cr_expect_eq(sql("SELECT count(*) FROM assign.assignments WHERE cause_event_id LIKE 'deal-retry:%%'"), 2,
+                 "crm-assign picked before the failure");
+    harness_sql_long(h, "DROP TRIGGER fail_me ON deals.deals");
+    c = batch(&(batch_opts_t){.import_id = "deal-retry", .final = true}, failing, 2);
+    cr_assert_eq(c.rc, CRM_OK, "retry: %s", c.message);
+    cr_expect_eq(c.reply->created, 2);
+    done(&c);
+    cr_expect_eq(sql("SELECT count(*) FROM assign.assignments WHERE cause_event_id LIKE 'deal-retry:%%'"), 2,
+                 "no new picks on the retry");
+    cr_expect_eq(
+        sql("SELECT count(*) FROM deals.deals d JOIN assign.assignments a ON a.resource_type = 'deal' "
+            "AND a.resource_id = d.id AND a.owner_id = d.owner_id WHERE d.import_id = 'deal-retry'"),
+        2, "the deals got the owners picked before the failure");
+    cr_expect_eq(deal_of_line("deal-retry", 2, "owner_id"), u[2], "cursor: member 3 after 1,2,3,1,2");
+    cr_expect_eq(deal_of_line("deal-retry", 3, "owner_id"), u[0]);
+    cr_expect_eq(sql("SELECT count(*) FROM deals.import_pending"), 0, "reservations cleared");
+
     c = batch(&(batch_opts_t){.import_id = "deal-x", .role = "sales"}, two, 1);
     cr_expect_eq(c.rc, CRM_EFORBIDDEN, "sales: %d", c.rc);
     done(&c);

@@ -94,7 +94,7 @@ Test(notify_import, one_digest_per_owner)
                        u[1]),
                  1, "Bob's digest text");
     cr_expect_eq(count("SELECT count(*) FROM notify.notifications WHERE user_id = %lld AND message = "
-                       "'Import leads.csv: 0 new leads assigned to you, 5 merged'",
+                       "'Import leads.csv: 5 rows merged into your leads'",
                        u[2]),
                  1, "Cy's digest text");
     cr_expect_eq(
