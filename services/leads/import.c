@@ -1,22 +1,27 @@
-/* crm-leads bulk import (SPEC A3): leads.import_batch and leads.import_status (proto/import.proto).
+/* crm-leads bulk import (SPEC A3): leads.import_batch and leads.import_status (proto/import.proto),
+ * for leads (resource_type "lead") and contacts ("contact").
  *
- * crmctl reads and maps the CSV file and sends it in batches of a few thousand rows. One batch is
- * one transaction:
+ * crmctl reads and maps the CSV file and sends it in batches of a few thousand rows. Before a
+ * batch's transaction, ids for its new rows are reserved (import_reservations, committed on its
+ * own: a retried or resumed batch gets the same ids again). One batch is then one transaction:
  *   1. the import's row is locked (FOR UPDATE): its watermark (last line stored) makes rows of a
  *      resumed run or a retried request that were stored before skipped, never stored twice;
- *   2. each row is checked (a name, a known status and the fields it requires, an e-mail with an @,
- *      custom fields that exist) and rejected with its reason otherwise;
- *   3. dedup (A4): rows of the batch sharing a normalized e-mail or E.164 phone merge into the
- *      first one; the dedup keys are locked like a capture locks them (the same advisory keys,
- *      in byte order), then each remaining row whose key an open lead has merges into that lead
- *      (empty fields filled, tags added), the others become new leads;
- *   4. the rows go into a temporary staging table with COPY, then INSERT ... SELECT into leads
- *      (with import_id and import_line, unique) and UPDATE ... FROM for the merges, a timeline
- *      entry for each, and lead.created / lead.updated into the outbox (COPY too);
- *   5. the watermark and the counts move.
- * Owners: owner_id is set on the new leads (assign records the manual change); pool_id goes in
- * lead.created's assign_pool_id, so crm-assign picks from the pool with the same cursor as every
- * other path; neither: the default lead pool, as for any lead created without an owner. */
+ *   2. each row is checked (leads: a name, a known status and the fields it requires; contacts: a
+ *      last name for a person, a name for an organization; an e-mail with an @; custom fields that
+ *      exist) and rejected with its reason otherwise;
+ *   3. dedup (A4): rows of the batch sharing a normalized e-mail (leads: or E.164 phone) merge into
+ *      the first one; the dedup keys are locked like a capture locks them (the same advisory keys,
+ *      in byte order), then each remaining row whose key an existing record has merges into it
+ *      (empty fields filled, tags added), the others become new records;
+ *   4. owners of the new records in bulk: crm-assign's assign.pick_bulk (the pool given, the user
+ *      given, or the type's default pool) with the reserved ids — the same pool cursor as every
+ *      other path, idempotent per id; unreachable → the batch fails and crmctl retries;
+ *   5. the rows go into a temporary staging table with COPY, then INSERT ... SELECT (owner_id set,
+ *      import_id and import_line unique) and UPDATE ... FROM for the merges, a timeline entry for
+ *      each, and *.created / *.updated into the outbox (COPY too) carrying owner_id, the
+ *      assignment_id of the pick (crm-assign ignores them: no owner.assigned per row) and import_id;
+ *   6. the watermark, the counts and the per-owner counts move; the final batch emits
+ *      import.finished (once: guarded by the import's finished_at) for crm-notify's digest. */
 #include "leads.h"
 
 #include <jansson.h>
@@ -35,16 +40,41 @@
 #define IMPORT_MAX_ROWS 10000
 #define IMPORT_MAX_COLS 32
 
-/* The text columns of a lead an import may set (every writable string and address field). */
+/* The text columns of a record an import may set (every writable string and address field). */
 typedef struct {
     const char *col;
     bool addr;
     size_t off;
 } icol_t;
 
-static icol_t icols[IMPORT_MAX_COLS];
-static size_t nicols;
-static char *insert_sql, *merge_sql, *stage_ddl, *copy_sql;
+/* What differs between a lead import and a contact import. */
+typedef struct {
+    const char *rtype;     /* "lead" | "contact" */
+    const char *table;     /* "leads" | "contacts" */
+    const char *sequence;  /* of the table's id */
+    const char *lock_pfx;  /* advisory dedup keys, as a capture takes them */
+    const rec_type_t *rec; /* the record's columns */
+    const char *created_type, *updated_type;
+    icol_t cols[IMPORT_MAX_COLS];
+    size_t ncols;
+    char *stage_ddl, *stage_exists, *copy_sql, *insert_sql, *merge_sql, *existing_sql, *timeline_sql;
+    char *stage_clear;
+} ikind_t;
+
+static ikind_t klead = {.rtype = "lead",
+                        .table = "leads",
+                        .sequence = "leads_id_seq",
+                        .lock_pfx = "lead",
+                        .rec = &rec_lead,
+                        .created_type = "lead.created",
+                        .updated_type = "lead.updated"};
+static ikind_t kcontact = {.rtype = "contact",
+                           .table = "contacts",
+                           .sequence = "contacts_id_seq",
+                           .lock_pfx = "contact",
+                           .rec = &rec_contact,
+                           .created_type = "contact.created",
+                           .updated_type = "contact.updated"};
 
 /* One row being imported (pointers borrowed from the request, or owned when noted). */
 typedef struct {
@@ -54,9 +84,15 @@ typedef struct {
     size_t ntags, captags;
     json_t *custom;
     char *email_norm, *phone_norm; /* owned */
+    char *person_name;             /* owned: a contact person's "First Last" */
+    const char *org_name;          /* a contact person's organization (linked by name) */
+    bool is_org;                   /* contacts: an organization */
     const char *source;
-    int rep;           /* index of the row it merges into (itself when it is a representative) */
-    int64_t target;    /* existing lead it merges into (representatives) */
+    int rep;        /* index of the row it merges into (itself when it is a representative) */
+    int64_t target; /* existing record it merges into (representatives) */
+    int64_t id;     /* reserved id of a new record */
+    int64_t owner;  /* owner of a new record (assign.pick_bulk) */
+    int64_t assignment;
     const char *state; /* NULL: stored; else "rejected" */
     char reason[200];
     bool dup_in_file;
@@ -86,66 +122,119 @@ static void sb(char **s, size_t *len, size_t *cap, const char *fmt, ...)
     }
 }
 
-/* Builds the column list and the SQL once (the lead's fields are fixed at build time). */
-static void import_setup(void)
+static char *sqlf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *sqlf(const char *fmt, ...)
 {
-    if (nicols)
+    va_list ap;
+    va_start(ap, fmt);
+    char *out = NULL;
+    if (vasprintf(&out, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    return out;
+}
+
+/* Builds the column list and the SQL of a kind once (the fields are fixed at build time). */
+static void kind_setup(ikind_t *k)
+{
+    if (k->ncols)
         return;
-    for (size_t i = 0; i < rec_lead.n && nicols < IMPORT_MAX_COLS; i++) {
-        const rec_field_t *f = &rec_lead.fields[i];
+    const rec_type_t *t = k->rec;
+    bool lead = k == &klead;
+    for (size_t i = 0; i < t->n && k->ncols < IMPORT_MAX_COLS; i++) {
+        const rec_field_t *f = &t->fields[i];
         if (f->writable && (f->type == F_STR || f->type == F_ADDR))
-            icols[nicols++] = (icol_t){f->col, f->type == F_ADDR, f->off};
+            k->cols[k->ncols++] = (icol_t){f->col, f->type == F_ADDR, f->off};
     }
     char *s = NULL;
     size_t len = 0, cap = 0;
-    char *ret = rec_select_list(&rec_lead, "");
-    char *lret = rec_select_list(&rec_lead, "l.");
+    char *ret = rec_select_list(t, "");
+    char *lret = rec_select_list(t, "l.");
 
     sb(&s, &len, &cap,
-       "CREATE TEMP TABLE import_stage (line bigint NOT NULL, target_id bigint, source text, phone_norm "
-       "text, "
-       "tags text[] NOT NULL, custom_fields jsonb NOT NULL");
-    for (size_t i = 0; i < nicols; i++)
-        sb(&s, &len, &cap, ", %s text", icols[i].col);
+       "CREATE TEMP TABLE import_stage_%s (line bigint NOT NULL, id bigint, owner_id bigint, target_id "
+       "bigint, "
+       "source text, phone_norm text, is_org boolean NOT NULL, org_name text, tags text[] NOT NULL, "
+       "custom_fields jsonb NOT NULL",
+       k->rtype);
+    for (size_t i = 0; i < k->ncols; i++)
+        sb(&s, &len, &cap, ", %s text", k->cols[i].col);
     sb(&s, &len, &cap, ") ON COMMIT DELETE ROWS");
-    stage_ddl = s;
+    k->stage_ddl = s;
+    k->stage_exists = sqlf("SELECT to_regclass('pg_temp.import_stage_%s') IS NOT NULL", k->rtype);
+    k->stage_clear = sqlf("TRUNCATE import_stage_%s", k->rtype);
 
     s = NULL, len = cap = 0;
-    sb(&s, &len, &cap, "COPY import_stage (line, target_id, source, phone_norm, tags, custom_fields");
-    for (size_t i = 0; i < nicols; i++)
-        sb(&s, &len, &cap, ", %s", icols[i].col);
+    sb(&s, &len, &cap,
+       "COPY import_stage_%s (line, id, owner_id, target_id, source, phone_norm, is_org, org_name, tags, "
+       "custom_fields",
+       k->rtype);
+    for (size_t i = 0; i < k->ncols; i++)
+        sb(&s, &len, &cap, ", %s", k->cols[i].col);
     sb(&s, &len, &cap, ") FROM STDIN");
-    copy_sql = s;
+    k->copy_sql = s;
+
+    /* $1 import_id, $2 creator; contacts: $3 organizations first, then persons (linked by name to an
+     * organization that exists, made by an earlier batch or by the first statement) */
+    s = NULL, len = cap = 0;
+    sb(&s, &len, &cap,
+       "INSERT INTO %s (id, owner_id, creator_id, tags, custom_fields, import_id, import_line%s", k->table,
+       lead ? ", source_id, phone_norm" : ", is_organization, contact_id");
+    for (size_t i = 0; i < k->ncols; i++)
+        sb(&s, &len, &cap, ", %s", k->cols[i].col);
+    sb(&s, &len, &cap,
+       ") SELECT coalesce(s.id, nextval('%s')), s.owner_id, $2::bigint, ARRAY(SELECT DISTINCT t FROM "
+       "unnest(s.tags) t ORDER BY t), s.custom_fields, $1, s.line",
+       k->sequence);
+    if (lead)
+        sb(&s, &len, &cap, ", src.id, s.phone_norm");
+    else
+        sb(&s, &len, &cap,
+           ", s.is_org, (SELECT o.id FROM contacts o WHERE s.org_name IS NOT NULL AND o.is_organization AND "
+           "lower(o.name) = lower(s.org_name) ORDER BY o.id LIMIT 1)");
+    for (size_t i = 0; i < k->ncols; i++)
+        sb(&s, &len, &cap, ", s.%s", k->cols[i].col);
+    if (lead)
+        sb(&s, &len, &cap,
+           " FROM import_stage_lead s LEFT JOIN lead_sources src ON src.name = s.source WHERE s.target_id IS "
+           "NULL ORDER BY s.line RETURNING %s",
+           ret);
+    else
+        sb(&s, &len, &cap,
+           " FROM import_stage_contact s WHERE s.target_id IS NULL AND s.is_org = $3::boolean ORDER BY "
+           "s.line "
+           "RETURNING %s",
+           ret);
+    k->insert_sql = s;
 
     s = NULL, len = cap = 0;
     sb(&s, &len, &cap,
-       "INSERT INTO leads (owner_id, creator_id, source_id, tags, custom_fields, phone_norm, import_id, "
-       "import_line");
-    for (size_t i = 0; i < nicols; i++)
-        sb(&s, &len, &cap, ", %s", icols[i].col);
-    sb(&s, &len, &cap,
-       ") SELECT $2::bigint, $3::bigint, src.id, ARRAY(SELECT DISTINCT t FROM unnest(s.tags) t ORDER BY t), "
-       "s.custom_fields, s.phone_norm, $1, s.line");
-    for (size_t i = 0; i < nicols; i++)
-        sb(&s, &len, &cap, ", s.%s", icols[i].col);
-    sb(&s, &len, &cap,
-       " FROM import_stage s LEFT JOIN lead_sources src ON src.name = s.source WHERE s.target_id IS NULL "
-       "ORDER BY s.line RETURNING %s",
-       ret);
-    insert_sql = s;
+       "UPDATE %s l SET updated_at = now(), tags = ARRAY(SELECT DISTINCT t FROM unnest(l.tags || s.tags) t "
+       "ORDER BY t), custom_fields = s.custom_fields || l.custom_fields",
+       k->table);
+    if (lead)
+        sb(&s, &len, &cap, ", phone_norm = coalesce(l.phone_norm, s.phone_norm)");
+    for (size_t i = 0; i < k->ncols; i++)
+        if (strcmp(k->cols[i].col, "status") != 0) /* a merge never changes the lead's status */
+            sb(&s, &len, &cap, ", %s = coalesce(nullif(l.%s, ''), s.%s)", k->cols[i].col, k->cols[i].col,
+               k->cols[i].col);
+    sb(&s, &len, &cap, " FROM import_stage_%s s WHERE s.target_id = l.id RETURNING %s, l.import_id", k->rtype,
+       lret);
+    k->merge_sql = s;
 
-    s = NULL, len = cap = 0;
-    sb(&s, &len, &cap,
-       "UPDATE leads l SET updated_at = now(), tags = ARRAY(SELECT DISTINCT t FROM unnest(l.tags || s.tags) "
-       "t "
-       "ORDER BY t), custom_fields = s.custom_fields || l.custom_fields, phone_norm = coalesce(l.phone_norm, "
-       "s.phone_norm)");
-    for (size_t i = 0; i < nicols; i++)
-        if (strcmp(icols[i].col, "status") != 0) /* a merge never changes the lead's status */
-            sb(&s, &len, &cap, ", %s = coalesce(nullif(l.%s, ''), s.%s)", icols[i].col, icols[i].col,
-               icols[i].col);
-    sb(&s, &len, &cap, " FROM import_stage s WHERE s.target_id = l.id RETURNING %s", lret);
-    merge_sql = s;
+    /* the records that have one of the keys: rows in id order, the oldest wins (as dedup_find) */
+    k->existing_sql =
+        lead ? sqlf("SELECT id, email_norm, phone_norm, import_id FROM leads WHERE converted_at IS NULL AND "
+                    "(email_norm = ANY($1::text[]) OR phone_norm = ANY($2::text[])) ORDER BY id")
+             : sqlf("SELECT id, lower(email), NULL, import_id FROM contacts WHERE lower(email) = "
+                    "ANY($1::text[]) ORDER BY id");
+    k->timeline_sql =
+        sqlf("INSERT INTO %s_activities (%s_id, kind, summary, value) SELECT coalesce(s.target_id, s.id, "
+             "(SELECT l.id FROM %s l WHERE "
+             "l.import_id = $1 AND l.import_line = s.line)), "
+             "'imported', CASE WHEN s.target_id IS NULL THEN 'Imported from ' ELSE 'Imported again, merged, "
+             "from ' END || $2 || ', line ' || s.line, $1 FROM import_stage_%s s",
+             k->rtype, k->rtype, k->table, k->rtype);
     free(ret);
     free(lret);
 }
@@ -161,19 +250,21 @@ static bool blank(const char *s)
     return *s == '\0';
 }
 
-static const char *col_value(const Crm__Lead *l, const icol_t *c)
+static const char *col_value(const ikind_t *k, const ProtobufCMessage *m, const icol_t *c)
 {
-    if (!l)
+    if (!m)
         return NULL;
-    if (c->addr)
-        return l->address ? *(char **)AT(l->address, c->off) : NULL;
-    return *(char **)AT(l, c->off);
+    if (c->addr) {
+        const Crm__Address *a = *(Crm__Address **)AT(m, k->rec->address_off);
+        return a ? *(char **)AT(a, c->off) : NULL;
+    }
+    return *(char **)AT(m, c->off);
 }
 
-static int col_index(const char *name)
+static int col_index(const ikind_t *k, const char *name)
 {
-    for (size_t i = 0; i < nicols; i++)
-        if (strcmp(icols[i].col, name) == 0)
+    for (size_t i = 0; i < k->ncols; i++)
+        if (strcmp(k->cols[i].col, name) == 0)
             return (int)i;
     return -1;
 }
@@ -228,65 +319,103 @@ static const leads_status_t *status_of(const leads_t *self, const char *name)
     return st;
 }
 
+/* Lead rows: a name, a known status (case-insensitively, not Converted) and what it requires. */
+static bool check_lead(leads_t *self, const ikind_t *k, irow_t *r)
+{
+    const Crm__Lead *l = r->in->lead;
+    int st_i = col_index(k, "status");
+    const leads_status_t *st = &self->statuses[0];
+    if (r->v[st_i]) {
+        st = status_of(self, r->v[st_i]);
+        if (!st) {
+            reject(r, "status '%.100s' is not a lead status", r->v[st_i]);
+            return false;
+        }
+        if (strcmp(st->name, "Converted") == 0) {
+            reject(r, "status Converted comes from a lead conversion only");
+            return false;
+        }
+    }
+    r->v[st_i] = st->name;
+    if (!r->v[col_index(k, "last_name")] && !r->v[col_index(k, "organization_name")]) {
+        reject(r, "a lead needs last_name or organization_name");
+        return false;
+    }
+    for (size_t i = 0; i < st->nrequired; i++) {
+        int c = col_index(k, st->required[i]);
+        bool missing = c >= 0 ? !r->v[c] : strcmp(st->required[i], "tags") == 0 ? l && l->n_tags == 0 : false;
+        if (missing) {
+            reject(r, "%s is required for status %s", st->required[i], st->name);
+            return false;
+        }
+    }
+    r->phone_norm = leads_phone_e164(r->v[col_index(k, "phone")]);
+    return true;
+}
+
+/* Contact rows: an organization needs a name; a person a last name, its "name" column is
+ * "First Last" and the name crmctl sent is the organization it belongs to (linked by name). */
+static bool check_contact(const ikind_t *k, irow_t *r)
+{
+    const Crm__Contact *c = r->in->contact;
+    int name = col_index(k, "name"), first = col_index(k, "first_name"), last = col_index(k, "last_name");
+    r->is_org = c && c->has_is_organization ? c->is_organization : !r->v[first] && !r->v[last] && r->v[name];
+    if (r->is_org) {
+        if (!r->v[name]) {
+            reject(r, "an organization needs a name");
+            return false;
+        }
+        return true;
+    }
+    if (!r->v[last]) {
+        reject(r, "a person needs last_name (or give only an organization name)");
+        return false;
+    }
+    r->org_name = r->v[name];
+    size_t n = strlen(r->v[last]) + (r->v[first] ? strlen(r->v[first]) + 1 : 0) + 1;
+    r->person_name = malloc(n);
+    snprintf(r->person_name, n, "%s%s%s", r->v[first] ? r->v[first] : "", r->v[first] ? " " : "", r->v[last]);
+    r->v[name] = r->person_name;
+    return true;
+}
+
 /* Checks and normalizes one row; rejects it with the first reason found. */
-static void check_row(leads_t *self, const Crm__ImportBatch *b, const bool *known_custom, irow_t *r)
+static void check_row(leads_t *self, const ikind_t *k, const Crm__ImportBatch *b, const bool *known_custom,
+                      irow_t *r)
 {
     const Crm__ImportRow *in = r->in;
     if (in->reject_reason && *in->reject_reason) {
         reject(r, "%.190s", in->reject_reason);
         return;
     }
-    const Crm__Lead *l = in->lead;
-    for (size_t i = 0; i < nicols; i++)
-        r->v[i] = blank(col_value(l, &icols[i])) ? NULL : col_value(l, &icols[i]);
-    int st_i = col_index("status");
-    const leads_status_t *st = &self->statuses[0];
-    if (st_i >= 0 && r->v[st_i]) {
-        st = status_of(self, r->v[st_i]);
-        if (!st) {
-            reject(r, "status '%.100s' is not a lead status", r->v[st_i]);
-            return;
-        }
-        if (strcmp(st->name, "Converted") == 0) {
-            reject(r, "status Converted comes from a lead conversion only");
-            return;
-        }
-    }
-    if (st_i >= 0)
-        r->v[st_i] = st->name;
-    int ln = col_index("last_name"), org = col_index("organization_name");
-    if (!r->v[ln] && !r->v[org]) {
-        reject(r, "a lead needs last_name or organization_name");
+    const ProtobufCMessage *m =
+        k == &klead ? (const ProtobufCMessage *)in->lead : (const ProtobufCMessage *)in->contact;
+    for (size_t i = 0; i < k->ncols; i++)
+        r->v[i] = blank(col_value(k, m, &k->cols[i])) ? NULL : col_value(k, m, &k->cols[i]);
+    if (!(k == &klead ? check_lead(self, k, r) : check_contact(k, r)))
         return;
-    }
-    int em = col_index("email");
+    int em = col_index(k, "email");
     r->email_norm = lower_trim(r->v[em]);
     if (r->email_norm && (!strchr(r->email_norm, '@') || strpbrk(r->email_norm, " \t,;<>"))) {
         reject(r, "email '%.100s' is not an e-mail address", r->v[em]);
         return;
     }
-    for (size_t k = 0; k < st->nrequired; k++) {
-        int c = col_index(st->required[k]);
-        bool missing = c >= 0 ? !r->v[c] : strcmp(st->required[k], "tags") == 0 ? l && l->n_tags == 0 : false;
-        if (missing) {
-            reject(r, "%s is required for status %s", st->required[k], st->name);
-            return;
-        }
-    }
-    for (size_t t = 0; l && t < l->n_tags; t++)
-        add_tag(r, l->tags[t]);
+    char **tags = k == &klead ? (in->lead ? in->lead->tags : NULL) : (in->contact ? in->contact->tags : NULL);
+    size_t ntags = k == &klead ? (in->lead ? in->lead->n_tags : 0) : (in->contact ? in->contact->n_tags : 0);
+    for (size_t t = 0; t < ntags; t++)
+        add_tag(r, tags[t]);
     r->custom = json_object();
     for (size_t c = 0; c < b->n_custom_columns && c < in->n_custom_values; c++)
         if (known_custom[c] && !blank(in->custom_values[c]))
             json_object_set_new(r->custom, b->custom_columns[c], json_string(in->custom_values[c]));
-    r->phone_norm = leads_phone_e164(r->v[col_index("phone")]);
-    r->source = !blank(in->source) ? in->source : !blank(b->source) ? b->source : "import";
+    if (k == &klead)
+        r->source = !blank(in->source) ? in->source : !blank(b->source) ? b->source : "import";
 }
 
 /* Fills r's gaps from d (a later row of the same person). */
-static void merge_rows(irow_t *r, irow_t *d)
+static void merge_rows(const ikind_t *k, irow_t *r, irow_t *d)
 {
-    for (size_t i = 0; i < nicols; i++)
+    for (size_t i = 0; i < k->ncols; i++)
         if (!r->v[i])
             r->v[i] = d->v[i];
     for (size_t t = 0; t < d->ntags; t++)
@@ -437,15 +566,49 @@ static int import_status(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMes
 /* ---- the batch --------------------------------------------------------------------------------- */
 
 typedef struct {
+    int64_t owner, created, merged;
+} owner_count_t;
+
+typedef struct {
+    const ikind_t *k;
     irow_t *rows;
     size_t n;
     int64_t created, merged, duplicates, rejected, skipped, flagged;
+    owner_count_t *owners; /* per owner, this batch */
+    size_t nowners;
 } batch_t;
 
-/* Locks the dedup keys of the representatives (as dedup_find does for a capture) and finds the open
- * leads that already have them: r->target. */
+static void count_owner(batch_t *bt, int64_t owner, bool created)
+{
+    if (owner <= 0)
+        return;
+    size_t i = 0;
+    while (i < bt->nowners && bt->owners[i].owner != owner)
+        i++;
+    if (i == bt->nowners) {
+        bt->owners = realloc(bt->owners, (bt->nowners + 1) * sizeof *bt->owners);
+        bt->owners[bt->nowners++] = (owner_count_t){owner, 0, 0};
+    }
+    *(created ? &bt->owners[i].created : &bt->owners[i].merged) += 1;
+}
+
+/* A bigint[] literal. */
+static char *i64_array(const int64_t *v, size_t n)
+{
+    char *s = NULL;
+    size_t len = 0, cap = 0;
+    sb(&s, &len, &cap, "{");
+    for (size_t i = 0; i < n; i++)
+        sb(&s, &len, &cap, "%s%lld", i ? "," : "", (long long)v[i]);
+    sb(&s, &len, &cap, "}");
+    return s;
+}
+
+/* Locks the dedup keys of the representatives (as dedup_find does for a capture) and finds the
+ * records that already have them: r->target. */
 static int find_existing(crm_db_t *tx, const char *import_id, batch_t *bt, crm_err_t *err)
 {
+    const ikind_t *k = bt->k;
     size_t nk = 0;
     char **keys = calloc(2 * bt->n + 1, sizeof *keys);
     char **emails = calloc(bt->n + 1, sizeof *emails), **phones = calloc(bt->n + 1, sizeof *phones);
@@ -454,15 +617,15 @@ static int find_existing(crm_db_t *tx, const char *import_id, batch_t *bt, crm_e
         irow_t *r = &bt->rows[i];
         if (r->state || r->rep != (int)i)
             continue;
-        char k[600];
+        char key[600];
         if (r->email_norm) {
-            snprintf(k, sizeof k, "lead-email:%.500s", r->email_norm);
-            keys[nk++] = strdup(k);
+            snprintf(key, sizeof key, "%s-email:%.500s", k->lock_pfx, r->email_norm);
+            keys[nk++] = strdup(key);
             emails[ne++] = r->email_norm;
         }
         if (r->phone_norm) {
-            snprintf(k, sizeof k, "lead-phone:%.500s", r->phone_norm);
-            keys[nk++] = strdup(k);
+            snprintf(key, sizeof key, "%s-phone:%.500s", k->lock_pfx, r->phone_norm);
+            keys[nk++] = strdup(key);
             phones[np++] = r->phone_norm;
         }
     }
@@ -480,33 +643,54 @@ static int find_existing(crm_db_t *tx, const char *import_id, batch_t *bt, crm_e
     if (rc == CRM_OK && nk > 0) {
         char *ea = crm_param_text_array(emails, ne), *pa = crm_param_text_array(phones, np);
         const char *p[] = {ea, pa};
-        PGresult *res =
-            crm_db_exec(tx, "import_existing",
-                        "SELECT id, email_norm, phone_norm, import_id FROM leads WHERE converted_at "
-                        "IS NULL AND (email_norm = ANY($1::text[]) OR phone_norm = ANY($2::text[])) "
-                        "ORDER BY id",
-                        2, p, err);
+        char name[64];
+        snprintf(name, sizeof name, "import_existing_%s", k->rtype);
+        PGresult *res = crm_db_exec(tx, name, k->existing_sql, k == &klead ? 2 : 1, p, err);
         free(ea);
         free(pa);
         if (!res) {
             rc = err->code;
         } else {
-            /* key → first lead id (rows in id order: the oldest wins, as in dedup_find) */
+            /* key → the first record (rows in id order: the oldest wins, as in dedup_find) */
+            smap_t m = {0};
+            m.cap = 16;
+            while (m.cap < 4 * (size_t)PQntuples(res) + 4)
+                m.cap *= 2;
+            m.keys = calloc(m.cap, sizeof *m.keys);
+            m.vals = calloc(m.cap, sizeof *m.vals);
+            char key[600];
+            for (int j = 0; j < PQntuples(res); j++)
+                for (int c = 1; c <= 2; c++) {
+                    if (PQgetisnull(res, j, c))
+                        continue;
+                    snprintf(key, sizeof key, "%c:%s", c == 1 ? 'e' : 'p', PQgetvalue(res, j, c));
+                    int *slot = smap_slot(&m, key, true);
+                    if (*slot < 0)
+                        *slot = j;
+                }
             for (size_t i = 0; i < bt->n; i++) {
                 irow_t *r = &bt->rows[i];
                 if (r->state || r->rep != (int)i)
                     continue;
-                for (int k = 0; k < PQntuples(res) && !r->target; k++) {
-                    const char *e = PQgetisnull(res, k, 1) ? NULL : PQgetvalue(res, k, 1);
-                    const char *ph = PQgetisnull(res, k, 2) ? NULL : PQgetvalue(res, k, 2);
-                    if ((r->email_norm && e && strcmp(e, r->email_norm) == 0) ||
-                        (r->phone_norm && ph && strcmp(ph, r->phone_norm) == 0)) {
-                        r->target = atoll(PQgetvalue(res, k, 0));
-                        r->dup_in_file =
-                            !PQgetisnull(res, k, 3) && strcmp(PQgetvalue(res, k, 3), import_id) == 0;
-                    }
+                int *se = NULL, *sp = NULL;
+                if (r->email_norm) {
+                    snprintf(key, sizeof key, "e:%s", r->email_norm);
+                    se = smap_slot(&m, key, false);
                 }
+                if (r->phone_norm) {
+                    snprintf(key, sizeof key, "p:%s", r->phone_norm);
+                    sp = smap_slot(&m, key, false);
+                }
+                int j = se && sp ? (*se < *sp ? *se : *sp) : se ? *se : sp ? *sp : -1;
+                if (j < 0)
+                    continue;
+                r->target = atoll(PQgetvalue(res, j, 0));
+                r->dup_in_file = !PQgetisnull(res, j, 3) && strcmp(PQgetvalue(res, j, 3), import_id) == 0;
             }
+            for (size_t i = 0; i < m.cap; i++)
+                free(m.keys[i]);
+            free(m.keys);
+            free(m.vals);
             PQclear(res);
         }
     }
@@ -546,7 +730,7 @@ static void dedup_batch(batch_t *bt)
         if (rep >= 0) {
             r->rep = rep;
             r->dup_in_file = true;
-            merge_rows(&bt->rows[rep], r);
+            merge_rows(bt->k, &bt->rows[rep], r);
         } else {
             rep = (int)i;
         }
@@ -561,7 +745,7 @@ static void dedup_batch(batch_t *bt)
     free(m.vals);
 }
 
-/* Two representatives that found the same existing lead: the later merges into the earlier. */
+/* Two representatives that found the same existing record: the later merges into the earlier. */
 static void dedup_targets(batch_t *bt)
 {
     for (size_t i = 0; i < bt->n; i++) {
@@ -571,7 +755,7 @@ static void dedup_targets(batch_t *bt)
         for (size_t j = 0; j < i; j++) {
             irow_t *q = &bt->rows[j];
             if (!q->state && q->rep == (int)j && q->target == r->target) {
-                merge_rows(q, r);
+                merge_rows(bt->k, q, r);
                 r->rep = (int)j;
                 r->dup_in_file = true;
                 break;
@@ -582,6 +766,7 @@ static void dedup_targets(batch_t *bt)
 
 static char *stage_rows(const batch_t *bt, size_t *len)
 {
+    const ikind_t *k = bt->k;
     char *s = NULL;
     size_t cap = 0;
     *len = 0;
@@ -590,114 +775,179 @@ static char *stage_rows(const batch_t *bt, size_t *len)
         const irow_t *r = &bt->rows[i];
         if (r->state || r->rep != (int)i)
             continue;
-        char tgt[24];
         sb(&s, len, &cap, "%lld\t", (long long)r->in->line);
-        copy_text(&s, len, &cap,
-                  r->target ? (snprintf(tgt, sizeof tgt, "%lld", (long long)r->target), tgt) : NULL, false);
+        if (r->id > 0 && !r->target)
+            sb(&s, len, &cap, "%lld\t", (long long)r->id);
+        else
+            sb(&s, len, &cap, "\\N\t");
+        if (r->owner > 0 && !r->target)
+            sb(&s, len, &cap, "%lld\t", (long long)r->owner);
+        else
+            sb(&s, len, &cap, "\\N\t");
+        if (r->target)
+            sb(&s, len, &cap, "%lld\t", (long long)r->target);
+        else
+            sb(&s, len, &cap, "\\N\t");
         copy_text(&s, len, &cap, r->source, false);
         copy_text(&s, len, &cap, r->phone_norm, false);
+        sb(&s, len, &cap, "%s\t", r->is_org ? "t" : "f");
+        copy_text(&s, len, &cap, r->org_name, false);
         char *tags = crm_param_text_array((char *const *)r->tags, r->ntags);
         copy_text(&s, len, &cap, tags, false);
         free(tags);
         char *custom = json_dumps(r->custom, JSON_COMPACT | JSON_SORT_KEYS);
         copy_text(&s, len, &cap, custom ? custom : "{}", false);
         free(custom);
-        for (size_t c = 0; c < nicols; c++)
-            copy_text(&s, len, &cap, r->v[c], c + 1 == nicols);
+        for (size_t c = 0; c < k->ncols; c++)
+            copy_text(&s, len, &cap, r->v[c], c + 1 == k->ncols);
     }
     return s;
 }
 
-static int ensure_stage(crm_db_t *tx, crm_err_t *err)
+static int ensure_stage(crm_db_t *tx, const ikind_t *k, crm_err_t *err)
 {
-    PGresult *res = crm_db_exec(tx, "import_stage_exists",
-                                "SELECT to_regclass('pg_temp.import_stage') IS NOT NULL", 0, NULL, err);
+    char name[64];
+    snprintf(name, sizeof name, "import_stage_exists_%s", k->rtype);
+    PGresult *res = crm_db_exec(tx, name, k->stage_exists, 0, NULL, err);
     if (!res)
         return err->code;
     bool there = PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
-    return there ? CRM_OK : crm_db_exec_simple(tx, stage_ddl, err);
+    return there ? CRM_OK : crm_db_exec_simple(tx, k->stage_ddl, err);
 }
 
-/* Events for the rows of res (leads, rec_lead's SELECT list), COPY'd into the outbox. */
-static int emit_rows(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, PGresult *res,
-                     bool created, crm_err_t *err)
+/* The representative row that made the record id (a new record), or NULL. */
+static const irow_t *row_of_id(const batch_t *bt, int64_t id)
 {
+    for (size_t i = 0; i < bt->n; i++)
+        if (bt->rows[i].id == id && !bt->rows[i].state && !bt->rows[i].target)
+            return &bt->rows[i];
+    return NULL;
+}
+
+/* Events for the rows of res (the kind's SELECT list; merges: then the record's import_id), COPY'd
+ * into the outbox; counts the owners of new and merged records. */
+static int emit_rows(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, batch_t *bt,
+                     PGresult *res, bool created, crm_err_t *err)
+{
+    const ikind_t *k = bt->k;
     int n = PQntuples(res);
     if (n == 0)
         return CRM_OK;
-    Crm__Lead **leads = calloc((size_t)n, sizeof *leads);
-    Crm__LeadEvent *evs = calloc((size_t)n, sizeof *evs);
+    bool lead = k == &klead;
+    ProtobufCMessage **recs = calloc((size_t)n, sizeof *recs);
+    Crm__LeadEvent *levs = lead ? calloc((size_t)n, sizeof *levs) : NULL;
+    Crm__ContactEvent *cevs = lead ? NULL : calloc((size_t)n, sizeof *cevs);
     const ProtobufCMessage **payloads = calloc((size_t)n, sizeof *payloads);
     const char **types = calloc((size_t)n, sizeof *types);
+    /* new records: their picks by id (reserved ids come in line order: mostly ascending) */
+    const irow_t *hint = bt->rows;
     for (int r = 0; r < n; r++) {
-        leads[r] = (Crm__Lead *)rec_from_row(&rec_lead, res, r);
-        Crm__LeadEvent *ev = &evs[r];
-        crm__lead_event__init(ev);
-        ev->lead = leads[r];
-        ev->source_name = created ? (char *)(b->source && *b->source ? b->source : "import") : NULL;
-        ev->has_changed_by = 1;
-        ev->changed_by = ctx->user_id;
-        int64_t owner = leads[r]->has_owner_id ? leads[r]->owner_id : 0;
-        if (!created && owner > 0) { /* a merge keeps the owner: no owner change for crm-assign */
-            ev->has_previous_owner_id = 1;
-            ev->previous_owner_id = owner;
+        recs[r] = rec_from_row(k->rec, res, r);
+        int64_t id = lead ? ((Crm__Lead *)recs[r])->id : ((Crm__Contact *)recs[r])->id;
+        int64_t owner =
+            lead ? (((Crm__Lead *)recs[r])->has_owner_id ? ((Crm__Lead *)recs[r])->owner_id : 0)
+                 : (((Crm__Contact *)recs[r])->has_owner_id ? ((Crm__Contact *)recs[r])->owner_id : 0);
+        int64_t assignment = 0;
+        if (created) {
+            const irow_t *row = hint < bt->rows + bt->n && hint->id == id ? hint : row_of_id(bt, id);
+            if (row) {
+                assignment = row->assignment;
+                hint = row + 1;
+            }
+            count_owner(bt, owner, true);
+        } else {
+            const int ic = (int)k->rec->n; /* the record's import_id after its columns */
+            bool same = !PQgetisnull(res, r, ic) && strcmp(PQgetvalue(res, r, ic), b->import_id) == 0;
+            if (!same)
+                count_owner(bt, owner, false);
         }
-        if (created && b->pool_id > 0 && owner == 0) {
-            ev->has_assign_pool_id = 1;
-            ev->assign_pool_id = b->pool_id;
+        if (lead) {
+            Crm__LeadEvent *ev = &levs[r];
+            crm__lead_event__init(ev);
+            ev->lead = (Crm__Lead *)recs[r];
+            ev->source_name = created ? (char *)(b->source && *b->source ? b->source : "import") : NULL;
+            ev->has_changed_by = 1;
+            ev->changed_by = ctx->user_id;
+            ev->import_id = b->import_id;
+            if (!created && owner > 0) { /* a merge keeps the owner: no owner change for crm-assign */
+                ev->has_previous_owner_id = 1;
+                ev->previous_owner_id = owner;
+            }
+            ev->has_assignment_id = assignment > 0;
+            ev->assignment_id = assignment;
+            payloads[r] = &ev->base;
+        } else {
+            Crm__ContactEvent *ev = &cevs[r];
+            crm__contact_event__init(ev);
+            ev->contact = (Crm__Contact *)recs[r];
+            ev->has_changed_by = 1;
+            ev->changed_by = ctx->user_id;
+            ev->import_id = b->import_id;
+            if (!created && owner > 0) {
+                ev->has_previous_owner_id = 1;
+                ev->previous_owner_id = owner;
+            }
+            ev->has_assignment_id = assignment > 0;
+            ev->assignment_id = assignment;
+            payloads[r] = &ev->base;
         }
-        payloads[r] = &ev->base;
-        types[r] = created ? "lead.created" : "lead.updated";
+        types[r] = created ? k->created_type : k->updated_type;
     }
-    int rc = crm_outbox_append_many(self->daemon->outbox, ctx->db, types, ctx->correlation_id, payloads,
-                                    (size_t)n, err);
+    int rc = b->dry_run ? CRM_OK
+                        : crm_outbox_append_many(self->daemon->outbox, ctx->db, types, ctx->correlation_id,
+                                                 payloads, (size_t)n, err);
     for (int r = 0; r < n; r++)
-        protobuf_c_message_free_unpacked(&leads[r]->base, NULL);
-    free(leads);
-    free(evs);
+        protobuf_c_message_free_unpacked(recs[r], NULL);
+    free(recs);
+    free(levs);
+    free(cevs);
     free(payloads);
     free(types);
     return rc;
 }
 
-/* Writes the staged rows: new leads, merges, their timeline entries and events. */
-static int store_rows(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, crm_err_t *err)
+/* Writes the staged rows: new records, merges, their timeline entries and events. */
+static int store_rows(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, batch_t *bt,
+                      crm_err_t *err)
 {
+    const ikind_t *k = bt->k;
     crm_db_t *tx = ctx->db;
-    int rc =
-        crm_db_run(tx, "import_sources",
-                   "INSERT INTO lead_sources (name) SELECT DISTINCT source FROM import_stage s WHERE source "
-                   "IS NOT NULL AND NOT EXISTS (SELECT 1 FROM lead_sources l WHERE l.name = s.source) "
-                   "ON CONFLICT (name) DO NOTHING",
-                   0, NULL, err);
+    int rc = CRM_OK;
+    if (k == &klead)
+        rc = crm_db_run(
+            tx, "import_sources",
+            "INSERT INTO lead_sources (name) SELECT DISTINCT source FROM import_stage_lead s WHERE "
+            "source IS NOT NULL AND NOT EXISTS (SELECT 1 FROM lead_sources l WHERE l.name = "
+            "s.source) ON CONFLICT (name) DO NOTHING",
+            0, NULL, err);
     if (rc != CRM_OK)
         return rc;
-    char owner[24], creator[24];
-    const char *p[] = {b->import_id, crm_param_i64(owner, b->owner_id > 0, b->owner_id),
-                       crm_param_i64(creator, ctx->user_id > 0, ctx->user_id)};
-    PGresult *res = crm_db_exec(tx, "import_insert", insert_sql, 3, p, err);
-    if (!res)
-        return err->code;
-    rc = emit_rows(self, ctx, b, res, true, err);
-    PQclear(res);
+    char creator[24], name[64];
+    const char *p[] = {b->import_id, crm_param_i64(creator, ctx->user_id > 0, ctx->user_id), "true"};
+    snprintf(name, sizeof name, "import_insert_%s", k->rtype);
+    /* contacts: organizations first, so that persons of the same batch find them */
+    for (int pass = 0; pass < (k == &klead ? 1 : 2) && rc == CRM_OK; pass++) {
+        p[2] = pass == 0 ? "true" : "false";
+        PGresult *res = crm_db_exec(tx, name, k->insert_sql, k == &klead ? 2 : 3, p, err);
+        if (!res)
+            return err->code;
+        rc = emit_rows(self, ctx, b, bt, res, true, err);
+        PQclear(res);
+    }
     if (rc != CRM_OK)
         return rc;
-    res = crm_db_exec(tx, "import_merge", merge_sql, 0, NULL, err);
+    snprintf(name, sizeof name, "import_merge_%s", k->rtype);
+    PGresult *res = crm_db_exec(tx, name, k->merge_sql, 0, NULL, err);
     if (!res)
         return err->code;
-    rc = emit_rows(self, ctx, b, res, false, err);
+    rc = emit_rows(self, ctx, b, bt, res, false, err);
     PQclear(res);
     if (rc != CRM_OK)
         return rc;
     const char *tp[] = {b->import_id, b->file_name && *b->file_name ? b->file_name : "a CSV file"};
-    return crm_db_run(
-        tx, "import_timeline",
-        "INSERT INTO lead_activities (lead_id, kind, summary, value) SELECT coalesce(s.target_id, "
-        "l.id), 'imported', CASE WHEN s.target_id IS NULL THEN 'Imported from ' ELSE 'Imported again, "
-        "merged, from ' END || $2 || ', line ' || s.line, $1 FROM import_stage s LEFT JOIN leads l "
-        "ON s.target_id IS NULL AND l.import_id = $1 AND l.import_line = s.line",
-        2, tp, err);
+    snprintf(name, sizeof name, "import_timeline_%s", k->rtype);
+    return crm_db_run(tx, name, k->timeline_sql, 2, tp, err);
 }
 
 static int check_batch(const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, crm_err_t *err)
@@ -706,9 +956,10 @@ static int check_batch(const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, crm_
         return err->code;
     if (!import_id_ok(b->import_id))
         crm_err_add(err, CRM_EINVALID, "/import_id", "invalid", "import_id: 1-128 of [A-Za-z0-9:_.-]");
-    if (!b->resource_type || strcmp(b->resource_type, "lead") != 0)
+    if (!b->resource_type ||
+        (strcmp(b->resource_type, "lead") != 0 && strcmp(b->resource_type, "contact") != 0))
         crm_err_add(err, CRM_EINVALID, "/resource_type", "incorrect_value",
-                    "resource_type: only lead imports are supported");
+                    "resource_type: lead or contact (deals: deals.import_batch)");
     if (b->n_rows > IMPORT_MAX_ROWS)
         crm_err_add(err, CRM_EINVALID, "/rows", "too_long", "at most %d rows per batch", IMPORT_MAX_ROWS);
     if (b->owner_id < 0 || b->pool_id < 0 || (b->owner_id > 0 && b->pool_id > 0))
@@ -724,17 +975,17 @@ static int check_batch(const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, crm_
     return err->code;
 }
 
-/* Which custom columns are custom fields of leads; the others are listed in the reply. */
-static int custom_known(crm_db_t *tx, const Crm__ImportBatch *b, bool *known, Crm__ImportBatchReply *rep,
-                        crm_err_t *err)
+/* Which custom columns are custom fields of the resource; the others are listed in the reply. */
+static int custom_known(crm_db_t *tx, const ikind_t *k, const Crm__ImportBatch *b, bool *known,
+                        Crm__ImportBatchReply *rep, crm_err_t *err)
 {
     if (b->n_custom_columns == 0)
         return CRM_OK;
     char *names = crm_param_text_array(b->custom_columns, b->n_custom_columns);
-    const char *p[] = {names};
+    const char *p[] = {k->rtype, names};
     PGresult *res = crm_db_exec(
         tx, "import_custom_fields",
-        "SELECT name FROM custom_fields WHERE resource_type = 'lead' AND name = ANY($1::text[])", 1, p, err);
+        "SELECT name FROM custom_fields WHERE resource_type = $1 AND name = ANY($2::text[])", 2, p, err);
     free(names);
     if (!res)
         return err->code;
@@ -749,9 +1000,224 @@ static int custom_known(crm_db_t *tx, const Crm__ImportBatch *b, bool *known, Cr
     return CRM_OK;
 }
 
-static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, batch_t *bt,
-                     Crm__ImportBatchReply *rep, crm_err_t *err)
+/* Ids for the rows of the batch not stored yet (line above the watermark, not refused by crmctl),
+ * aligned with b->rows (0: none). A reservation an earlier attempt made for a line is reused; the
+ * others are drawn from the table's sequence and reserved in a statement of their own (committed
+ * before the batch's transaction, and so before crm-assign records owners for them). */
+static int reserve_ids(crm_db_t *db, const ikind_t *k, const Crm__ImportBatch *b, int64_t *ids,
+                       crm_err_t *err)
 {
+    if (b->n_rows == 0)
+        return CRM_OK;
+    const char *wp[] = {b->import_id};
+    PGresult *res =
+        crm_db_exec(db, "import_watermark", "SELECT last_line FROM imports WHERE id = $1", 1, wp, err);
+    if (!res)
+        return err->code;
+    int64_t watermark = PQntuples(res) == 1 ? atoll(PQgetvalue(res, 0, 0)) : 0;
+    PQclear(res);
+    char lo[24], hi[24];
+    const char *rp[] = {b->import_id, crm_param_i64(lo, true, b->rows[0]->line),
+                        crm_param_i64(hi, true, b->rows[b->n_rows - 1]->line)};
+    res =
+        crm_db_exec(db, "import_reserved",
+                    "SELECT u.l, u.i FROM import_reservations r, unnest(r.lines, r.ids) AS u(l, i) WHERE "
+                    "r.import_id = $1 AND r.last_line >= $2::bigint AND r.first_line <= $3::bigint ORDER BY "
+                    "r.seq DESC",
+                    3, rp, err);
+    if (!res)
+        return err->code;
+    /* rows in line order, reservations newest first: the oldest reservation of a line wins */
+    for (int j = 0; j < PQntuples(res); j++) {
+        int64_t line = atoll(PQgetvalue(res, j, 0));
+        size_t lo_i = 0, hi_i = b->n_rows;
+        while (lo_i < hi_i) {
+            size_t mid = (lo_i + hi_i) / 2;
+            if (b->rows[mid]->line < line)
+                lo_i = mid + 1;
+            else
+                hi_i = mid;
+        }
+        if (lo_i < b->n_rows && b->rows[lo_i]->line == line)
+            ids[lo_i] = atoll(PQgetvalue(res, j, 1));
+    }
+    PQclear(res);
+    int64_t *need = calloc(b->n_rows, sizeof *need);
+    size_t nneed = 0;
+    for (size_t i = 0; i < b->n_rows; i++)
+        if (!ids[i] && b->rows[i]->line > watermark &&
+            !(b->rows[i]->reject_reason && *b->rows[i]->reject_reason))
+            need[nneed++] = b->rows[i]->line;
+    int rc = CRM_OK;
+    if (nneed > 0) {
+        char *lines = i64_array(need, nneed);
+        const char *np[] = {b->import_id, lines, k->sequence};
+        res = crm_db_exec(
+            db, "import_reserve",
+            "WITH v AS (SELECT l, nextval($3::text::regclass) AS i FROM unnest($2::bigint[]) WITH "
+            "ORDINALITY u(l, o) ORDER BY o) INSERT INTO import_reservations (import_id, first_line, "
+            "last_line, lines, ids) SELECT $1, min(l), max(l), array_agg(l ORDER BY l), "
+            "array_agg(i ORDER BY l) FROM v RETURNING array_to_string(ids, ',')",
+            3, np, err);
+        free(lines);
+        if (!res) {
+            rc = err->code;
+        } else {
+            const char *p = PQgetvalue(res, 0, 0);
+            size_t j = 0;
+            for (size_t i = 0; i < b->n_rows && j < nneed; i++)
+                if (b->rows[i]->line == need[j]) {
+                    ids[i] = strtoll(p, (char **)&p, 10);
+                    if (*p == ',')
+                        p++;
+                    j++;
+                }
+            PQclear(res);
+        }
+    }
+    free(need);
+    return rc;
+}
+
+/* Owners of the new records: assign.pick_bulk with their ids, in line order. Unreachable or
+ * refused → the batch fails (crmctl retries; the same ids get the same owners). */
+static int pick_owners(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, batch_t *bt,
+                       crm_err_t *err)
+{
+    size_t n = 0;
+    int64_t *ids = calloc(bt->n + 1, sizeof *ids);
+    irow_t **rows = calloc(bt->n + 1, sizeof *rows);
+    for (size_t i = 0; i < bt->n; i++) {
+        irow_t *r = &bt->rows[i];
+        if (!r->state && r->rep == (int)i && !r->target) {
+            rows[n] = r;
+            ids[n++] = r->id;
+        }
+    }
+    int rc = CRM_OK;
+    if (n > 0 && b->dry_run) {
+        for (size_t i = 0; i < n; i++)
+            rows[i]->owner = b->owner_id;
+    } else if (n > 0) {
+        Crm__PickBulkRequest req = CRM__PICK_BULK_REQUEST__INIT;
+        req.resource_type = (char *)bt->k->rtype;
+        req.record_ids = ids;
+        req.n_record_ids = n;
+        req.has_pool_id = req.has_owner_id = req.has_changed_by = 1;
+        req.pool_id = b->pool_id;
+        req.owner_id = b->owner_id;
+        req.changed_by = ctx->user_id;
+        req.import_id = b->import_id;
+        crm_rpc_caller_t caller = {
+            .user_id = ctx->user_id, .role = NULL, .correlation_id = ctx->correlation_id};
+        Crm__PickBulkReply *rep = NULL;
+        crm_err_t perr;
+        crm_err_clear(&perr);
+        rc = self->assign ? crm_rpc_call(self->assign, "assign.pick_bulk", &caller, &req.base,
+                                         &crm__pick_bulk_reply__descriptor, self->assign_timeout_ms,
+                                         (ProtobufCMessage **)&rep, &perr)
+                          : CRM_EUNAVAILABLE;
+        if (rc == CRM_OK && (rep->n_owner_ids != n || rep->n_assignment_ids != n)) {
+            rc = crm_err_set(err, CRM_EINTERNAL, NULL, "internal",
+                             "assign.pick_bulk answered %zu owners for %zu", rep->n_owner_ids, n);
+        } else if (rc != CRM_OK) {
+            /* the client retries an unavailable crm-assign; anything else is reported as it is */
+            crm_err_set(err, rc == CRM_EUNAVAILABLE ? CRM_EUNAVAILABLE : rc, NULL, "owners",
+                        "owners for the batch: assign.pick_bulk: %s", perr.message);
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                rows[i]->owner = rep->owner_ids[i];
+                rows[i]->assignment = rep->assignment_ids[i];
+            }
+        }
+        if (rep)
+            protobuf_c_message_free_unpacked(&rep->base, NULL);
+    }
+    free(ids);
+    free(rows);
+    return rc == CRM_OK ? CRM_OK : err->code;
+}
+
+/* import.finished (exactly once: the caller holds the import's row and saw finished_at unset). */
+static int emit_finished(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportStatus *st, crm_err_t *err)
+{
+    const char *p[] = {st->import_id};
+    PGresult *res =
+        crm_db_exec(ctx->db, "import_owner_counts",
+                    "SELECT owner_id, created, merged FROM import_owner_counts WHERE import_id = $1 "
+                    "ORDER BY owner_id",
+                    1, p, err);
+    if (!res)
+        return err->code;
+    Crm__ImportFinished f = CRM__IMPORT_FINISHED__INIT;
+    f.import_id = st->import_id;
+    f.resource_type = st->resource_type;
+    f.file_name = st->file_name;
+    f.has_created = f.has_merged = f.has_duplicates = f.has_rejected = 1;
+    f.created = st->created;
+    f.merged = st->merged;
+    f.duplicates = st->duplicates;
+    f.rejected = st->rejected;
+    f.started_at = st->started_at;
+    f.finished_at = st->finished_at;
+    size_t n = (size_t)PQntuples(res);
+    Crm__ImportOwnerCount *oc = calloc(n + 1, sizeof *oc);
+    Crm__ImportOwnerCount **ocp = calloc(n + 1, sizeof *ocp);
+    for (size_t i = 0; i < n; i++) {
+        crm__import_owner_count__init(&oc[i]);
+        oc[i].has_owner_id = oc[i].has_created = oc[i].has_merged = 1;
+        oc[i].owner_id = atoll(PQgetvalue(res, (int)i, 0));
+        oc[i].created = atoll(PQgetvalue(res, (int)i, 1));
+        oc[i].merged = atoll(PQgetvalue(res, (int)i, 2));
+        ocp[i] = &oc[i];
+    }
+    f.owners = ocp;
+    f.n_owners = n;
+    int rc = crm_outbox_append(self->daemon->outbox, ctx->db, "import.finished", ctx->correlation_id, &f.base,
+                               err);
+    free(oc);
+    free(ocp);
+    PQclear(res);
+    if (rc == CRM_OK)
+        crm_log_info(ctx->correlation_id, "import.finished",
+                     "import_id=%s created=%lld merged=%lld owners=%zu", st->import_id,
+                     (long long)st->created, (long long)st->merged, n);
+    return rc;
+}
+
+static int save_owner_counts(crm_db_t *tx, const char *import_id, const batch_t *bt, crm_err_t *err)
+{
+    if (bt->nowners == 0)
+        return CRM_OK;
+    int64_t *o = calloc(bt->nowners, sizeof *o), *c = calloc(bt->nowners, sizeof *c),
+            *m = calloc(bt->nowners, sizeof *m);
+    for (size_t i = 0; i < bt->nowners; i++) {
+        o[i] = bt->owners[i].owner;
+        c[i] = bt->owners[i].created;
+        m[i] = bt->owners[i].merged;
+    }
+    char *oa = i64_array(o, bt->nowners), *ca = i64_array(c, bt->nowners), *ma = i64_array(m, bt->nowners);
+    const char *p[] = {import_id, oa, ca, ma};
+    int rc = crm_db_run(
+        tx, "import_owner_counts_add",
+        "INSERT INTO import_owner_counts (import_id, owner_id, created, merged) SELECT $1, o, c, m "
+        "FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) u(o, c, m) ON CONFLICT (import_id, "
+        "owner_id) DO UPDATE SET created = import_owner_counts.created + excluded.created, merged = "
+        "import_owner_counts.merged + excluded.merged",
+        4, p, err);
+    free(oa);
+    free(ca);
+    free(ma);
+    free(o);
+    free(c);
+    free(m);
+    return rc;
+}
+
+static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, const int64_t *ids,
+                     batch_t *bt, Crm__ImportBatchReply *rep, crm_err_t *err)
+{
+    const ikind_t *k = bt->k;
     crm_db_t *tx = ctx->db;
     char owner[24], pool[24];
     const char *ip[] = {b->import_id, b->resource_type, b->file_name,
@@ -766,14 +1232,22 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
         return rc;
     const char *lp[] = {b->import_id};
     PGresult *res =
-        crm_db_exec(tx, "import_lock", "SELECT last_line FROM imports WHERE id = $1 FOR UPDATE", 1, lp, err);
+        crm_db_exec(tx, "import_lock",
+                    "SELECT last_line, finished_at IS NULL, resource_type FROM imports WHERE id = $1 "
+                    "FOR UPDATE",
+                    1, lp, err);
     if (!res)
         return err->code;
     int64_t watermark = atoll(PQgetvalue(res, 0, 0));
+    bool open = PQgetvalue(res, 0, 1)[0] == 't';
+    bool same_type = strcmp(PQgetvalue(res, 0, 2), b->resource_type) == 0;
     PQclear(res);
+    if (!same_type)
+        return crm_err_set(err, CRM_ECONFLICT, "/import_id", "conflict",
+                           "import %s is an import of another resource type", b->import_id);
 
     bool *known = calloc(b->n_custom_columns + 1, sizeof *known);
-    rc = custom_known(tx, b, known, rep, err);
+    rc = custom_known(tx, k, b, known, rep, err);
     bt->rows = calloc(b->n_rows + 1, sizeof *bt->rows);
     for (size_t i = 0; rc == CRM_OK && i < b->n_rows; i++) {
         if (b->rows[i]->line <= watermark) {
@@ -782,7 +1256,8 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
         }
         irow_t *r = &bt->rows[bt->n++];
         r->in = b->rows[i];
-        check_row(self, b, known, r);
+        r->id = ids[i];
+        check_row(self, k, b, known, r);
         bt->flagged += r->in->n_flags > 0;
     }
     free(known);
@@ -806,19 +1281,28 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
             *(r->dup_in_file || (top->target && top->dup_in_file) ? &bt->duplicates : &bt->merged) += 1;
         else
             bt->created++;
+        if (r->rep == (int)i && !r->target && r->id <= 0 && !b->dry_run)
+            return crm_err_set(err, CRM_EINTERNAL, NULL, "internal", "line %lld has no reserved id",
+                               (long long)r->in->line);
     }
-    if (stored > 0) {
+    if (stored > 0)
+        rc = pick_owners(self, ctx, b, bt, err);
+    if (rc == CRM_OK && stored > 0) {
         size_t len = 0;
         char *data = stage_rows(bt, &len);
-        rc = ensure_stage(tx, err);
+        rc = ensure_stage(tx, k, err);
         if (rc == CRM_OK)
-            rc = crm_db_copy_in(tx, copy_sql, data, len, err);
+            rc = crm_db_copy_in(tx, k->copy_sql, data, len, err);
         free(data);
         if (rc == CRM_OK)
-            rc = store_rows(self, ctx, b, err);
+            rc = store_rows(self, ctx, b, bt, err);
+        char name[64];
+        snprintf(name, sizeof name, "import_stage_clear_%s", k->rtype);
         if (rc == CRM_OK)
-            rc = crm_db_run(tx, "import_stage_clear", "TRUNCATE import_stage", 0, NULL, err);
+            rc = crm_db_run(tx, name, k->stage_clear, 0, NULL, err);
     }
+    if (rc == CRM_OK)
+        rc = save_owner_counts(tx, b->import_id, bt, err);
     if (rc != CRM_OK)
         return rc;
 
@@ -828,7 +1312,8 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
         "UPDATE imports SET last_line = greatest(last_line, $2::bigint), end_offset = CASE WHEN $2::bigint > "
         "last_line THEN $3::bigint ELSE end_offset END, created = created + $4, merged = merged + $5, "
         "duplicates = duplicates + $6, rejected = rejected + $7, flagged = flagged + $8, updated_at = now(), "
-        "finished_at = CASE WHEN $9 THEN coalesce(finished_at, now()) END WHERE id = $1 RETURNING %s",
+        "finished_at = CASE WHEN $9 THEN coalesce(finished_at, now()) ELSE finished_at END WHERE id = $1 "
+        "RETURNING %s",
         STATUS_COLS);
     char v[8][24];
     int64_t last = b->last_line;
@@ -848,7 +1333,13 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
         return err->code;
     rep->status = status_from_row(res);
     PQclear(res);
-    return CRM_OK;
+    const char *dp[] = {b->import_id, v[0]};
+    rc = crm_db_run(tx, "import_reservations_done",
+                    "DELETE FROM import_reservations WHERE import_id = $1 AND last_line <= $2::bigint", 2, dp,
+                    err);
+    if (rc == CRM_OK && b->final && open)
+        rc = emit_finished(self, ctx, rep->status, err);
+    return rc;
 }
 
 static int import_batch(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in_,
@@ -859,14 +1350,19 @@ static int import_batch(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMess
     if (check_batch(ctx, b, err) != CRM_OK)
         return err->code;
     Crm__ImportBatchReply *rep = (Crm__ImportBatchReply *)crm_pb_new(&crm__import_batch_reply__descriptor);
-    batch_t bt = {0};
-    int rc = crm_db_begin(ctx->db, err);
+    batch_t bt = {.k = strcmp(b->resource_type, "contact") == 0 ? &kcontact : &klead};
+    int64_t *ids = calloc(b->n_rows + 1, sizeof *ids);
+    int rc = b->dry_run ? CRM_OK : reserve_ids(ctx->db, bt.k, b, ids, err);
     if (rc == CRM_OK)
-        rc = run_batch(self, ctx, b, &bt, rep, err);
-    if (rc == CRM_OK && !b->dry_run)
-        rc = crm_db_commit(ctx->db, err);
-    else
-        crm_db_rollback(ctx->db);
+        rc = crm_db_begin(ctx->db, err);
+    if (rc == CRM_OK) {
+        rc = run_batch(self, ctx, b, ids, &bt, rep, err);
+        if (rc == CRM_OK && !b->dry_run)
+            rc = crm_db_commit(ctx->db, err);
+        else
+            crm_db_rollback(ctx->db);
+    }
+    free(ids);
     if (rc == CRM_OK) {
         rep->has_created = rep->has_merged = rep->has_duplicates = rep->has_rejected = rep->has_skipped = 1;
         rep->created = bt.created;
@@ -899,9 +1395,11 @@ static int import_batch(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMess
         free(bt.rows[i].tags);
         free(bt.rows[i].email_norm);
         free(bt.rows[i].phone_norm);
+        free(bt.rows[i].person_name);
         json_decref(bt.rows[i].custom);
     }
     free(bt.rows);
+    free(bt.owners);
     if (rc != CRM_OK) {
         protobuf_c_message_free_unpacked(&rep->base, NULL);
         return rc;
@@ -912,7 +1410,9 @@ static int import_batch(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMess
 
 void leads_import_register(leads_t *self)
 {
-    import_setup();
+    kind_setup(&klead);
+    kind_setup(&kcontact);
+    self->assign_timeout_ms = (int)crm_config_int(self->daemon->config, "leads.assign_timeout_ms", 60000);
     crm_rpc_server_handle(self->daemon->rpc, "leads.import_batch", &crm__import_batch__descriptor,
                           import_batch, self);
     crm_rpc_server_handle(self->daemon->rpc, "leads.import_status", &crm__import_status_request__descriptor,

@@ -27,6 +27,8 @@ typedef struct {
     size_t nstatuses;
     crm_rpc_client_t *deals; /* deals.create_from_conversion; NULL when not configured */
     int deals_timeout_ms;
+    crm_rpc_client_t *assign; /* assign.pick_bulk (imports: owners in bulk) */
+    int assign_timeout_ms;
 } leads_t;
 
 /* reminders.c: the thread announcing due tasks (task.due) and stale leads (lead.stale). */

@@ -30,6 +30,7 @@ int main(int argc, char **argv)
         return 1;
     }
     self.deals = crm_daemon_client(d, "deals", &err); /* NULL: conversions leave the deal to lead.converted */
+    self.assign = crm_daemon_client(d, "assign", &err); /* NULL: imports fail their batches (retried) */
     leads_rpc_register(&self);
     leads_extras_register(d->rpc, d->outbox, &err); /* sources, reasons, notes, tasks, tags, custom fields */
     if (leads_consume_register(&self, &err) != CRM_OK) {
@@ -48,6 +49,8 @@ int main(int argc, char **argv)
     leads_reminders_destroy(&reminders);
     if (self.deals) /* before the daemon: its ZeroMQ context waits for every socket */
         crm_rpc_client_destroy(&self.deals);
+    if (self.assign)
+        crm_rpc_client_destroy(&self.assign);
     crm_daemon_destroy(&d);
     return rc;
 }

@@ -1,8 +1,10 @@
 /* crmctl import leads (SPEC A3) through the real stack: header mapping (Sell and Salesforce
  * columns, a custom field, an unknown column), hostile rows rejected with line and reason into
  * FILE.rejected.csv, formula cells kept as text and flagged, dedup within the file and against an
- * existing lead (A4), owners from a pool sharing the cursor with the web form path, a rerun that
- * stores nothing twice, and a run killed mid-file (SIGINT, then SIGKILL) resumed without duplicates. */
+ * existing lead (A4), owners picked in bulk (assign.pick_bulk) from a pool sharing the cursor with
+ * the web form path, no owner.assigned per imported row, exactly one import.finished with the
+ * per-owner counts, a rerun that stores nothing twice, and a run killed mid-file (SIGINT, then
+ * SIGKILL) resumed without duplicates. */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
@@ -75,6 +77,11 @@ static bool count_is(harness_t *self, void *arg)
     return harness_sql_long(self, c->sql) == c->want;
 }
 
+static bool is_one(harness_t *self, void *arg)
+{
+    return harness_sql_long(self, arg) == 1;
+}
+
 static const char hostile[] =
     "first_name,last_name,organization_name,email,phone,status,tags,Favourite Color,Lead ID\r\n" /* 1 */
     "Ada,Lovelace,Engines Ltd,ada@example.com,+44 20 1234 5678,New,\"vip, import\",blue,1\r\n"   /* 2 */
@@ -112,6 +119,14 @@ Test(import, hostile_file_mapped_deduplicated_assigned)
     char path[512], args[1200], out[8192];
     snprintf(path, sizeof path, "%s/leads.csv", harness_dir(h));
     write_file(path, hostile, sizeof hostile - 1);
+    /* crm-assign records the older lead's owner (manual) and announces it: wait for that first. */
+    char q[300];
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM assign.assignments WHERE resource_type = 'lead' AND resource_id = %lld",
+             older);
+    cr_assert(harness_wait_until(h, harness_ms(60000), is_one, q, "the older lead's owner recorded"));
+    long long assigned0 =
+        harness_sql_long(h, "SELECT count(*) FROM assign.outbox WHERE type = 'owner.assigned'");
     snprintf(args, sizeof args, "import leads '%s' --owner pool:Inbound --source 'old crm'", path);
     int st = crmctl(args, out, sizeof out);
     cr_assert_eq(st, 0, "crmctl import: %d\n%s\n%s", st, out,
@@ -144,7 +159,6 @@ Test(import, hostile_file_mapped_deduplicated_assigned)
              "s.name = '%s'",
              "old crm"),
         5);
-    char q[256];
     snprintf(q, sizeof q, "SELECT count(*) FROM leads.leads WHERE id = %lld AND first_name = 'Dup'", older);
     cr_expect_eq(harness_sql_long(h, q), 1, "the older lead's empty first name is filled by the merge");
     snprintf(q, sizeof q,
@@ -163,11 +177,17 @@ Test(import, hostile_file_mapped_deduplicated_assigned)
     cr_expect(strstr(text, "\"10\",\"status 'Bogus' is not a lead status\""), "%s", text);
     cr_expect(strstr(text, "\"11\",\"invalid UTF-8 (column 1)\""), "%s", text);
 
-    /* Owners: the five new leads took turns 1..5 of the pool, in line order; a web form lead after
-     * them gets turn 6: the same cursor. */
-    count_arg_t all = {
-        "SELECT count(*) FROM leads.leads WHERE import_id IS NOT NULL AND owner_id IS NOT NULL", 5};
-    cr_assert(harness_wait_until(h, harness_ms(60000), count_is, &all, "imported leads assigned"));
+    /* Owners: the five new leads took turns 1..5 of the pool, in line order, picked in bulk before
+     * they were stored (owned as soon as crmctl returns); a web form lead after them gets turn 6:
+     * the same cursor. */
+    cr_expect_eq(
+        sqlf("SELECT count(*) FROM leads.leads WHERE import_id IS NOT NULL AND owner_id IS NOT NULL%s", ""),
+        5, "stored with their owners");
+    cr_expect_eq(
+        sqlf("SELECT count(*) FROM assign.assignments WHERE resource_type = 'lead' AND resource_id IN "
+             "(SELECT id FROM leads.leads WHERE import_id IS NOT NULL)%s",
+             ""),
+        5, "one assignment per imported lead in crm-assign's log");
     harness_resp_t *f = harness_post_form(h, "application/x-www-form-urlencoded",
                                           "first_name=Web&last_name=Form&email=web@example.com");
     cr_assert(f->status == 200 || f->status == 202, "%ld %s", f->status, f->body);
@@ -183,12 +203,25 @@ Test(import, hostile_file_mapped_deduplicated_assigned)
                      "turn %d goes to pool member %d", i + 1, i % 3 + 1);
     snprintf(q, sizeof q, "SELECT owner_id FROM leads.leads WHERE id = %lld", older);
     cr_expect_eq(harness_sql_long(h, q), users[0], "a merge keeps the owner");
+    /* crm-assign consumed every lead.created of the import before the web form lead's (one
+     * stream): only the web form lead made an owner.assigned, none of the imported rows did. */
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM assign.outbox WHERE type = 'owner.assigned'"),
+                 assigned0 + 1, "no owner.assigned per imported row");
+    /* One import.finished, with what each owner got (the merge counts for the older lead's owner). */
+    cr_expect_eq(sqlf("SELECT count(*) FROM leads.outbox WHERE type = '%s'", "import.finished"), 1);
+    snprintf(q, sizeof q,
+             "SELECT (string_agg(owner_id || ':' || created || '/' || merged, ' ' ORDER BY owner_id) = "
+             "'%lld:2/1 %lld:2/0 %lld:1/0' )::int FROM leads.import_owner_counts",
+             users[0], users[1], users[2]);
+    cr_expect_eq(harness_sql_long(h, q), 1, "per-owner counts of the digest");
 
     /* The same command again: already finished, nothing stored twice. */
     snprintf(args, sizeof args, "import leads '%s' --owner pool:Inbound --source 'old crm'", path);
     cr_expect_eq(crmctl(args, out, sizeof out), 0);
     cr_expect(strstr(out, "already finished"), "%s", out);
     cr_expect_eq(sqlf("SELECT count(*) FROM leads.leads WHERE import_id IS NOT NULL%s", ""), 5);
+    cr_expect_eq(sqlf("SELECT count(*) FROM leads.outbox WHERE type = '%s'", "import.finished"), 1,
+                 "still one import.finished");
 
     /* A dry run of a new file stores nothing. */
     char dry[512];
@@ -219,7 +252,8 @@ Test(import, hostile_file_mapped_deduplicated_assigned)
 
     /* Usage errors. */
     cr_expect_eq(crmctl("import leads /nonexistent.csv", out, sizeof out), 1);
-    cr_expect_eq(crmctl("import contacts x.csv", out, sizeof out), 1);
+    cr_expect_eq(crmctl("import contacts /nonexistent.csv", out, sizeof out), 1);
+    cr_expect_eq(crmctl("import opportunities x.csv", out, sizeof out), 2, "unknown resource: usage");
     snprintf(args, sizeof args, "import leads '%s' --owner pool:NoSuchPool", path);
     cr_expect_eq(crmctl(args, out, sizeof out), 1);
 }

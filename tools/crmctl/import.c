@@ -1,13 +1,16 @@
-/* crmctl import: bulk CSV import (SPEC A3). Streams the file through the CSV reader (crm/csv.h),
- * maps the header to lead fields (Sell's import columns, a Salesforce lead/contact export's, and
- * --map overrides; other columns go to custom fields of that name when crm-leads has them), and
- * sends batches to crm-leads' leads.import_batch RPC, which stores each batch in one transaction
- * with COPY and moves the import's watermark. The import id comes from the file's SHA-256 and the
- * resource type, so running the same command again resumes after the last stored batch. */
+/* crmctl import: bulk CSV import (SPEC A3) of leads, contacts and deals. Streams the file through
+ * the CSV reader (crm/csv.h), maps the header to the resource's fields (Sell's import columns, a
+ * Salesforce lead/contact/opportunity export's, and --map overrides; other columns go to custom
+ * fields of that name when the service has them), and sends batches to leads.import_batch
+ * (crm-leads: leads and contacts) or deals.import_batch (crm-deals), which store each batch in one
+ * transaction with COPY and move the import's watermark. The import id comes from the file's
+ * SHA-256 and the resource type, so running the same command again resumes after the last stored
+ * batch. */
 #include "crmctl.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -37,30 +40,40 @@ static void on_sigint(int sig)
 
 static void import_help(FILE *out)
 {
-    fputs("Usage: crmctl [--config FILE] import leads FILE.csv [--owner EMAIL|pool:NAME] [--map COL=FIELD "
-          "...]\n"
-          "                                     [--source NAME] [--dry-run] [--batch N]\n\n"
-          "Imports a CSV file (UTF-8 with or without BOM, ',' or ';' separated, RFC 4180 quoting) as\n"
-          "leads through crm-leads (leads.rpc_endpoints), in batches of N rows (default 2000) stored\n"
-          "with COPY. Only leads are supported so far (contacts and deals: not yet).\n\n"
-          "  --owner EMAIL      every new lead is owned by that active user\n"
-          "  --owner pool:NAME  owners are picked from that lead distribution pool by crm-assign, with\n"
-          "                     the same round-robin cursor as every other path\n"
-          "                     (neither: the default lead pool, if there is one)\n"
-          "  --map COL=FIELD    column COL (header text) goes to FIELD: a lead field (first_name,\n"
-          "                     last_name, organization_name, email, phone, mobile, title, description,\n"
-          "                     industry, website, fax, twitter, facebook, linkedin, skype, status,\n"
-          "                     address_line1, address_city, address_state, address_postal_code,\n"
-          "                     address_country, tags, source), '-' to skip it, else a custom field\n"
-          "  --source NAME      lead source of rows without a source column (default \"import\")\n"
+    fputs("Usage: crmctl [--config FILE] import leads|contacts|deals FILE.csv [--owner EMAIL|pool:NAME]\n"
+          "                     [--map COL=FIELD ...] [--source NAME] [--dry-run] [--batch N]\n\n"
+          "Imports a CSV file (UTF-8 with or without BOM, ',' or ';' separated, RFC 4180 quoting) in\n"
+          "batches of N rows (default 2000) stored with COPY: leads and contacts through crm-leads\n"
+          "(leads.rpc_endpoints), deals through crm-deals (deals.rpc_endpoints).\n\n"
+          "  --owner EMAIL      every new record is owned by that active user\n"
+          "  --owner pool:NAME  owners are picked from that distribution pool (of the same resource\n"
+          "                     type) in bulk by crm-assign, with the same round-robin cursor as every\n"
+          "                     other path (neither: the default pool of the type, if there is one)\n"
+          "  --map COL=FIELD    column COL (header text) goes to FIELD (see below), '-' to skip it,\n"
+          "                     else to the custom field FIELD\n"
+          "  --source NAME      lead/deal source of rows without a source column (default \"import\")\n"
           "  --dry-run          check and count everything, store nothing\n\n"
-          "Headers of Sell's import (first_name, organization_name, ...) and of Salesforce lead or\n"
-          "contact exports (FirstName, Company, Account Name, MailingCity, LeadSource, ...) are known.\n"
-          "Other columns go to the custom field of that name when one exists, else are reported.\n"
-          "Rows whose e-mail or E.164 phone an open lead (or an earlier row) has are merged into it.\n"
-          "Rejected rows go to FILE.rejected.csv (line, reason, the row). A progress bar is drawn on\n"
-          "a terminal, else one JSON line per second goes to stderr. Ctrl-C stops after the current\n"
-          "batch; the same command again resumes where it stopped, without duplicating rows.\n",
+          "Fields:\n"
+          "  leads     first_name, last_name, organization_name, email, phone, mobile, title, description,\n"
+          "            industry, website, fax, twitter, facebook, linkedin, skype, status, tags, source,\n"
+          "            address_line1, address_city, address_state, address_postal_code, address_country\n"
+          "  contacts  first_name, last_name, organization_name (a person's organization, or the name of\n"
+          "            an organization when no person name is given), is_organization, email, phone,\n"
+          "            mobile, title, description, industry, website, fax, twitter, facebook, linkedin,\n"
+          "            skype, customer_status, prospect_status, tags, address_* as for leads\n"
+          "  deals     name, value, currency, stage, pipeline, contact_name, contact_email, hot,\n"
+          "            estimated_close_date, added_on, tags, source\n\n"
+          "Headers of Sell's import (first_name, organization_name, deal name, ...) and of Salesforce\n"
+          "lead, contact and opportunity exports (FirstName, Account Name, MailingCity, LeadSource,\n"
+          "Opportunity Name, Amount, StageName, CloseDate, ...) are known. Other columns go to the\n"
+          "custom field of that name when one exists, else are reported.\n"
+          "Leads whose e-mail or E.164 phone an open lead (or an earlier row) has, and contacts whose\n"
+          "e-mail a contact (or an earlier row) has, are merged into it. Owners of the new records are\n"
+          "picked in bulk per batch (no notification per row); when the import finishes every owner\n"
+          "gets one digest notification. Rejected rows go to FILE.rejected.csv (line, reason, the row).\n"
+          "A progress bar is drawn on a terminal, else one JSON line per second goes to stderr. Ctrl-C\n"
+          "stops after the current batch; the same command again resumes where it stopped, without\n"
+          "duplicating rows.\n",
           out);
 }
 
@@ -91,10 +104,52 @@ static const char *const lead_fields[] = {"first_name",
                                           "source",
                                           NULL};
 
-/* Aliases, compared with the header lower-cased and stripped of everything but letters and digits. */
-static const struct {
+static const char *const contact_fields[] = {"first_name",
+                                             "last_name",
+                                             "organization_name",
+                                             "is_organization",
+                                             "title",
+                                             "description",
+                                             "industry",
+                                             "website",
+                                             "email",
+                                             "phone",
+                                             "mobile",
+                                             "fax",
+                                             "twitter",
+                                             "facebook",
+                                             "linkedin",
+                                             "skype",
+                                             "customer_status",
+                                             "prospect_status",
+                                             "address_line1",
+                                             "address_city",
+                                             "address_state",
+                                             "address_postal_code",
+                                             "address_country",
+                                             "tags",
+                                             NULL};
+
+static const char *const deal_fields[] = {"name",
+                                          "value",
+                                          "currency",
+                                          "stage",
+                                          "pipeline",
+                                          "contact_name",
+                                          "contact_email",
+                                          "hot",
+                                          "estimated_close_date",
+                                          "added_on",
+                                          "tags",
+                                          "source",
+                                          NULL};
+
+typedef struct {
     const char *alias, *field;
-} aliases[] = {
+} alias_t;
+
+/* Aliases, compared with the header lower-cased and stripped of everything but letters and digits. */
+static const alias_t aliases[] = {
     {"firstname", "first_name"},
     {"first", "first_name"},
     {"givenname", "first_name"},
@@ -150,6 +205,64 @@ static const struct {
     {"tag", "tags"},
     {"leadsource", "source"},
     {"leadstatus", "status"},
+    /* contacts (Sell's contact import, a Salesforce contact export) */
+    {"isorganization", "is_organization"},
+    {"organisationflag", "is_organization"},
+    {"customerstatus", "customer_status"},
+    {"prospectstatus", "prospect_status"},
+};
+
+/* Deals (Sell's deal import, a Salesforce opportunity export): checked before the others. */
+static const alias_t deal_aliases[] = {
+    {"dealname", "name"},
+    {"opportunityname", "name"},
+    {"opportunity", "name"},
+    {"title", "name"},
+    {"dealvalue", "value"},
+    {"amount", "value"},
+    {"dealamount", "value"},
+    {"dealcurrency", "currency"},
+    {"opportunitycurrency", "currency"},
+    {"currencyisocode", "currency"},
+    {"stagename", "stage"},
+    {"dealstage", "stage"},
+    {"pipelinename", "pipeline"},
+    {"dealpipeline", "pipeline"},
+    {"contact", "contact_name"},
+    {"primarycontact", "contact_name"},
+    {"primarycontactname", "contact_name"},
+    {"organizationname", "contact_name"},
+    {"organization", "contact_name"},
+    {"company", "contact_name"},
+    {"companyname", "contact_name"},
+    {"accountname", "contact_name"},
+    {"account", "contact_name"},
+    {"email", "contact_email"},
+    {"contactemail", "contact_email"},
+    {"primarycontactemail", "contact_email"},
+    {"emailaddress", "contact_email"},
+    {"closedate", "estimated_close_date"},
+    {"expectedclosedate", "estimated_close_date"},
+    {"estimatedclose", "estimated_close_date"},
+    {"leadsource", "source"},
+    {"dealsource", "source"},
+    {"createddate", "added_on"},
+    {"tag", "tags"},
+};
+
+typedef struct {
+    const char *arg;     /* leads | contacts | deals */
+    const char *rtype;   /* lead | contact | deal */
+    const char *service; /* the storing service */
+    const char *const *fields;
+    const alias_t *aliases;
+    size_t naliases;
+} resource_t;
+
+static const resource_t resources[] = {
+    {"leads", "lead", "leads", lead_fields, aliases, sizeof aliases / sizeof aliases[0]},
+    {"contacts", "contact", "leads", contact_fields, aliases, sizeof aliases / sizeof aliases[0]},
+    {"deals", "deal", "deals", deal_fields, deal_aliases, sizeof deal_aliases / sizeof deal_aliases[0]},
 };
 
 static void squash(const char *in, char *out, size_t len)
@@ -165,28 +278,31 @@ static void squash(const char *in, char *out, size_t len)
     out[n] = '\0';
 }
 
-static const char *known_field(const char *name)
+static const char *known_field(const resource_t *res, const char *name)
 {
-    for (size_t i = 0; lead_fields[i]; i++)
-        if (strcmp(lead_fields[i], name) == 0)
-            return lead_fields[i];
+    for (size_t i = 0; res->fields[i]; i++)
+        if (strcmp(res->fields[i], name) == 0)
+            return res->fields[i];
     return NULL;
 }
 
 /* The built-in field of a header, or NULL. */
-static const char *field_of_header(const char *header)
+static const char *field_of_header(const resource_t *res, const char *header)
 {
     char sq[128];
     squash(header, sq, sizeof sq);
-    for (size_t i = 0; lead_fields[i]; i++) {
+    for (size_t i = 0; i < res->naliases; i++) /* resource-specific first (deals: "email" → contact) */
+        if (res->aliases != aliases && strcmp(sq, res->aliases[i].alias) == 0)
+            return known_field(res, res->aliases[i].field);
+    for (size_t i = 0; res->fields[i]; i++) {
         char f[64];
-        squash(lead_fields[i], f, sizeof f);
+        squash(res->fields[i], f, sizeof f);
         if (strcmp(sq, f) == 0)
-            return lead_fields[i];
+            return res->fields[i];
     }
     for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
         if (strcmp(sq, aliases[i].alias) == 0)
-            return aliases[i].field;
+            return known_field(res, aliases[i].field);
     return NULL;
 }
 
@@ -197,7 +313,7 @@ typedef struct {
 } column_t;
 
 typedef struct {
-    const char *resource;
+    const resource_t *res;
     const char *path;
     const char *owner, *source;
     const char **maps;
@@ -241,7 +357,7 @@ static int map_header(imp_t *im, const crm_csv_record_t *rec)
         }
         if (target && (strcmp(target, "-") == 0 || *target == '\0'))
             continue; /* skipped on purpose */
-        c->field = target ? known_field(target) : field_of_header(c->header);
+        c->field = target ? known_field(im->res, target) : field_of_header(im->res, c->header);
         if (!c->field && (target || *c->header)) {
             c->custom = (int)im->ncustom;
             im->custom[im->ncustom++] = crm_strdup(target ? target : c->header);
@@ -296,13 +412,60 @@ static void write_reject(imp_t *im, long line, const char *reason, const char *r
     free(out);
 }
 
-static void set_field(Crm__ImportRow *row, const char *field, const char *v)
+/* yes/no text: 1 true, 0 false, -1 neither. */
+static int yes_no(const char *v)
+{
+    static const char *const yes[] = {"true", "yes", "y", "1", "t", "x"}, *const no[] = {"false", "no", "n",
+                                                                                         "0", "f"};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        if (strcasecmp(v, yes[i]) == 0)
+            return 1;
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        if (strcasecmp(v, no[i]) == 0)
+            return 0;
+    return -1;
+}
+
+/* A string field of msg set once (two columns of one field: the first wins). */
+static void set_once(ProtobufCMessage *msg, const char *field, const char *v)
 {
     crm_err_t err;
-    Crm__Lead *l = row->lead;
+    const ProtobufCFieldDescriptor *fd =
+        protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, field);
+    if (fd && fd->type == PROTOBUF_C_TYPE_STRING && !*(char **)((char *)msg + fd->offset))
+        crm_pbjson_set_field_text(msg, field, v, &err);
+}
+
+static void set_str(char **slot, const char *v)
+{
+    if (!*slot)
+        *slot = crm_pb_strdup(v);
+}
+
+/* A deal's value: a plain decimal number as a JSON number, anything else as a JSON string (the
+ * service then says what is wrong with it). */
+static char *value_json(const char *v)
+{
+    char *end = NULL;
+    strtod(v, &end);
+    bool number = end && end != v && *end == '\0' && strspn(v, "0123456789.-") == strlen(v);
+    json_t *j = number ? NULL : json_string(v);
+    char *out = number ? crm_pb_strdup(v) : json_dumps(j, JSON_ENCODE_ANY);
+    json_decref(j);
+    return out;
+}
+
+static void set_field(imp_t *im, Crm__ImportRow *row, const column_t *c, const char *v)
+{
+    crm_err_t err;
+    const char *field = c->field;
+    bool deal = strcmp(im->res->rtype, "deal") == 0;
+    ProtobufCMessage *msg = row->lead      ? &row->lead->base
+                            : row->contact ? &row->contact->base
+                                           : &row->deal->base;
+    char reason[256];
     if (strcmp(field, "source") == 0) {
-        if (!row->source)
-            row->source = crm_pb_strdup(v);
+        set_str(&row->source, v);
     } else if (strcmp(field, "tags") == 0) {
         char *copy = crm_strdup(v), *save = NULL;
         for (char *t = strtok_r(copy, ",;", &save); t; t = strtok_r(NULL, ",;", &save)) {
@@ -312,21 +475,42 @@ static void set_field(Crm__ImportRow *row, const char *field, const char *v)
             while (n && t[n - 1] == ' ')
                 t[--n] = '\0';
             if (*t)
-                crm_pbjson_set_field_text(&l->base, "tags", t, &err);
+                crm_pbjson_set_field_text(msg, "tags", t, &err);
         }
         free(copy);
     } else if (strncmp(field, "address_", 8) == 0) {
-        if (!l->address)
-            l->address = (Crm__Address *)crm_pb_new(&crm__address__descriptor);
-        const ProtobufCFieldDescriptor *fd =
-            protobuf_c_message_descriptor_get_field_by_name(&crm__address__descriptor, field + 8);
-        if (fd && !*(char **)((char *)l->address + fd->offset))
-            crm_pbjson_set_field_text(&l->address->base, field + 8, v, &err);
+        Crm__Address **a = row->lead ? &row->lead->address : &row->contact->address;
+        if (!*a)
+            *a = (Crm__Address *)crm_pb_new(&crm__address__descriptor);
+        set_once(&(*a)->base, field + 8, v);
+    } else if (strcmp(field, "is_organization") == 0 || strcmp(field, "hot") == 0) {
+        int yn = yes_no(v);
+        if (yn < 0 && !row->reject_reason) {
+            snprintf(reason, sizeof reason, "%.20s: '%.100s' is not yes or no (column %.40s)", field, v,
+                     c->header);
+            row->reject_reason = crm_pb_strdup(reason);
+        } else if (row->contact) {
+            row->contact->has_is_organization = 1;
+            row->contact->is_organization = yn == 1;
+        } else if (row->deal) {
+            row->deal->has_hot = 1;
+            row->deal->hot = yn == 1;
+        }
+    } else if (row->contact && strcmp(field, "organization_name") == 0) {
+        set_once(msg, "name", v);
+    } else if (deal && strcmp(field, "value") == 0) {
+        if (!row->deal->value_json)
+            row->deal->value_json = value_json(v);
+    } else if (deal && strcmp(field, "stage") == 0) {
+        set_str(&row->stage_name, v);
+    } else if (deal && strcmp(field, "pipeline") == 0) {
+        set_str(&row->pipeline_name, v);
+    } else if (deal && strcmp(field, "contact_name") == 0) {
+        set_str(&row->contact_name, v);
+    } else if (deal && strcmp(field, "contact_email") == 0) {
+        set_str(&row->contact_email, v);
     } else {
-        const ProtobufCFieldDescriptor *fd =
-            protobuf_c_message_descriptor_get_field_by_name(&crm__lead__descriptor, field);
-        if (fd && !*(char **)((char *)l + fd->offset)) /* two columns of one field: the first wins */
-            crm_pbjson_set_field_text(&l->base, field, v, &err);
+        set_once(msg, field, v);
     }
 }
 
@@ -347,7 +531,12 @@ static Crm__ImportRow *map_row(imp_t *im, const crm_csv_record_t *rec)
         row->reject_reason = crm_pb_strdup(reason);
         return row;
     }
-    row->lead = (Crm__Lead *)crm_pb_new(&crm__lead__descriptor);
+    if (strcmp(im->res->rtype, "lead") == 0)
+        row->lead = (Crm__Lead *)crm_pb_new(&crm__lead__descriptor);
+    else if (strcmp(im->res->rtype, "contact") == 0)
+        row->contact = (Crm__Contact *)crm_pb_new(&crm__contact__descriptor);
+    else
+        row->deal = (Crm__Deal *)crm_pb_new(&crm__deal__descriptor);
     row->custom_values = calloc(im->ncustom + 1, sizeof *row->custom_values);
     row->n_custom_values = im->ncustom;
     row->flags = calloc(im->ncols + 1, sizeof *row->flags);
@@ -362,7 +551,7 @@ static Crm__ImportRow *map_row(imp_t *im, const crm_csv_record_t *rec)
         if (c->custom >= 0)
             row->custom_values[c->custom] = crm_pb_strdup(v);
         else if (c->field && *v)
-            set_field(row, c->field, v);
+            set_field(im, row, c, v);
     }
     for (size_t k = 0; k < im->ncustom; k++)
         if (!row->custom_values[k])
@@ -407,7 +596,8 @@ static int file_id(const char *path, const char *resource, char out[64], int64_t
 /* ---- owner ----------------------------------------------------------------------------------------- */
 
 /* Resolves --owner to a user id or a lead pool id, in the database (like crmctl user/token). */
-static int resolve_owner(crmctl_t *ctx, const char *owner, int64_t *user_id, int64_t *pool_id)
+static int resolve_owner(crmctl_t *ctx, const char *rtype, const char *owner, int64_t *user_id,
+                         int64_t *pool_id)
 {
     *user_id = *pool_id = 0;
     if (!owner)
@@ -420,21 +610,21 @@ static int resolve_owner(crmctl_t *ctx, const char *owner, int64_t *user_id, int
         return CRMCTL_FAIL;
     }
     bool pool = strncmp(owner, "pool:", 5) == 0;
-    const char *p[] = {pool ? owner + 5 : owner};
+    const char *p[] = {pool ? owner + 5 : owner, rtype};
     PGresult *res = PQexecParams(conn,
                                  pool ? "SELECT id, resource_type FROM assign.pools WHERE name = $1 ORDER BY "
-                                        "(resource_type = 'lead') DESC, id LIMIT 1"
+                                        "(resource_type = $2) DESC, id LIMIT 1"
                                       : "SELECT id, status FROM assign.users WHERE lower(email) = lower($1)",
-                                 1, NULL, p, NULL, NULL, 0);
+                                 pool ? 2 : 1, NULL, p, NULL, NULL, 0);
     int rc = CRMCTL_FAIL;
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         fprintf(stderr, "crmctl: import: --owner: %s", PQresultErrorMessage(res));
     else if (PQntuples(res) == 0)
         fprintf(stderr, "crmctl: import: --owner: no %s named %s\n", pool ? "pool" : "user with e-mail",
                 p[0]);
-    else if (pool && strcmp(PQgetvalue(res, 0, 1), "lead") != 0)
-        fprintf(stderr, "crmctl: import: --owner: pool %s is a %s pool, not a lead pool\n", p[0],
-                PQgetvalue(res, 0, 1));
+    else if (pool && strcmp(PQgetvalue(res, 0, 1), rtype) != 0)
+        fprintf(stderr, "crmctl: import: --owner: pool %s is a %s pool, not a %s pool\n", p[0],
+                PQgetvalue(res, 0, 1), rtype);
     else if (!pool && strcmp(PQgetvalue(res, 0, 1), "active") != 0)
         fprintf(stderr, "crmctl: import: --owner: user %s is %s\n", p[0], PQgetvalue(res, 0, 1));
     else {
@@ -489,6 +679,7 @@ static void progress(imp_t *im, progress_t *pg, uint64_t offset, bool final)
 
 typedef struct {
     crm_rpc_client_t *rpc;
+    char batch_method[64]; /* <service>.import_batch */
     Crm__ImportBatch *b;
     char **raw; /* the rows as CSV text, for the rejected file */
 } sender_t;
@@ -504,12 +695,11 @@ static int send_batch(imp_t *im, sender_t *s)
             fprintf(stderr, "crmctl: import: %s; retrying\n", err.message);
             crm_sleep_ms(1000L * attempt);
         }
-        rc = crm_rpc_call(s->rpc, "leads.import_batch", &caller, &s->b->base,
-                          &crm__import_batch_reply__descriptor, IMPORT_RPC_TIMEOUT_MS,
-                          (ProtobufCMessage **)&rep, &err);
+        rc = crm_rpc_call(s->rpc, s->batch_method, &caller, &s->b->base, &crm__import_batch_reply__descriptor,
+                          IMPORT_RPC_TIMEOUT_MS, (ProtobufCMessage **)&rep, &err);
     }
     if (rc != CRM_OK) {
-        fprintf(stderr, "\ncrmctl: import: leads.import_batch failed: %s%s%s\n", err.message,
+        fprintf(stderr, "\ncrmctl: import: %s failed: %s%s%s\n", s->batch_method, err.message,
                 *err.field ? " at " : "", err.field);
         return CRMCTL_FAIL;
     }
@@ -543,16 +733,18 @@ static void batch_reset(sender_t *s)
     s->b->n_rows = 0;
 }
 
-static Crm__ImportStatus *get_status(crm_rpc_client_t *rpc, const char *id)
+static Crm__ImportStatus *get_status(crm_rpc_client_t *rpc, const char *service, const char *id)
 {
     Crm__ImportStatusRequest req = CRM__IMPORT_STATUS_REQUEST__INIT;
     req.import_id = (char *)id;
     Crm__ImportStatus *st = NULL;
     crm_err_t err = {0};
     crm_rpc_caller_t caller = {.role = "system"};
-    if (crm_rpc_call(rpc, "leads.import_status", &caller, &req.base, &crm__import_status__descriptor, 10000,
+    char method[64];
+    snprintf(method, sizeof method, "%s.import_status", service);
+    if (crm_rpc_call(rpc, method, &caller, &req.base, &crm__import_status__descriptor, 10000,
                      (ProtobufCMessage **)&st, &err) != CRM_OK) {
-        fprintf(stderr, "crmctl: import: leads.import_status failed: %s\n", err.message);
+        fprintf(stderr, "crmctl: import: %s failed: %s\n", method, err.message);
         return NULL;
     }
     return st;
@@ -564,10 +756,10 @@ static void summary(imp_t *im, const char *id, const Crm__ImportStatus *st, bool
            interrupted && !finished ? "interrupted (run the same command again to resume)"
            : finished               ? "finished"
                                     : "stopped");
-    printf("  this run: %lld rows read, %lld created, %lld merged into existing leads, %lld duplicates "
+    printf("  this run: %lld rows read, %lld created, %lld merged into existing %s, %lld duplicates "
            "within the file, %lld rejected, %lld already imported\n",
-           (long long)im->read, (long long)im->created, (long long)im->merged, (long long)im->duplicates,
-           (long long)im->rejected, (long long)im->skipped);
+           (long long)im->read, (long long)im->created, (long long)im->merged, im->res->arg,
+           (long long)im->duplicates, (long long)im->rejected, (long long)im->skipped);
     if (st && st->found && !im->dry_run)
         printf("  whole import: %lld created, %lld merged, %lld duplicates, %lld rejected, up to line %lld\n",
                (long long)st->created, (long long)st->merged, (long long)st->duplicates,
@@ -592,27 +784,33 @@ static int import_file(crmctl_t *ctx, imp_t *im)
 {
     char id[64];
     int64_t size = 0;
-    if (file_id(im->path, "lead", id, &size) < 0) {
+    if (file_id(im->path, im->res->rtype, id, &size) < 0) {
         fprintf(stderr, "crmctl: import: cannot read %s: %s\n", im->path, strerror(errno));
         return CRMCTL_FAIL;
     }
     int64_t owner_id = 0, pool_id = 0;
-    if (resolve_owner(ctx, im->owner, &owner_id, &pool_id) != CRMCTL_OK)
+    if (resolve_owner(ctx, im->res->rtype, im->owner, &owner_id, &pool_id) != CRMCTL_OK)
         return CRMCTL_FAIL;
     const char *eps[16];
-    size_t neps = crm_config_len(ctx->config, "leads.rpc_endpoints");
+    char key[64], bind_key[64];
+    snprintf(key, sizeof key, "%s.rpc_endpoints", im->res->service);
+    snprintf(bind_key, sizeof bind_key, "%s.rpc_bind", im->res->service);
+    size_t neps = crm_config_len(ctx->config, key);
     for (size_t i = 0; i < neps && i < 16; i++)
-        eps[i] = crm_config_list_str(ctx->config, "leads.rpc_endpoints", i);
+        eps[i] = crm_config_list_str(ctx->config, key, i);
     if (neps == 0) {
-        eps[0] = crm_config_str(ctx->config, "leads.rpc_bind", "tcp://127.0.0.1:7111");
+        eps[0] = crm_config_str(ctx->config, bind_key,
+                                strcmp(im->res->service, "deals") == 0 ? "tcp://127.0.0.1:7112"
+                                                                       : "tcp://127.0.0.1:7111");
         neps = 1;
     }
     void *zctx = zmq_ctx_new();
     crm_err_t err = {0};
     sender_t s = {0};
+    snprintf(s.batch_method, sizeof s.batch_method, "%s.import_batch", im->res->service);
     s.rpc = crm_rpc_client_new(zctx, eps, neps > 16 ? 16 : neps, &err);
     int rc = s.rpc ? CRMCTL_OK : CRMCTL_FAIL;
-    Crm__ImportStatus *st = rc == CRMCTL_OK ? get_status(s.rpc, id) : NULL;
+    Crm__ImportStatus *st = rc == CRMCTL_OK ? get_status(s.rpc, im->res->service, id) : NULL;
     rc = st ? CRMCTL_OK : CRMCTL_FAIL;
     int fd = rc == CRMCTL_OK ? open(im->path, O_RDONLY) : -1;
     if (rc == CRMCTL_OK && st->found && st->finished_at && !im->dry_run) {
@@ -659,7 +857,7 @@ static int import_file(crmctl_t *ctx, imp_t *im)
     }
     s.b = (Crm__ImportBatch *)crm_pb_new(&crm__import_batch__descriptor);
     s.b->import_id = crm_pb_strdup(id);
-    s.b->resource_type = crm_pb_strdup("lead");
+    s.b->resource_type = crm_pb_strdup(im->res->rtype);
     s.b->file_name = crm_pb_strdup(im->path);
     s.b->has_owner_id = s.b->has_pool_id = s.b->has_dry_run = s.b->has_last_line = s.b->has_end_offset = 1;
     s.b->owner_id = owner_id;
@@ -711,7 +909,7 @@ static int import_file(crmctl_t *ctx, imp_t *im)
     crm_csv_free(&csv);
     if (st) {
         protobuf_c_message_free_unpacked(&st->base, NULL);
-        st = s.rpc && !im->dry_run ? get_status(s.rpc, id) : NULL;
+        st = s.rpc && !im->dry_run ? get_status(s.rpc, im->res->service, id) : NULL;
     }
     if (rc == CRMCTL_OK || interrupted)
         summary(im, id, st, finished);
@@ -742,13 +940,12 @@ static int import_run(crmctl_t *ctx, int argc, char **argv)
         import_help(argc < 2 ? stderr : stdout);
         return argc < 2 ? CRMCTL_USAGE : CRMCTL_OK;
     }
-    imp_t im = {.resource = argv[1], .batch = IMPORT_DEFAULT_BATCH};
-    if (strcmp(im.resource, "contacts") == 0 || strcmp(im.resource, "deals") == 0) {
-        fprintf(stderr, "crmctl: import %s is not supported yet: only leads\n", im.resource);
-        return CRMCTL_FAIL;
-    }
-    if (strcmp(im.resource, "leads") != 0)
-        return crmctl_usage_error("import leads|contacts|deals FILE.csv (got '%s')", im.resource);
+    imp_t im = {.batch = IMPORT_DEFAULT_BATCH};
+    for (size_t i = 0; i < sizeof resources / sizeof resources[0]; i++)
+        if (strcmp(argv[1], resources[i].arg) == 0)
+            im.res = &resources[i];
+    if (!im.res)
+        return crmctl_usage_error("import leads|contacts|deals FILE.csv (got '%s')", argv[1]);
     im.maps = calloc((size_t)argc, sizeof *im.maps);
     int rc = CRMCTL_OK;
     for (int i = 2; i < argc && rc == CRMCTL_OK; i++) {
@@ -778,7 +975,7 @@ static int import_run(crmctl_t *ctx, int argc, char **argv)
         }
     }
     if (rc == CRMCTL_OK && !im.path)
-        rc = crmctl_usage_error("import leads needs FILE.csv");
+        rc = crmctl_usage_error("import %s needs FILE.csv", im.res->arg);
     if (rc == CRMCTL_OK) {
         struct sigaction sa = {.sa_handler = on_sigint};
         sigemptyset(&sa.sa_mask);
@@ -802,7 +999,7 @@ static int import_run(crmctl_t *ctx, int argc, char **argv)
 
 const crmctl_command_t crmctl_import_command = {
     .name = "import",
-    .summary = "import leads FILE.csv: bulk CSV import with progress, resumable",
+    .summary = "import leads|contacts|deals FILE.csv: bulk CSV import with progress, resumable",
     .run = import_run,
     .help = import_help,
 };
