@@ -82,6 +82,29 @@ int gw_store_stream_append(crm_db_t *tx, const gw_stream_change_t *c, int64_t *p
         10, params, position, err);
 }
 
+int gw_store_stream_follow_deal(crm_db_t *tx, int64_t deal_id, int64_t owner_id, const char *cause,
+                                const char *event_id, const char *occurred_at, crm_err_t *err)
+{
+    char d[24], o[24];
+    const char *params[] = {i64(d, deal_id), owner_id > 0 ? i64(o, owner_id) : NULL, cause, event_id,
+                            occurred_at};
+    return crm_db_run(
+        tx, "gw_stream_follow_deal",
+        "WITH orders AS (SELECT record_id FROM stream_records WHERE resource = 'order'"
+        "  AND (data->>'deal_id')::bigint = $1::bigint),"
+        " src AS (SELECT resource, record_id, revision, data FROM stream_records r WHERE NOT deleted"
+        "  AND r.owner_id IS DISTINCT FROM $2::bigint AND ((resource = 'order' AND record_id IN"
+        "  (SELECT record_id FROM orders)) OR (resource = 'line_item' AND (data->>'order_id')::bigint IN"
+        "  (SELECT record_id FROM orders)))),"
+        " ev AS (INSERT INTO stream_events (resource, record_id, event_type, event_cause, event_id, revision,"
+        "  owner_id, data, previous, occurred_at)"
+        "  SELECT resource, record_id, 'updated', $3, $4, revision + 1, $2::bigint, data, '{}',"
+        "  $5::timestamptz FROM src RETURNING resource, record_id, revision, position)"
+        " UPDATE stream_records r SET revision = ev.revision, position = ev.position, owner_id = $2::bigint,"
+        " updated_at = now() FROM ev WHERE r.resource = ev.resource AND r.record_id = ev.record_id",
+        5, params, err);
+}
+
 PGresult *gw_store_stream_page(crm_db_t *db, const char *resource, int64_t after, int limit, crm_err_t *err)
 {
     char a[24], l[24];

@@ -32,6 +32,11 @@ int gw_store_stream_record_get(crm_db_t *tx, const char *resource, int64_t recor
                                int *revision, bool *deleted, int64_t *owner_id, char **data, crm_err_t *err);
 /* Appends the change to the stream and makes it the record's state; *position gets its row. */
 int gw_store_stream_append(crm_db_t *tx, const gw_stream_change_t *c, int64_t *position, crm_err_t *err);
+/* A deal's owner became owner_id: its order and line items (whose visibility is the deal's) get
+ * a change row each with that owner (event_type updated, previous {}), so that Sync moves them
+ * with the deal. */
+int gw_store_stream_follow_deal(crm_db_t *tx, int64_t deal_id, int64_t owner_id, const char *cause,
+                                const char *event_id, const char *occurred_at, crm_err_t *err);
 /* Firehose page: up to limit rows of resource after position `after`, in order. Columns:
  * position, event_type, event_cause, event_id, revision, data, previous, occurred_at (UTC
  * "…Z"). Caller PQclear()s. */

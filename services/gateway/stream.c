@@ -235,6 +235,8 @@ static int on_event(void *arg, crm_db_t *tx, const Crm__Envelope *env, const Pro
     };
     int64_t position = 0;
     rc = gw_store_stream_append(tx, &c, &position, err);
+    if (rc == CRM_OK && update && !deleting && owner != old_owner && strcmp(t->resource, "deal") == 0)
+        rc = gw_store_stream_follow_deal(tx, id, owner, t->topic, c.event_id, when, err);
     if (rc == CRM_OK)
         crm_log_debug(env->correlation_id, "stream.appended", "resource=%s id=%lld position=%lld cause=%s",
                       t->resource, (long long)id, (long long)position, t->topic);

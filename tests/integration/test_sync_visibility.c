@@ -2,7 +2,8 @@
  * orders and line items reach devices from their events (a sales device: its calls, its deals'
  * orders and line items, every product without cost); the cap of 100 active sessions per user;
  * and a record whose owner changes away from a sales user comes to that user's device once as
- * deleted, then no more, while the new owner's device gets it. */
+ * deleted, then no more, while the new owner's device gets it (a deal's order and line items
+ * move with the deal). */
 #include <criterion/criterion.h>
 
 #include "sync_util.h"
@@ -378,6 +379,57 @@ Test(sync_visibility, owner_change_is_a_deletion_for_the_old_owner)
     it = find(got, "lead", lead);
     cr_assert_not_null(it, "%s", json_dumps(got, 0));
     cr_expect_str_eq(event_type(it), "deleted");
+    ack(b, "b-tablet", got, NULL);
+    json_decref(got);
+
+    /* a deal moving from A to B takes its order and line items along */
+    long long product =
+        dl_create(h, "/v2/products", admin,
+                  "{\"name\":\"Gadget\",\"prices\":[{\"amount\":\"10\",\"currency\":\"USD\"}]}");
+    long long deal = dl_create(h, "/v2/deals", a, "{\"name\":\"A's deal\"}");
+    snprintf(body, sizeof body, "{\"deal_id\":%lld}", deal);
+    long long order = dl_create(h, "/v2/orders", a, body);
+    char lpath[96];
+    snprintf(lpath, sizeof lpath, "/v2/orders/%lld/line_items", order);
+    snprintf(body, sizeof body, "{\"product_id\":%lld,\"currency\":\"USD\"}", product);
+    long long li = dl_create(h, lpath, a, body);
+    cr_assert(product > 0 && deal > 0 && order > 0 && li > 0);
+    wait_sql("a's order and line item",
+             "SELECT (count(*) = 2)::int FROM gateway.stream_records WHERE owner_id = %lld AND resource IN "
+             "('order', 'line_item')",
+             ua);
+    got = session(a, "a-phone");
+    cr_expect(find(got, "deal", deal) && find(got, "order", order) && find(got, "line_item", li), "%s",
+              json_dumps(got, 0));
+    ack(a, "a-phone", got, NULL);
+    json_decref(got);
+    snprintf(path, sizeof path, "/v2/deals/%lld", deal);
+    snprintf(body, sizeof body, "{\"data\":{\"owner_id\":%lld}}", ub);
+    put(path, admin, body);
+    wait_sql(
+        "the deal's order and line item following it to b",
+        "SELECT (count(*) = 3)::int FROM gateway.stream_records WHERE owner_id = %lld AND ((resource = "
+        "'deal' "
+        "AND record_id = %lld) OR (resource = 'order' AND record_id = %lld) OR (resource = 'line_item' AND "
+        "record_id = %lld))",
+        ub, deal, order, li);
+    got = session(a, "a-phone");
+    const char *types[] = {"deal", "order", "line_item"};
+    long long ids[] = {deal, order, li};
+    for (int i = 0; i < 3; i++) {
+        it = find(got, types[i], ids[i]);
+        cr_expect(it && strcmp(event_type(it), "deleted") == 0, "a's %s after the deal moved: %s", types[i],
+                  json_dumps(got, 0));
+    }
+    json_decref(got);
+    got = session(b, "b-tablet");
+    for (int i = 0; i < 3; i++) {
+        it = find(got, types[i], ids[i]);
+        cr_expect(it && strcmp(event_type(it), "created") == 0, "b's %s after the deal moved: %s", types[i],
+                  json_dumps(got, 0));
+    }
+    it = find(got, "line_item", li);
+    cr_expect(it && strcmp(json_string_value(json_object_get(data_of(it), "name")), "Gadget") == 0);
     json_decref(got);
     free(a);
     free(b);

@@ -442,15 +442,12 @@ static void set_str(char **slot, const char *v)
         *slot = crm_pb_strdup(v);
 }
 
-/* A deal's value: a plain decimal number as a JSON number, anything else as a JSON string (the
- * service then says what is wrong with it). */
+/* A deal's value as a JSON string ("1200.50": Sell's decimal text; crm-deals says what is wrong
+ * with anything else, e.g. "1,200" or "$5"). */
 static char *value_json(const char *v)
 {
-    char *end = NULL;
-    strtod(v, &end);
-    bool number = end && end != v && *end == '\0' && strspn(v, "0123456789.-") == strlen(v);
-    json_t *j = number ? NULL : json_string(v);
-    char *out = number ? crm_pb_strdup(v) : json_dumps(j, JSON_ENCODE_ANY);
+    json_t *j = json_string(v);
+    char *out = json_dumps(j, JSON_ENCODE_ANY);
     json_decref(j);
     return out;
 }
