@@ -340,12 +340,13 @@ Test(deals_import, rows_owners_resume_digest)
                  1);
     /* A batch whose transaction fails after crm-assign picked its owners (a trigger refuses one
      * row): sent again, it gets the same deal ids and owners, and the pool cursor moved once. */
-    harness_sql_long(
-        h, "CREATE FUNCTION deals.fail_me() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF "
-           "NEW.name = 'FAIL ME' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$");
-    harness_sql_long(h, "CREATE TRIGGER fail_me BEFORE INSERT ON deals.deals FOR EACH ROW EXECUTE FUNCTION "
-                        "deals.fail_me()");
-    cr_assert_eq(harness_sql_long(h, "SELECT count(*) FROM pg_trigger WHERE tgname = 'fail_me'"), 1);
+    cr_assert_eq(
+        harness_sql_long(h, "CREATE FUNCTION deals.fail_me() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                            "IF NEW.name = 'FAIL ME' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+                            "RETURN NEW; END $$; CREATE TRIGGER fail_me BEFORE INSERT ON deals.deals FOR "
+                            "EACH ROW EXECUTE FUNCTION deals.fail_me(); SELECT count(*) FROM pg_trigger "
+                            "WHERE tgname = 'fail_me'"),
+        1, "the trigger is there");
     const row_t failing[] = {{.line = 2, .name = "Retry 1"}, {.line = 3, .name = "FAIL ME"}};
     c = batch(&(batch_opts_t){.import_id = "deal-retry"}, failing, 2);
     cr_expect_neq(c.rc, CRM_OK, "the failing batch fails");
@@ -353,7 +354,7 @@ Test(deals_import, rows_owners_resume_digest)
     cr_expect_eq(sql("SELECT count(*) FROM deals.deals WHERE import_id = 'deal-retry'"), 0);
     cr_expect_eq(sql("SELECT count(*) FROM assign.assignments WHERE cause_event_id LIKE 'deal-retry:%%'"), 2,
                  "crm-assign picked before the failure");
-    harness_sql_long(h, "DROP TRIGGER fail_me ON deals.deals");
+    cr_assert_eq(harness_sql_long(h, "DROP TRIGGER fail_me ON deals.deals; SELECT 1"), 1);
     c = batch(&(batch_opts_t){.import_id = "deal-retry", .final = true}, failing, 2);
     cr_assert_eq(c.rc, CRM_OK, "retry: %s", c.message);
     cr_expect_eq(c.reply->created, 2);
