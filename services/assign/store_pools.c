@@ -979,7 +979,7 @@ static int member_index(const pool_turns_t *ps, int64_t user_id)
 /* Known assignments (the latest per record) and owners of the request's records: fills owners/aids
  * of those that have an assignment, previous[] and closed[] of every record (first slot of each id). */
 static int bulk_known(crm_db_t *tx, const char *type, const char *ids_lit, idmap_t *map, int64_t *owners,
-                      int64_t *aids, int64_t *previous, bool *closed, crm_err_t *err)
+                      int64_t *aids, int64_t *previous, bool *closed, size_t *n_owned, crm_err_t *err)
 {
     const char *p[] = {type, ids_lit};
     PGresult *res = crm_db_exec(tx, "pick_bulk_known",
@@ -1007,11 +1007,12 @@ static int bulk_known(crm_db_t *tx, const char *type, const char *ids_lit, idmap
         previous[k] = crm_db_i64(res, r, 1);
         closed[k] = crm_db_bool(res, r, 2);
     }
+    *n_owned = (size_t)PQntuples(res);
     PQclear(res);
     return CRM_OK;
 }
 
-int assign_store_pick_bulk(crm_db_t *tx, const assign_bulk_t *in, int64_t *owners, int64_t *aids,
+int assign_store_pick_bulk(crm_db_t *tx, assign_bulk_t *in, int64_t *owners, int64_t *aids,
                            int64_t *pool_used, crm_err_t *err)
 {
     size_t n = in->n;
@@ -1065,7 +1066,11 @@ int assign_store_pick_bulk(crm_db_t *tx, const assign_bulk_t *in, int64_t *owner
         first[i] = *v;
     }
     crm_buf_i64_array(&ids, in->ids, n);
-    int rc = bulk_known(tx, in->type, ids.s, &map, owners, aids, previous, closed, err);
+    int64_t t = crm_mono_us();
+#define PHASE(i) (in->phase_us[i] = crm_mono_us() - t, t = crm_mono_us())
+    size_t n_owned = 0;
+    int rc = bulk_known(tx, in->type, ids.s, &map, owners, aids, previous, closed, &n_owned, err);
+    PHASE(0);
 
     /* Ids for the new log rows, reserved first so that the COPY can carry them. */
     size_t want = 0;
@@ -1077,10 +1082,10 @@ int assign_store_pick_bulk(crm_db_t *tx, const assign_bulk_t *in, int64_t *owner
     if (rc == CRM_OK && want > 0) {
         char nb[24];
         const char *np[] = {crm_param_i64(nb, true, (int64_t)want)};
-        PGresult *res = crm_db_exec(tx, "pick_bulk_ids",
-                                    "SELECT nextval(pg_get_serial_sequence('assignments', 'id')) FROM "
-                                    "generate_series(1, $1::integer) ORDER BY 1",
-                                    1, np, err);
+        PGresult *res = crm_db_exec(
+            tx, "pick_bulk_ids",
+            "SELECT nextval('assignments_id_seq') FROM generate_series(1, $1::integer) ORDER BY 1", 1, np,
+            err);
         if (!res)
             rc = err->code;
         for (size_t j = 0; rc == CRM_OK && j < want; j++)
@@ -1088,6 +1093,7 @@ int assign_store_pick_bulk(crm_db_t *tx, const assign_bulk_t *in, int64_t *owner
         PQclear(res);
     }
 
+    PHASE(1);
     /* The picks, in record order, each one as assign_store_pick would make it. */
     size_t fresh = 0;
     assign_pick_t pick;
@@ -1149,6 +1155,7 @@ int assign_store_pick_bulk(crm_db_t *tx, const assign_bulk_t *in, int64_t *owner
     }
     json_decref(skipped);
 
+    PHASE(2);
     /* The log rows in one COPY, the owners in one upsert, the cursor once. */
     if (rc == CRM_OK && fresh > 0)
         rc = crm_db_copy_in(tx,
@@ -1156,7 +1163,17 @@ int assign_store_pick_bulk(crm_db_t *tx, const assign_bulk_t *in, int64_t *owner
                             "pool_id, cause_event_id, explanation, kind, skipped, turn, weight, changed_by) "
                             "FROM STDIN",
                             copy.s, copy.len, err);
-    if (rc == CRM_OK && fresh > 0) {
+    PHASE(3);
+    if (rc == CRM_OK && fresh > 0 && n_owned == 0) {
+        /* None of the records has an owner row yet (new records, the importer's case): COPY. */
+        crm_buf_t rows = {0};
+        for (size_t j = 0; j < fresh; j++)
+            crm_buf_printf(&rows, "%s\t%lld\t%lld\n", in->type, (long long)fresh_rids[j],
+                           (long long)fresh_owners[j]);
+        rc = crm_db_copy_in(tx, "COPY ownership (resource_type, resource_id, owner_id) FROM STDIN", rows.s,
+                            rows.len, err);
+        crm_buf_free(&rows);
+    } else if (rc == CRM_OK && fresh > 0) {
         crm_buf_i64_array(&news, fresh_rids, fresh);
         crm_buf_i64_array(&newo, fresh_owners, fresh);
         const char *op[] = {in->type, news.s, newo.s};
@@ -1169,6 +1186,8 @@ int assign_store_pick_bulk(crm_db_t *tx, const assign_bulk_t *in, int64_t *owner
     }
     if (rc == CRM_OK && fresh > 0 && ps.id > 0)
         rc = move_cursor(tx, &ps, err);
+    PHASE(4);
+#undef PHASE
     free(fresh_aids);
     free(fresh_rids);
     free(fresh_owners);
