@@ -10,9 +10,9 @@
  *      last name for a person, a name for an organization; an e-mail with an @; custom fields that
  *      exist) and rejected with its reason otherwise;
  *   3. dedup (A4): rows of the batch sharing a normalized e-mail (leads: or E.164 phone) merge into
- *      the first one; the dedup keys are locked like a capture locks them (the same advisory keys,
- *      in byte order), then each remaining row whose key an existing record has merges into it
- *      (empty fields filled, tags added), the others become new records;
+ *      the first one; the dedup gate is taken exclusively (captures take it shared before their
+ *      key locks, so none runs during the batch), then each remaining row whose key an existing
+ *      record has merges into it (empty fields filled, tags added), the others become new records;
  *   4. owners of the new records in bulk: crm-assign's assign.pick_bulk (the pool given, the user
  *      given, or the type's default pool) with the reserved ids — the same pool cursor as every
  *      other path, idempotent per id; unreachable → the batch fails and crmctl retries;
@@ -608,41 +608,32 @@ static char *i64_array(const int64_t *v, size_t n)
     return s;
 }
 
-/* Locks the dedup keys of the representatives (as dedup_find does for a capture) and finds the
- * records that already have them: r->target. */
+/* Takes the dedup gate exclusively (a capture takes it shared before locking its keys, see
+ * store.c dedup_find: one lock for the whole batch instead of one per key — thousands of
+ * advisory locks per batch filled Postgres' lock table, "out of shared memory", for every other
+ * transaction too) and finds the records that already have the keys: r->target. */
 static int find_existing(crm_db_t *tx, const char *import_id, batch_t *bt, crm_err_t *err)
 {
     const ikind_t *k = bt->k;
-    size_t nk = 0;
-    char **keys = calloc(2 * bt->n + 1, sizeof *keys);
     char **emails = calloc(bt->n + 1, sizeof *emails), **phones = calloc(bt->n + 1, sizeof *phones);
     size_t ne = 0, np = 0;
     for (size_t i = 0; i < bt->n; i++) {
         irow_t *r = &bt->rows[i];
         if (r->state || r->rep != (int)i)
             continue;
-        char key[600];
-        if (r->email_norm) {
-            snprintf(key, sizeof key, "%s-email:%.500s", k->lock_pfx, r->email_norm);
-            keys[nk++] = strdup(key);
+        if (r->email_norm)
             emails[ne++] = r->email_norm;
-        }
-        if (r->phone_norm) {
-            snprintf(key, sizeof key, "%s-phone:%.500s", k->lock_pfx, r->phone_norm);
-            keys[nk++] = strdup(key);
+        if (r->phone_norm)
             phones[np++] = r->phone_norm;
-        }
     }
+    size_t nk = ne + np;
     int rc = CRM_OK;
     if (nk > 0) {
-        char *karr = crm_param_text_array(keys, nk);
-        const char *p[] = {karr};
-        rc = crm_db_run(
-            tx, "import_lock_keys",
-            "SELECT pg_advisory_xact_lock(hashtextextended(k, 3)) FROM (SELECT DISTINCT k COLLATE \"C\" AS k "
-            "FROM unnest($1::text[]) k ORDER BY 1 OFFSET 0) s",
-            1, p, err);
-        free(karr);
+        char gate[64];
+        snprintf(gate, sizeof gate, "%s-dedup-gate", k->lock_pfx);
+        const char *p[] = {gate};
+        rc = crm_db_run(tx, "import_dedup_gate", "SELECT pg_advisory_xact_lock(hashtextextended($1, 3))", 1,
+                        p, err);
     }
     if (rc == CRM_OK && nk > 0) {
         char *ea = crm_param_text_array(emails, ne), *pa = crm_param_text_array(phones, np);
@@ -698,9 +689,6 @@ static int find_existing(crm_db_t *tx, const char *import_id, batch_t *bt, crm_e
             PQclear(res);
         }
     }
-    for (size_t i = 0; i < nk; i++)
-        free(keys[i]);
-    free(keys);
     free(emails);
     free(phones);
     return rc;
