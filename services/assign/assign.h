@@ -80,8 +80,9 @@ typedef struct {
     int64_t owner_id;
     const char *import_id;
     int64_t changed_by;
+    int64_t phase_us[5]; /* out: known, ids, picks, log COPY, ownership (for the log) */
 } assign_bulk_t;
-int assign_store_pick_bulk(crm_db_t *tx, const assign_bulk_t *in, int64_t *owners, int64_t *aids,
+int assign_store_pick_bulk(crm_db_t *tx, assign_bulk_t *in, int64_t *owners, int64_t *aids,
                            int64_t *pool_used, crm_err_t *err);
 /* Records a manual owner change for cause. */
 int assign_store_manual(crm_db_t *tx, const char *type, int64_t resource_id, int64_t owner, int64_t previous,

@@ -331,9 +331,12 @@ HANDLER(pick_bulk)
         return rc;
     }
     crm_log_info(ctx->correlation_id, "assign.pick_bulk",
-                 "resource_type=%s records=%zu pool_id=%lld owner_id=%lld import_id=%s ms=%lld", type, n,
-                 (long long)rep->pool_id, (long long)b.owner_id, b.import_id ? b.import_id : "",
-                 (long long)((crm_mono_us() - t0) / 1000));
+                 "resource_type=%s records=%zu pool_id=%lld owner_id=%lld import_id=%s ms=%lld known_ms=%lld "
+                 "ids_ms=%lld picks_ms=%lld copy_ms=%lld ownership_ms=%lld",
+                 type, n, (long long)rep->pool_id, (long long)b.owner_id, b.import_id ? b.import_id : "",
+                 (long long)((crm_mono_us() - t0) / 1000), (long long)(b.phase_us[0] / 1000),
+                 (long long)(b.phase_us[1] / 1000), (long long)(b.phase_us[2] / 1000),
+                 (long long)(b.phase_us[3] / 1000), (long long)(b.phase_us[4] / 1000));
     REPLY(rep);
     return CRM_OK;
 }

@@ -984,7 +984,7 @@ static int bulk_known(crm_db_t *tx, const char *type, const char *ids_lit, idmap
     return CRM_OK;
 }
 
-int assign_store_pick_bulk(crm_db_t *tx, const assign_bulk_t *in, int64_t *owners, int64_t *aids,
+int assign_store_pick_bulk(crm_db_t *tx, assign_bulk_t *in, int64_t *owners, int64_t *aids,
                            int64_t *pool_used, crm_err_t *err)
 {
     size_t n = in->n;
@@ -1038,7 +1038,10 @@ int assign_store_pick_bulk(crm_db_t *tx, const assign_bulk_t *in, int64_t *owner
         first[i] = *v;
     }
     crm_buf_i64_array(&ids, in->ids, n);
+    int64_t t = crm_mono_us();
+#define PHASE(i) (in->phase_us[i] = crm_mono_us() - t, t = crm_mono_us())
     int rc = bulk_known(tx, in->type, ids.s, &map, owners, aids, previous, closed, err);
+    PHASE(0);
 
     /* Ids for the new log rows, reserved first so that the COPY can carry them. */
     size_t want = 0;
@@ -1061,6 +1064,7 @@ int assign_store_pick_bulk(crm_db_t *tx, const assign_bulk_t *in, int64_t *owner
         PQclear(res);
     }
 
+    PHASE(1);
     /* The picks, in record order, each one as assign_store_pick would make it. */
     size_t fresh = 0;
     assign_pick_t pick;
@@ -1122,6 +1126,7 @@ int assign_store_pick_bulk(crm_db_t *tx, const assign_bulk_t *in, int64_t *owner
     }
     json_decref(skipped);
 
+    PHASE(2);
     /* The log rows in one COPY, the owners in one upsert, the cursor once. */
     if (rc == CRM_OK && fresh > 0)
         rc = crm_db_copy_in(tx,
@@ -1129,6 +1134,7 @@ int assign_store_pick_bulk(crm_db_t *tx, const assign_bulk_t *in, int64_t *owner
                             "pool_id, cause_event_id, explanation, kind, skipped, turn, weight, changed_by) "
                             "FROM STDIN",
                             copy.s, copy.len, err);
+    PHASE(3);
     if (rc == CRM_OK && fresh > 0) {
         crm_buf_i64_array(&news, fresh_rids, fresh);
         crm_buf_i64_array(&newo, fresh_owners, fresh);
@@ -1142,6 +1148,8 @@ int assign_store_pick_bulk(crm_db_t *tx, const assign_bulk_t *in, int64_t *owner
     }
     if (rc == CRM_OK && fresh > 0 && ps.id > 0)
         rc = move_cursor(tx, &ps, err);
+    PHASE(4);
+#undef PHASE
     free(fresh_aids);
     free(fresh_rids);
     free(fresh_owners);

@@ -118,6 +118,8 @@ bool deals_currency_ok(const char *s);
 bool deals_value_parse(const char *json, char out[48]);
 /* A calendar date YYYY-MM-DD. */
 bool deals_date_ok(const char *s);
+/* A date, or an ISO 8601 date-time ("2017-06-04T18:28:53Z"). */
+bool deals_datetime_ok(const char *s);
 /* The SELECT list of a deal (table alias d) and its row → crm.Deal. */
 extern const char deals_deal_cols[];
 Crm__Deal *deals_deal_from_row(const PGresult *res, int r);

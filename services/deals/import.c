@@ -19,7 +19,9 @@
  *      and the funnel counts, and deal.created into the outbox (COPY too), with import_id;
  *   5. the watermark and counts move; the final batch finishes the import and, the first time
  *      only, writes import.finished (owners and their counts) in the same transaction.
- * Custom columns are not imported for deals (reported in unknown_columns). */
+ * Deal fields taken from a row: name, value_json, currency, hot, estimated_close_date, added_on,
+ * tags (and the row's source). Custom columns are not imported for deals (reported in
+ * unknown_columns). */
 #include "deals.h"
 
 #include <stdio.h>
@@ -273,6 +275,9 @@ static void check_row(const catalog_t *cat, drow_t *r)
     else if (given(d->estimated_close_date) && !deals_date_ok(d->estimated_close_date))
         snprintf(r->reason, sizeof r->reason, "bad estimated_close_date \"%.40s\": YYYY-MM-DD",
                  d->estimated_close_date);
+    else if (given(d->added_on) && !deals_datetime_ok(d->added_on))
+        snprintf(r->reason, sizeof r->reason, "bad added_on \"%.40s\": a date or an ISO 8601 date-time",
+                 d->added_on);
     else if (r->contact_id < 0)
         snprintf(r->reason, sizeof r->reason, "unknown contact \"%.120s\"",
                  given(in->contact_email) ? in->contact_email : in->contact_name);
@@ -381,7 +386,7 @@ static int ensure_stage(crm_db_t *tx, crm_err_t *err)
                        "name text NOT NULL, value numeric, currency text, hot boolean, "
                        "pipeline_id bigint NOT NULL, stage_id bigint NOT NULL, won boolean NOT NULL, "
                        "contact_id bigint, estimated_close_date date, tags text[] NOT NULL, "
-                       "source text, owner_id bigint) ON COMMIT DELETE ROWS",
+                       "source text, owner_id bigint, added_on timestamptz) ON COMMIT DELETE ROWS",
                        err);
 }
 
@@ -542,7 +547,8 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
         crm_buf_copy_field(&copy, given(d->estimated_close_date) ? d->estimated_close_date : NULL, false);
         crm_buf_copy_field(&copy, tags, false);
         crm_buf_copy_field(&copy, r->in->source && *r->in->source ? r->in->source : source, false);
-        crm_buf_copy_field(&copy, crm_param_i64(v[5], owner > 0, owner), true);
+        crm_buf_copy_field(&copy, crm_param_i64(v[5], owner > 0, owner), false);
+        crm_buf_copy_field(&copy, given(d->added_on) ? d->added_on : NULL, true);
         free(tags);
         k++;
     }
@@ -552,7 +558,7 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
         rc = crm_db_copy_in(
             tx,
             "COPY import_deal_stage (id, line, name, value, currency, hot, pipeline_id, stage_id, "
-            "won, contact_id, estimated_close_date, tags, source, owner_id) FROM STDIN",
+            "won, contact_id, estimated_close_date, tags, source, owner_id, added_on) FROM STDIN",
             copy.s, copy.len, err);
     crm_buf_free(&copy);
     if (rc == CRM_OK)
@@ -570,10 +576,11 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
         "INSERT INTO deals AS d (id, creator_id, owner_id, name, value, currency, hot, pipeline_id, "
         "stage_id, "
         "contact_id, estimated_close_date, source_id, tags, unsorted, last_stage_change_by_id, import_id, "
-        "import_line) SELECT s.id, $2::bigint, s.owner_id, s.name, coalesce(s.value, 0), "
+        "import_line, added_on) SELECT s.id, $2::bigint, s.owner_id, s.name, coalesce(s.value, 0), "
         "coalesce(s.currency, "
         "'USD'), coalesce(s.hot, false), s.pipeline_id, s.stage_id, s.contact_id, s.estimated_close_date, "
-        "src.id, s.tags, $3::boolean, $2::bigint, $1, s.line FROM import_deal_stage s LEFT JOIN deal_sources "
+        "src.id, s.tags, $3::boolean, $2::bigint, $1, s.line, coalesce(s.added_on, now()) FROM "
+        "import_deal_stage s LEFT JOIN deal_sources "
         "src ON src.name = s.source ORDER BY s.id ON CONFLICT (import_id, import_line) WHERE import_id IS "
         "NOT "
         "NULL DO NOTHING RETURNING %s, d.import_line",

@@ -168,6 +168,11 @@ bool deals_date_ok(const char *s)
     return date_ok(s);
 }
 
+bool deals_datetime_ok(const char *s)
+{
+    return datetime_ok(s);
+}
+
 const char deals_deal_cols[] = DEAL_COLS;
 
 Crm__Deal *deals_deal_from_row(const PGresult *res, int r)

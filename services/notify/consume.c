@@ -84,6 +84,8 @@ static int tell_import_finished(crm_db_t *tx, const Crm__Envelope *env, const Pr
         return CRM_OK;
     const char *type = f->resource_type && *f->resource_type ? f->resource_type : "record";
     const char *file = f->file_name && *f->file_name ? f->file_name : f->import_id;
+    if (strrchr(file, '/') && strrchr(file, '/')[1]) /* crmctl sends the path: the file's name */
+        file = strrchr(file, '/') + 1;
     char key[200];
     snprintf(key, sizeof key, "import:%s", f->import_id);
     for (size_t i = 0; i < f->n_owners; i++) {

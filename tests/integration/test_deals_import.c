@@ -42,7 +42,7 @@ static long long sql(const char *fmt, ...)
 /* A CSV row as crmctl maps it. */
 typedef struct {
     long long line;
-    const char *name, *value, *currency, *pipeline, *stage, *email, *contact, *reject, *date;
+    const char *name, *value, *currency, *pipeline, *stage, *email, *contact, *reject, *date, *added;
     bool hot;
 } row_t;
 
@@ -102,6 +102,7 @@ static call_t batch(const batch_opts_t *o, const row_t *rows, size_t n)
         ds[i].value_json = (char *)rows[i].value;
         ds[i].currency = (char *)rows[i].currency;
         ds[i].estimated_close_date = (char *)rows[i].date;
+        ds[i].added_on = (char *)rows[i].added;
         ds[i].has_hot = rows[i].hot;
         ds[i].hot = rows[i].hot;
         rs[i].deal = &ds[i];
@@ -185,6 +186,7 @@ Test(deals_import, rows_owners_resume_digest)
         {.line = 9, .name = "Deal H", .email = "nobody@example.com"},
         {.line = 10,
          .name = "Deal C",
+         .added = "2020-05-01",
          .stage = "Quote",
          .hot = true,
          .date = "2027-01-31",
@@ -234,6 +236,7 @@ Test(deals_import, rows_owners_resume_digest)
         deal_of_line(imp, 2, "(stage_id = (SELECT id FROM deals.stages WHERE name = 'Incoming'))::int"), 1,
         "no stage: the first active one");
     cr_expect_eq(deal_of_line(imp, 10, "(hot AND estimated_close_date = '2027-01-31')::int"), 1);
+    cr_expect_eq(deal_of_line(imp, 10, "(added_on = '2020-05-01T00:00:00Z')::int"), 1, "added_on kept");
     cr_expect_eq(
         deal_of_line(imp, 2, "((SELECT name FROM deals.deal_sources WHERE id = source_id) = 'import')::int"),
         1, "source import");
@@ -317,11 +320,13 @@ Test(deals_import, rows_owners_resume_digest)
 
     /* A dry run stores nothing; an owner for all; refusals. */
     long long before = sql("SELECT count(*) FROM deals.deals");
-    const row_t two[] = {{.line = 2, .name = "Dry 1"}, {.line = 3, .name = ""}};
-    c = batch(&(batch_opts_t){.import_id = "deal-dry", .dry = true, .final = true}, two, 2);
+    const row_t two[] = {
+        {.line = 2, .name = "Dry 1"}, {.line = 3, .name = ""}, {.line = 4, .name = "D", .added = "May"}};
+    c = batch(&(batch_opts_t){.import_id = "deal-dry", .dry = true, .final = true}, two, 3);
     cr_assert_eq(c.rc, CRM_OK, "dry: %s", c.message);
     cr_expect_eq(c.reply->created, 1);
-    cr_expect_eq(c.reply->rejected, 1);
+    cr_expect_eq(c.reply->rejected, 2);
+    cr_expect(reason_of(c.reply, 4) && strstr(reason_of(c.reply, 4), "bad added_on"), "added_on May");
     done(&c);
     cr_expect_eq(sql("SELECT count(*) FROM deals.deals"), before, "dry run stored nothing");
     cr_expect_eq(sql("SELECT count(*) FROM deals.imports WHERE id = 'deal-dry'"), 0);
@@ -335,12 +340,13 @@ Test(deals_import, rows_owners_resume_digest)
                  1);
     /* A batch whose transaction fails after crm-assign picked its owners (a trigger refuses one
      * row): sent again, it gets the same deal ids and owners, and the pool cursor moved once. */
-    harness_sql_long(
-        h, "CREATE FUNCTION deals.fail_me() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF "
-           "NEW.name = 'FAIL ME' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$");
-    harness_sql_long(h, "CREATE TRIGGER fail_me BEFORE INSERT ON deals.deals FOR EACH ROW EXECUTE FUNCTION "
-                        "deals.fail_me()");
-    cr_assert_eq(harness_sql_long(h, "SELECT count(*) FROM pg_trigger WHERE tgname = 'fail_me'"), 1);
+    cr_assert_eq(
+        harness_sql_long(h, "CREATE FUNCTION deals.fail_me() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                            "IF NEW.name = 'FAIL ME' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+                            "RETURN NEW; END $$; CREATE TRIGGER fail_me BEFORE INSERT ON deals.deals FOR "
+                            "EACH ROW EXECUTE FUNCTION deals.fail_me(); SELECT count(*) FROM pg_trigger "
+                            "WHERE tgname = 'fail_me'"),
+        1, "the trigger is there");
     const row_t failing[] = {{.line = 2, .name = "Retry 1"}, {.line = 3, .name = "FAIL ME"}};
     c = batch(&(batch_opts_t){.import_id = "deal-retry"}, failing, 2);
     cr_expect_neq(c.rc, CRM_OK, "the failing batch fails");
@@ -348,7 +354,7 @@ Test(deals_import, rows_owners_resume_digest)
     cr_expect_eq(sql("SELECT count(*) FROM deals.deals WHERE import_id = 'deal-retry'"), 0);
     cr_expect_eq(sql("SELECT count(*) FROM assign.assignments WHERE cause_event_id LIKE 'deal-retry:%%'"), 2,
                  "crm-assign picked before the failure");
-    harness_sql_long(h, "DROP TRIGGER fail_me ON deals.deals");
+    cr_assert_eq(harness_sql_long(h, "DROP TRIGGER fail_me ON deals.deals; SELECT 1"), 1);
     c = batch(&(batch_opts_t){.import_id = "deal-retry", .final = true}, failing, 2);
     cr_assert_eq(c.rc, CRM_OK, "retry: %s", c.message);
     cr_expect_eq(c.reply->created, 2);

@@ -104,7 +104,7 @@ Test(notify_import, one_digest_per_owner)
 
     /* A deals import from crm-deals. */
     const long long downers[1][3] = {{u[2], 7, 0}};
-    put_finished("deals", "deal-xyz", "deal", "deals.csv", downers, 1);
+    put_finished("deals", "deal-xyz", "deal", "/srv/exports/deals.csv", downers, 1); /* a path: its name */
     cr_assert(ns_wait_sql(h, 30000,
                           "SELECT count(*) FROM notify.notifications WHERE event_id = 'import:deal-xyz'", 1),
               "the deals digest");
