@@ -952,7 +952,7 @@ static int member_index(const pool_turns_t *ps, int64_t user_id)
 /* Known assignments (the latest per record) and owners of the request's records: fills owners/aids
  * of those that have an assignment, previous[] and closed[] of every record (first slot of each id). */
 static int bulk_known(crm_db_t *tx, const char *type, const char *ids_lit, idmap_t *map, int64_t *owners,
-                      int64_t *aids, int64_t *previous, bool *closed, crm_err_t *err)
+                      int64_t *aids, int64_t *previous, bool *closed, size_t *n_owned, crm_err_t *err)
 {
     const char *p[] = {type, ids_lit};
     PGresult *res = crm_db_exec(tx, "pick_bulk_known",
@@ -980,6 +980,7 @@ static int bulk_known(crm_db_t *tx, const char *type, const char *ids_lit, idmap
         previous[k] = crm_db_i64(res, r, 1);
         closed[k] = crm_db_bool(res, r, 2);
     }
+    *n_owned = (size_t)PQntuples(res);
     PQclear(res);
     return CRM_OK;
 }
@@ -1040,7 +1041,8 @@ int assign_store_pick_bulk(crm_db_t *tx, assign_bulk_t *in, int64_t *owners, int
     crm_buf_i64_array(&ids, in->ids, n);
     int64_t t = crm_mono_us();
 #define PHASE(i) (in->phase_us[i] = crm_mono_us() - t, t = crm_mono_us())
-    int rc = bulk_known(tx, in->type, ids.s, &map, owners, aids, previous, closed, err);
+    size_t n_owned = 0;
+    int rc = bulk_known(tx, in->type, ids.s, &map, owners, aids, previous, closed, &n_owned, err);
     PHASE(0);
 
     /* Ids for the new log rows, reserved first so that the COPY can carry them. */
@@ -1053,10 +1055,10 @@ int assign_store_pick_bulk(crm_db_t *tx, assign_bulk_t *in, int64_t *owners, int
     if (rc == CRM_OK && want > 0) {
         char nb[24];
         const char *np[] = {crm_param_i64(nb, true, (int64_t)want)};
-        PGresult *res = crm_db_exec(tx, "pick_bulk_ids",
-                                    "SELECT nextval(pg_get_serial_sequence('assignments', 'id')) FROM "
-                                    "generate_series(1, $1::integer) ORDER BY 1",
-                                    1, np, err);
+        PGresult *res = crm_db_exec(
+            tx, "pick_bulk_ids",
+            "SELECT nextval('assignments_id_seq') FROM generate_series(1, $1::integer) ORDER BY 1", 1, np,
+            err);
         if (!res)
             rc = err->code;
         for (size_t j = 0; rc == CRM_OK && j < want; j++)
@@ -1135,7 +1137,16 @@ int assign_store_pick_bulk(crm_db_t *tx, assign_bulk_t *in, int64_t *owners, int
                             "FROM STDIN",
                             copy.s, copy.len, err);
     PHASE(3);
-    if (rc == CRM_OK && fresh > 0) {
+    if (rc == CRM_OK && fresh > 0 && n_owned == 0) {
+        /* None of the records has an owner row yet (new records, the importer's case): COPY. */
+        crm_buf_t rows = {0};
+        for (size_t j = 0; j < fresh; j++)
+            crm_buf_printf(&rows, "%s\t%lld\t%lld\n", in->type, (long long)fresh_rids[j],
+                           (long long)fresh_owners[j]);
+        rc = crm_db_copy_in(tx, "COPY ownership (resource_type, resource_id, owner_id) FROM STDIN", rows.s,
+                            rows.len, err);
+        crm_buf_free(&rows);
+    } else if (rc == CRM_OK && fresh > 0) {
         crm_buf_i64_array(&news, fresh_rids, fresh);
         crm_buf_i64_array(&newo, fresh_owners, fresh);
         const char *op[] = {in->type, news.s, newo.s};

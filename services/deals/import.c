@@ -463,12 +463,11 @@ static int reserve_ids(crm_db_t *db, const char *import_id, drow_t *rows, size_t
         const char *p[] = {import_id, arr.s};
         rc = crm_db_begin(db, err);
         if (rc == CRM_OK)
-            rc = crm_db_run(
-                db, "import_reserve",
-                "INSERT INTO import_pending (import_id, line, deal_id) SELECT $1, l, "
-                "nextval(pg_get_serial_sequence('deals', 'id')) FROM unnest($2::bigint[]) l ORDER BY l "
-                "ON CONFLICT DO NOTHING",
-                2, p, err);
+            rc = crm_db_run(db, "import_reserve",
+                            "INSERT INTO import_pending (import_id, line, deal_id) SELECT $1, l, "
+                            "nextval('deals_id_seq') FROM "
+                            "unnest($2::bigint[]) l ORDER BY l ON CONFLICT DO NOTHING",
+                            2, p, err);
         res = rc == CRM_OK
                   ? crm_db_exec(db, "import_reserved",
                                 "SELECT line, deal_id FROM import_pending WHERE import_id = $1 AND line = "
