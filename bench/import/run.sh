@@ -4,7 +4,10 @@
 # a private stack under var/bench-import on its own ports (76xx, CRM_HTTP_PORT 18480, Postgres
 # 15473), makes 3 users and a lead pool, then:
 #   1. crmctl import leads FILE --owner pool:NAME --batch BATCH: rows/s stored (crmctl's wall time);
-#   2. the time until every imported lead has its owner (crm-assign picks each from the pool);
+#   2. the time until every imported lead has its owner (crm-leads asks crm-assign for the owners of
+#      each batch in bulk, assign.pick_bulk, before storing it: the leads are stored owned);
+#      then where a batch's time went (averages of crm-leads' import.batch log lines and of
+#      crm-assign's assign.pick_bulk lines);
 #   3. the ceiling, in the same run on the same cluster: psql \copy of the same file into a bare
 #      table of text columns.
 # CRM_SKIP_BUILD=1 uses the existing ./build as it is (run.sh's rule).
@@ -69,6 +72,13 @@ t2=$(date +%s.%N)
 awk -v a="$t0" -v b="$t2" -v c="$t1" 'BEGIN { printf "== all assigned: %.1f s after the start (%.1f s after the import ended)\n", b - a, b - c }'
 psql -qtA "$db" -c "SELECT owner_id, count(*) FROM leads.leads WHERE import_id = '$import_id' GROUP BY 1 ORDER BY 1" |
   sed 's/^/   owner|leads: /'
+
+logs="$CRM_DATA_DIR/log"
+grep -h 'event=import.batch' "$logs/crm-leads.log" | grep -v 'created=0 ' |
+  sed -nE 's/.* ms=([0-9]+) reserve_ms=([0-9]+) check_ms=([0-9]+) pick_ms=([0-9]+) copy_ms=([0-9]+) insert_ms=([0-9]+) merge_ms=([0-9]+) timeline_ms=([0-9]+).*/\1 \2 \3 \4 \5 \6 \7 \8/p' |
+  awk '{ for (i = 1; i <= 8; i++) s[i] += $i; n++ } END { if (n) printf "== per batch (avg of %d, ms): total %.0f = reserve ids %.0f, lock+check+dedup %.0f, assign.pick_bulk %.0f, COPY to staging %.0f, INSERT+events %.0f, merges %.0f, timeline %.0f, rest (counts, commit) %.0f\n", n, s[1]/n, s[2]/n, s[3]/n, s[4]/n, s[5]/n, s[6]/n, s[7]/n, s[8]/n, (s[1]-s[2]-s[3]-s[4]-s[5]-s[6]-s[7]-s[8])/n }'
+grep -h 'event=assign.pick_bulk' "$logs/crm-assign.log" | sed -nE 's/.* records=([0-9]+) .* ms=([0-9]+).*/\1 \2/p' |
+  awk '{ r += $1; m += $2; n++ } END { if (n) printf "== assign.pick_bulk: %d calls, %.0f records and %.0f ms each on average\n", n, r/n, m/n }'
 
 echo "== ceiling: psql \\copy of the same file into a bare table, same cluster"
 psql -q "$db" -c "DROP TABLE IF EXISTS public.bench_import_copy" \

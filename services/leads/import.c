@@ -10,9 +10,9 @@
  *      last name for a person, a name for an organization; an e-mail with an @; custom fields that
  *      exist) and rejected with its reason otherwise;
  *   3. dedup (A4): rows of the batch sharing a normalized e-mail (leads: or E.164 phone) merge into
- *      the first one; the dedup keys are locked like a capture locks them (the same advisory keys,
- *      in byte order), then each remaining row whose key an existing record has merges into it
- *      (empty fields filled, tags added), the others become new records;
+ *      the first one; the dedup gate is taken exclusively (captures take it shared before their
+ *      key locks, so none runs during the batch), then each remaining row whose key an existing
+ *      record has merges into it (empty fields filled, tags added), the others become new records;
  *   4. owners of the new records in bulk: crm-assign's assign.pick_bulk (the pool given, the user
  *      given, or the type's default pool) with the reserved ids — the same pool cursor as every
  *      other path, idempotent per id; unreachable → the batch fails and crmctl retries;
@@ -35,6 +35,7 @@
 #include "crm/log.h"
 #include "crm/pbjson.h"
 #include "crm/row.h"
+#include "crm/util.h"
 
 #define AT(msg, off) ((char *)(msg) + (off))
 #define IMPORT_MAX_ROWS 10000
@@ -574,6 +575,9 @@ typedef struct {
     irow_t *rows;
     size_t n;
     int64_t created, merged, duplicates, rejected, skipped, flagged;
+    /* where the batch's time went (µs): reserve ids, lock + check + dedup, pick owners, COPY into
+     * the staging table, INSERT + events, merges + events, timeline, the rest (counts, commit) */
+    int64_t t_reserve, t_check, t_pick, t_copy, t_insert, t_merge, t_timeline, t_total, t_emit;
     owner_count_t *owners; /* per owner, this batch */
     size_t nowners;
 } batch_t;
@@ -604,41 +608,32 @@ static char *i64_array(const int64_t *v, size_t n)
     return s;
 }
 
-/* Locks the dedup keys of the representatives (as dedup_find does for a capture) and finds the
- * records that already have them: r->target. */
+/* Takes the dedup gate exclusively (a capture takes it shared before locking its keys, see
+ * store.c dedup_find: one lock for the whole batch instead of one per key — thousands of
+ * advisory locks per batch filled Postgres' lock table, "out of shared memory", for every other
+ * transaction too) and finds the records that already have the keys: r->target. */
 static int find_existing(crm_db_t *tx, const char *import_id, batch_t *bt, crm_err_t *err)
 {
     const ikind_t *k = bt->k;
-    size_t nk = 0;
-    char **keys = calloc(2 * bt->n + 1, sizeof *keys);
     char **emails = calloc(bt->n + 1, sizeof *emails), **phones = calloc(bt->n + 1, sizeof *phones);
     size_t ne = 0, np = 0;
     for (size_t i = 0; i < bt->n; i++) {
         irow_t *r = &bt->rows[i];
         if (r->state || r->rep != (int)i)
             continue;
-        char key[600];
-        if (r->email_norm) {
-            snprintf(key, sizeof key, "%s-email:%.500s", k->lock_pfx, r->email_norm);
-            keys[nk++] = strdup(key);
+        if (r->email_norm)
             emails[ne++] = r->email_norm;
-        }
-        if (r->phone_norm) {
-            snprintf(key, sizeof key, "%s-phone:%.500s", k->lock_pfx, r->phone_norm);
-            keys[nk++] = strdup(key);
+        if (r->phone_norm)
             phones[np++] = r->phone_norm;
-        }
     }
+    size_t nk = ne + np;
     int rc = CRM_OK;
     if (nk > 0) {
-        char *karr = crm_param_text_array(keys, nk);
-        const char *p[] = {karr};
-        rc = crm_db_run(
-            tx, "import_lock_keys",
-            "SELECT pg_advisory_xact_lock(hashtextextended(k, 3)) FROM (SELECT DISTINCT k COLLATE \"C\" AS k "
-            "FROM unnest($1::text[]) k ORDER BY 1 OFFSET 0) s",
-            1, p, err);
-        free(karr);
+        char gate[64];
+        snprintf(gate, sizeof gate, "%s-dedup-gate", k->lock_pfx);
+        const char *p[] = {gate};
+        rc = crm_db_run(tx, "import_dedup_gate", "SELECT pg_advisory_xact_lock(hashtextextended($1, 3))", 1,
+                        p, err);
     }
     if (rc == CRM_OK && nk > 0) {
         char *ea = crm_param_text_array(emails, ne), *pa = crm_param_text_array(phones, np);
@@ -694,9 +689,6 @@ static int find_existing(crm_db_t *tx, const char *import_id, batch_t *bt, crm_e
             PQclear(res);
         }
     }
-    for (size_t i = 0; i < nk; i++)
-        free(keys[i]);
-    free(keys);
     free(emails);
     free(phones);
     return rc;
@@ -834,6 +826,7 @@ static int emit_rows(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
     int n = PQntuples(res);
     if (n == 0)
         return CRM_OK;
+    int64_t t0 = crm_mono_us();
     bool lead = k == &klead;
     ProtobufCMessage **recs = calloc((size_t)n, sizeof *recs);
     Crm__LeadEvent *levs = lead ? calloc((size_t)n, sizeof *levs) : NULL;
@@ -904,6 +897,7 @@ static int emit_rows(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
     free(cevs);
     free(payloads);
     free(types);
+    bt->t_emit += crm_mono_us() - t0;
     return rc;
 }
 
@@ -926,6 +920,7 @@ static int store_rows(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
     char creator[24], name[64];
     const char *p[] = {b->import_id, crm_param_i64(creator, ctx->user_id > 0, ctx->user_id), "true"};
     snprintf(name, sizeof name, "import_insert_%s", k->rtype);
+    int64_t t0 = crm_mono_us();
     /* contacts: organizations first, so that persons of the same batch find them */
     for (int pass = 0; pass < (k == &klead ? 1 : 2) && rc == CRM_OK; pass++) {
         p[2] = pass == 0 ? "true" : "false";
@@ -937,6 +932,8 @@ static int store_rows(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
     }
     if (rc != CRM_OK)
         return rc;
+    int64_t t1 = crm_mono_us();
+    bt->t_insert = t1 - t0;
     snprintf(name, sizeof name, "import_merge_%s", k->rtype);
     PGresult *res = crm_db_exec(tx, name, k->merge_sql, 0, NULL, err);
     if (!res)
@@ -945,9 +942,13 @@ static int store_rows(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
     PQclear(res);
     if (rc != CRM_OK)
         return rc;
+    int64_t t2 = crm_mono_us();
+    bt->t_merge = t2 - t1;
     const char *tp[] = {b->import_id, b->file_name && *b->file_name ? b->file_name : "a CSV file"};
     snprintf(name, sizeof name, "import_timeline_%s", k->rtype);
-    return crm_db_run(tx, name, k->timeline_sql, 2, tp, err);
+    rc = crm_db_run(tx, name, k->timeline_sql, 2, tp, err);
+    bt->t_timeline = crm_mono_us() - t2;
+    return rc;
 }
 
 static int check_batch(const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, crm_err_t *err)
@@ -1219,6 +1220,7 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
 {
     const ikind_t *k = bt->k;
     crm_db_t *tx = ctx->db;
+    int64_t t0 = crm_mono_us();
     char owner[24], pool[24];
     const char *ip[] = {b->import_id, b->resource_type, b->file_name,
                         crm_param_i64(owner, b->owner_id > 0, b->owner_id),
@@ -1285,8 +1287,12 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
             return crm_err_set(err, CRM_EINTERNAL, NULL, "internal", "line %lld has no reserved id",
                                (long long)r->in->line);
     }
+    int64_t t1 = crm_mono_us();
+    bt->t_check = t1 - t0;
     if (stored > 0)
         rc = pick_owners(self, ctx, b, bt, err);
+    int64_t t2 = crm_mono_us();
+    bt->t_pick = t2 - t1;
     if (rc == CRM_OK && stored > 0) {
         size_t len = 0;
         char *data = stage_rows(bt, &len);
@@ -1294,6 +1300,7 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
         if (rc == CRM_OK)
             rc = crm_db_copy_in(tx, k->copy_sql, data, len, err);
         free(data);
+        bt->t_copy = crm_mono_us() - t2;
         if (rc == CRM_OK)
             rc = store_rows(self, ctx, b, bt, err);
         char name[64];
@@ -1352,7 +1359,9 @@ static int import_batch(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMess
     Crm__ImportBatchReply *rep = (Crm__ImportBatchReply *)crm_pb_new(&crm__import_batch_reply__descriptor);
     batch_t bt = {.k = strcmp(b->resource_type, "contact") == 0 ? &kcontact : &klead};
     int64_t *ids = calloc(b->n_rows + 1, sizeof *ids);
+    int64_t t0 = crm_mono_us();
     int rc = b->dry_run ? CRM_OK : reserve_ids(ctx->db, bt.k, b, ids, err);
+    bt.t_reserve = crm_mono_us() - t0;
     if (rc == CRM_OK)
         rc = crm_db_begin(ctx->db, err);
     if (rc == CRM_OK) {
@@ -1362,6 +1371,7 @@ static int import_batch(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMess
         else
             crm_db_rollback(ctx->db);
     }
+    bt.t_total = crm_mono_us() - t0;
     free(ids);
     if (rc == CRM_OK) {
         rep->has_created = rep->has_merged = rep->has_duplicates = rep->has_rejected = rep->has_skipped = 1;
@@ -1387,9 +1397,13 @@ static int import_batch(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMess
         crm_log_info(
             ctx->correlation_id, "import.batch",
             "import_id=%s rows=%zu created=%lld merged=%lld duplicates=%lld rejected=%lld skipped=%lld "
-            "dry_run=%d",
+            "dry_run=%d ms=%lld reserve_ms=%lld check_ms=%lld pick_ms=%lld copy_ms=%lld insert_ms=%lld "
+            "merge_ms=%lld timeline_ms=%lld emit_ms=%lld",
             b->import_id, b->n_rows, (long long)bt.created, (long long)bt.merged, (long long)bt.duplicates,
-            (long long)bt.rejected, (long long)bt.skipped, b->dry_run ? 1 : 0);
+            (long long)bt.rejected, (long long)bt.skipped, b->dry_run ? 1 : 0, (long long)bt.t_total / 1000,
+            (long long)bt.t_reserve / 1000, (long long)bt.t_check / 1000, (long long)bt.t_pick / 1000,
+            (long long)bt.t_copy / 1000, (long long)bt.t_insert / 1000, (long long)bt.t_merge / 1000,
+            (long long)bt.t_timeline / 1000, (long long)bt.t_emit / 1000);
     }
     for (size_t i = 0; i < bt.n; i++) {
         free(bt.rows[i].tags);

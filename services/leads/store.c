@@ -29,6 +29,14 @@ static int dedup_find(crm_db_t *tx, const char *email_norm, const char *phone_no
         memcpy(keys[0], keys[1], sizeof tmp);
         memcpy(keys[1], tmp, sizeof tmp);
     }
+    /* A bulk import holds the gate exclusively for its batch instead of one lock per key (its
+     * thousands of keys would fill Postgres' lock table): captures take it shared first. */
+    PGresult *gate = crm_db_exec(
+        tx, "leads_dedup_gate", "SELECT pg_advisory_xact_lock_shared(hashtextextended('lead-dedup-gate', 3))",
+        0, NULL, err);
+    if (!gate)
+        return err->code;
+    PQclear(gate);
     for (int i = 0; i < nk; i++) {
         const char *p[] = {keys[i]};
         PGresult *res = crm_db_exec(tx, "leads_dedup_lock",
