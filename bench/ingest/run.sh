@@ -22,8 +22,10 @@ base="http://127.0.0.1:${CRM_HTTP_PORT}"
 signed_args=()
 if [ "${CRM_BENCH_SIGNED:-0}" = 1 ]; then
   mkdir -p "$CRM_DATA_DIR"
-  secret="bench-secret-$RANDOM$RANDOM"
   conf="$CRM_DATA_DIR/crm-signed.yaml"
+  # a stack still running from an earlier run keeps its configuration: reuse its secret
+  secret=$(grep -o 'bench-secret-[0-9]*' "$conf" 2>/dev/null | head -1 || true)
+  secret=${secret:-bench-secret-$RANDOM$RANDOM}
   sed -E "s|^  sources:$|  sources:\n    - {name: bench-signed, kind: form, type: html, signature: stripe, secret: $secret}|" \
     "${CRM_CONFIG:-deploy/config/crm.yaml}" > "$conf"
   export CRM_CONFIG="$conf"
