@@ -237,6 +237,32 @@ static int on_lead_converted(void *arg, crm_db_t *tx, const Crm__Envelope *env,
     return assign_store_ownership_close(tx, "lead", ev->lead_id, owner, true, err);
 }
 
+/* lead.deleted, contact.deleted, deal.deleted: a deleted record no longer counts against its
+ * owner's cap (max_open). The ownership row is closed, not removed: replays stay no-ops. */
+static int on_deleted(void *arg, crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *payload,
+                      crm_err_t *err)
+{
+    (void)arg;
+    const char *type = NULL;
+    int64_t id = 0;
+    if (strcmp(env->type, "lead.deleted") == 0) {
+        const Crm__LeadEvent *ev = (const Crm__LeadEvent *)payload;
+        type = "lead";
+        id = ev->lead && ev->lead->has_id ? ev->lead->id : 0;
+    } else if (strcmp(env->type, "contact.deleted") == 0) {
+        const Crm__ContactEvent *ev = (const Crm__ContactEvent *)payload;
+        type = "contact";
+        id = ev->contact && ev->contact->has_id ? ev->contact->id : 0;
+    } else {
+        const Crm__DealEvent *ev = (const Crm__DealEvent *)payload;
+        type = "deal";
+        id = ev->deal && ev->deal->has_id ? ev->deal->id : 0;
+    }
+    if (id <= 0)
+        return CRM_OK;
+    return assign_store_ownership_close(tx, type, id, 0, true, err);
+}
+
 int assign_consume_register(assign_t *self, crm_err_t *err)
 {
     if (crm_daemon_consume_from(self->daemon, "leads", err) ||
@@ -250,6 +276,9 @@ int assign_consume_register(assign_t *self, crm_err_t *err)
     crm_inbox_on(in, "leads", "lead.converted", &crm__lead_converted__descriptor, on_lead_converted, self);
     crm_inbox_on(in, "leads", "contact.created", &crm__contact_event__descriptor, on_contact, self);
     crm_inbox_on(in, "leads", "contact.updated", &crm__contact_event__descriptor, on_contact, self);
+    crm_inbox_on(in, "leads", "lead.deleted", &crm__lead_event__descriptor, on_deleted, self);
+    crm_inbox_on(in, "leads", "contact.deleted", &crm__contact_event__descriptor, on_deleted, self);
+    crm_inbox_on(in, "deals", "deal.deleted", &crm__deal_event__descriptor, on_deleted, self);
     crm_inbox_on(in, "deals", "deal.created", &crm__deal_event__descriptor, on_deal, self);
     crm_inbox_on(in, "deals", "deal.updated", &crm__deal_event__descriptor, on_deal, self);
     crm_inbox_on(in, "deals", "deal.won", &crm__deal_event__descriptor, on_deal, self);

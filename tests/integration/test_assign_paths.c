@@ -442,6 +442,23 @@ Test(assign_paths, caps_per_record_type_and_absence_that_ends)
              "AND skipped @> '[{\"reason\": \"full\"}]'",
              cs[2]);
     cr_expect_eq(harness_sql_long(h, q), 1, "the third contact's log says c1 was full");
+    /* A deleted record no longer counts: c1's only contact deleted, c1 gets the next one. */
+    snprintf(path, sizeof path, "/v2/contacts/%lld", cs[0]);
+    r = call("DELETE", path, NULL);
+    cr_assert_eq(r->status, 204, "%s", r->body);
+    harness_resp_destroy(&r);
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM assign.ownership WHERE resource_type = 'contact' AND resource_id = %lld "
+             "AND closed",
+             cs[0]);
+    for (int i = 0; i < 300 && harness_sql_long(h, q) != 1; i++) {
+        struct timespec ts = {0, 100 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    cr_assert_eq(harness_sql_long(h, q), 1, "contact.deleted closed the ownership row");
+    long long c4 =
+        create("/v2/contacts", json_pack("{s:s,s:s}", "last_name", "AfterDelete", "owner_id", ref));
+    expect_owner("contacts", c4, c1, cp, "a deleted contact frees c1's cap");
 
     /* Absence ends by itself: away for a few seconds, skipped, then back in turn. */
     long long a1 = user("abs1", "sales"), a2 = user("abs2", "sales");

@@ -205,6 +205,36 @@ Test(outbox, stop_sequences_what_is_committed) {
     crm_db_destroy(&db);
 }
 
+/* A row whose transaction commits after rows with higher ids were sequenced: the relay's steps
+ * look above the last id sequenced, so this one is found by the once-a-second scan from the
+ * start — late by at most about a second, never lost, and it takes the next seq (no gap). */
+Test(outbox, a_row_committed_after_higher_ids_is_still_sequenced) {
+    crm_err_t err = {0};
+    crm_db_params_t p = params();
+    crm_outbox_t *ob = crm_outbox_new("prod", zctx, pub_ep, &p, NULL, &err);
+    cr_assert_eq(crm_outbox_start(ob, &err), CRM_OK, "%s", err.message);
+    crm_db_t *slow = connect_prod(), *fast = connect_prod();
+    cr_assert_eq(crm_db_begin(slow, &err), CRM_OK);
+    cr_assert_eq(append_one(ob, slow, "late", 1, &err), CRM_OK, "%s", err.message); /* the lower id */
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(crm_db_begin(fast, &err), CRM_OK);
+        cr_assert_eq(append_one(ob, fast, "early", (uint64_t)i, &err), CRM_OK, "%s", err.message);
+        cr_assert_eq(crm_db_commit(fast, &err), CRM_OK);
+        crm_outbox_kick(ob);
+    }
+    cr_assert(wait_last_seq(fast, 3, 5000), "the three committed rows are sequenced");
+    crm_sleep_ms(1200); /* past a from-the-start scan: the lower id is not visible yet */
+    cr_assert_eq(q_i64(fast, "SELECT last_seq FROM outbox_state"), 3);
+    cr_assert_eq(crm_db_commit(slow, &err), CRM_OK);
+    crm_outbox_kick(ob); /* a normal step does not look below the last id; the next full scan does */
+    cr_assert(wait_last_seq(fast, 4, 5000), "the late row is sequenced within a few seconds");
+    cr_assert_eq(q_i64(fast, "SELECT seq FROM outbox WHERE type = 'late'"), 4, "and takes the next seq");
+    assert_gap_free(fast, 4);
+    crm_outbox_destroy(&ob);
+    crm_db_destroy(&slow);
+    crm_db_destroy(&fast);
+}
+
 static bool recv_bus(void *sub, char *topic, size_t tsize, uint8_t *body, size_t *blen, int timeout_ms) {
     zmq_pollitem_t it = {sub, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&it, 1, timeout_ms) <= 0) return false;
