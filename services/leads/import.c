@@ -901,6 +901,39 @@ static int emit_rows(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
     return rc;
 }
 
+/* The /v2/tags of the tags the stored rows carry (as an API create does: leads_tags_ensure). */
+static int ensure_tags(const crm_rpc_ctx_t *ctx, const batch_t *bt, crm_err_t *err)
+{
+    smap_t m = {0};
+    m.cap = 16;
+    size_t total = 0;
+    for (size_t i = 0; i < bt->n; i++)
+        total += bt->rows[i].ntags;
+    while (m.cap < 2 * total + 2)
+        m.cap *= 2;
+    m.keys = calloc(m.cap, sizeof *m.keys);
+    m.vals = calloc(m.cap, sizeof *m.vals);
+    char **names = calloc(total + 1, sizeof *names);
+    size_t n = 0;
+    for (size_t i = 0; i < bt->n; i++) {
+        const irow_t *r = &bt->rows[i];
+        if (r->state || r->rep != (int)i)
+            continue;
+        for (size_t t = 0; t < r->ntags; t++) {
+            int *slot = smap_slot(&m, r->tags[t], true);
+            if (*slot < 0)
+                *slot = (int)n, names[n++] = (char *)r->tags[t];
+        }
+    }
+    int rc = leads_tags_ensure(ctx->db, bt->k->rtype, names, n, ctx->user_id, err);
+    for (size_t i = 0; i < m.cap; i++)
+        free(m.keys[i]);
+    free(m.keys);
+    free(m.vals);
+    free(names);
+    return rc;
+}
+
 /* Writes the staged rows: new records, merges, their timeline entries and events. */
 static int store_rows(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, batch_t *bt,
                       crm_err_t *err)
@@ -944,6 +977,9 @@ static int store_rows(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
         return rc;
     int64_t t2 = crm_mono_us();
     bt->t_merge = t2 - t1;
+    rc = ensure_tags(ctx, bt, err);
+    if (rc != CRM_OK)
+        return rc;
     const char *tp[] = {b->import_id, b->file_name && *b->file_name ? b->file_name : "a CSV file"};
     snprintf(name, sizeof name, "import_timeline_%s", k->rtype);
     rc = crm_db_run(tx, name, k->timeline_sql, 2, tp, err);

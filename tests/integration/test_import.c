@@ -165,6 +165,11 @@ Test(import, hostile_file_mapped_deduplicated_assigned)
              "SELECT count(*) FROM leads.lead_activities WHERE lead_id = %lld AND kind = 'imported'", older);
     cr_expect_eq(harness_sql_long(h, q), 1, "the merge is on the older lead's timeline");
     cr_expect_eq(harness_count_items(h, "/v2/leads?email=ada@example.com", admin), 1);
+    cr_expect_eq(
+        sqlf("SELECT count(*) FROM leads.tags WHERE resource_type = 'lead' AND name IN ('vip', 'import', "
+             "'later')%s",
+             ""),
+        3, "the imported tags exist as /v2/tags, as after an API create");
 
     /* The rejected rows, with their lines and reasons. */
     char rej[600];

@@ -154,6 +154,10 @@ Test(import_contacts, mapped_deduplicated_owned_in_bulk)
            old),
         1);
     cr_expect_eq(harness_count_items(h, "/v2/contacts?email=zed@example.com", admin), 1);
+    cr_expect_eq(
+        harness_sql_long(h, "SELECT count(*) FROM leads.tags WHERE resource_type = 'contact' AND name IN "
+                            "('vip', 'sf', 'later')"),
+        3, "the imported tags exist as contact tags");
 
     char rej[600];
     snprintf(rej, sizeof rej, "%s.rejected.csv", path);

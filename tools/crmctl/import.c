@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -52,7 +53,8 @@ static void import_help(FILE *out)
           "  --map COL=FIELD    column COL (header text) goes to FIELD (see below), '-' to skip it,\n"
           "                     else to the custom field FIELD\n"
           "  --source NAME      lead/deal source of rows without a source column (default \"import\")\n"
-          "  --dry-run          check and count everything, store nothing\n\n"
+          "  --dry-run          check and count everything, store nothing\n"
+          "  --batch N          rows per batch, 1 to 10000 (default 2000)\n\n"
           "Fields:\n"
           "  leads     first_name, last_name, organization_name, email, phone, mobile, title, description,\n"
           "            industry, website, fax, twitter, facebook, linkedin, skype, status, tags, source,\n"
@@ -66,7 +68,7 @@ static void import_help(FILE *out)
           "Headers of Sell's import (first_name, organization_name, deal name, ...) and of Salesforce\n"
           "lead, contact and opportunity exports (FirstName, Account Name, MailingCity, LeadSource,\n"
           "Opportunity Name, Amount, StageName, CloseDate, ...) are known. Other columns go to the\n"
-          "custom field of that name when one exists, else are reported.\n"
+          "custom field of that name when one exists, else are reported (deals: always reported).\n"
           "Leads whose e-mail or E.164 phone an open lead (or an earlier row) has, and contacts whose\n"
           "e-mail a contact (or an earlier row) has, are merged into it. Owners of the new records are\n"
           "picked in bulk per batch (no notification per row); when the import finishes every owner\n"
@@ -777,6 +779,86 @@ static void summary(imp_t *im, const char *id, const Crm__ImportStatus *st, bool
     }
 }
 
+static Crm__ImportBatch *new_batch(const imp_t *im, const char *id, int64_t owner_id, int64_t pool_id,
+                                   int64_t size)
+{
+    Crm__ImportBatch *b = (Crm__ImportBatch *)crm_pb_new(&crm__import_batch__descriptor);
+    b->import_id = crm_pb_strdup(id);
+    b->resource_type = crm_pb_strdup(im->res->rtype);
+    b->file_name = crm_pb_strdup(im->path);
+    b->has_owner_id = b->has_pool_id = b->has_dry_run = b->has_last_line = b->has_end_offset = 1;
+    b->owner_id = owner_id;
+    b->pool_id = pool_id;
+    b->dry_run = im->dry_run;
+    b->has_total_bytes = 1;
+    b->total_bytes = size;
+    b->source = crm_pb_strdup(im->source ? im->source : "import");
+    b->custom_columns = calloc(im->ncustom + 1, sizeof *b->custom_columns);
+    for (size_t i = 0; i < im->ncustom; i++)
+        b->custom_columns[b->n_custom_columns++] = crm_pb_strdup(im->custom[i]);
+    b->rows = calloc((size_t)im->batch, sizeof *b->rows);
+    return b;
+}
+
+/* The sender thread: stores one batch at a time (send_batch, then empties it) while the main
+ * thread reads and maps the next. The main thread touches the counters send_batch moves only
+ * while the sender is idle (after pipe_wait). */
+typedef struct {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    imp_t *im;
+    sender_t *job; /* the batch being sent, NULL when idle */
+    bool quit;
+    int rc; /* of the last batch sent */
+} pipe_t;
+
+static void *pipe_main(void *arg)
+{
+    pipe_t *p = arg;
+    sigset_t block; /* Ctrl-C is the main thread's: it stops reading, this batch completes */
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, NULL);
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->job && !p->quit)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (!p->job)
+            break;
+        sender_t *s = p->job;
+        pthread_mutex_unlock(&p->mu);
+        int rc = send_batch(p->im, s);
+        batch_reset(s);
+        pthread_mutex_lock(&p->mu);
+        p->rc = rc;
+        p->job = NULL;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Waits until the sender is idle; the result of the last batch it sent. */
+static int pipe_wait(pipe_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->job)
+        pthread_cond_wait(&p->cv, &p->mu);
+    int rc = p->rc;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+static void pipe_send(pipe_t *p, sender_t *s)
+{
+    pthread_mutex_lock(&p->mu);
+    p->job = s;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
 static int import_file(crmctl_t *ctx, imp_t *im)
 {
     char id[64];
@@ -803,7 +885,7 @@ static int import_file(crmctl_t *ctx, imp_t *im)
     }
     void *zctx = zmq_ctx_new();
     crm_err_t err = {0};
-    sender_t s = {0};
+    sender_t s = {0}, s2 = {0};
     snprintf(s.batch_method, sizeof s.batch_method, "%s.import_batch", im->res->service);
     s.rpc = crm_rpc_client_new(zctx, eps, neps > 16 ? 16 : neps, &err);
     int rc = s.rpc ? CRMCTL_OK : CRMCTL_FAIL;
@@ -852,22 +934,20 @@ static int import_file(crmctl_t *ctx, imp_t *im)
             }
         }
     }
-    s.b = (Crm__ImportBatch *)crm_pb_new(&crm__import_batch__descriptor);
-    s.b->import_id = crm_pb_strdup(id);
-    s.b->resource_type = crm_pb_strdup(im->res->rtype);
-    s.b->file_name = crm_pb_strdup(im->path);
-    s.b->has_owner_id = s.b->has_pool_id = s.b->has_dry_run = s.b->has_last_line = s.b->has_end_offset = 1;
-    s.b->owner_id = owner_id;
-    s.b->pool_id = pool_id;
-    s.b->dry_run = im->dry_run;
-    s.b->has_total_bytes = 1;
-    s.b->total_bytes = size;
-    s.b->source = crm_pb_strdup(im->source ? im->source : "import");
-    s.b->custom_columns = calloc(im->ncustom + 1, sizeof *s.b->custom_columns);
-    for (size_t i = 0; i < im->ncustom; i++)
-        s.b->custom_columns[s.b->n_custom_columns++] = crm_pb_strdup(im->custom[i]);
-    s.b->rows = calloc((size_t)im->batch, sizeof *s.b->rows);
+    /* Two batches: crmctl maps the next while the sender thread has the previous in flight. */
+    s2.rpc = s.rpc;
+    memcpy(s2.batch_method, s.batch_method, sizeof s2.batch_method);
+    s.b = new_batch(im, id, owner_id, pool_id, size);
     s.raw = calloc((size_t)im->batch, sizeof *s.raw);
+    s2.b = new_batch(im, id, owner_id, pool_id, size);
+    s2.raw = calloc((size_t)im->batch, sizeof *s2.raw);
+    pipe_t pp = {.im = im, .rc = CRMCTL_OK};
+    pthread_mutex_init(&pp.mu, NULL);
+    pthread_cond_init(&pp.cv, NULL);
+    bool started = rc == CRMCTL_OK && pthread_create(&pp.th, NULL, pipe_main, &pp) == 0;
+    if (!started)
+        rc = CRMCTL_FAIL;
+    sender_t *cur = &s;
 
     progress_t pg = {.tty = isatty(2), .start_us = crm_mono_us(), .size = size};
     pg.start_offset = resume ? (int64_t)st->end_offset : 0;
@@ -883,25 +963,41 @@ static int import_file(crmctl_t *ctx, imp_t *im)
         if (got == 1) {
             im->read++;
             Crm__ImportRow *row = map_row(im, &rec);
-            s.raw[s.b->n_rows] = raw_line(&rec);
-            s.b->rows[s.b->n_rows++] = row;
-            s.b->last_line = rec.end_line;
-            s.b->end_offset = rec.end_offset;
+            cur->raw[cur->b->n_rows] = raw_line(&rec);
+            cur->b->rows[cur->b->n_rows++] = row;
+            cur->b->last_line = rec.end_line;
+            cur->b->end_offset = rec.end_offset;
             offset = rec.end_offset;
         }
-        if (s.b->n_rows == (size_t)im->batch || got == 0) {
-            s.b->has_final = 1;
-            s.b->final = got == 0;
-            rc = send_batch(im, &s);
-            batch_reset(&s);
+        if (cur->b->n_rows == (size_t)im->batch || got == 0) {
+            cur->b->has_final = 1;
+            cur->b->final = got == 0;
+            rc = pipe_wait(&pp); /* the previous batch is stored (batches go one at a time, in order) */
+            if (rc != CRMCTL_OK)
+                break;
             progress(im, &pg, offset, false);
+            pipe_send(&pp, cur);
+            cur = cur == &s ? &s2 : &s;
             if (got == 0) {
+                rc = pipe_wait(&pp);
                 finished = rc == CRMCTL_OK;
                 break;
             }
         }
     }
-    /* Ctrl-C: the rows read since the last batch are not sent; the rerun reads them again. */
+    /* Ctrl-C: the batch in flight completes; the rows read since are not sent (the rerun reads
+     * them again). */
+    if (started) {
+        int last = pipe_wait(&pp);
+        rc = rc == CRMCTL_OK ? last : rc;
+        pthread_mutex_lock(&pp.mu);
+        pp.quit = true;
+        pthread_cond_broadcast(&pp.cv);
+        pthread_mutex_unlock(&pp.mu);
+        pthread_join(pp.th, NULL);
+    }
+    pthread_mutex_destroy(&pp.mu);
+    pthread_cond_destroy(&pp.cv);
     progress(im, &pg, offset, true);
     crm_csv_free(&csv);
     if (st) {
@@ -917,11 +1013,14 @@ done:
         close(fd);
     if (im->rejects)
         fclose(im->rejects);
-    if (s.b) {
-        batch_reset(&s);
-        protobuf_c_message_free_unpacked(&s.b->base, NULL);
+    sender_t *both[] = {&s, &s2};
+    for (int i = 0; i < 2; i++) {
+        if (both[i]->b) {
+            batch_reset(both[i]);
+            protobuf_c_message_free_unpacked(&both[i]->b->base, NULL);
+        }
+        free(both[i]->raw);
     }
-    free(s.raw);
     if (st)
         protobuf_c_message_free_unpacked(&st->base, NULL);
     if (s.rpc)
