@@ -585,6 +585,32 @@ void harness_destroy(harness_t **self_p)
 const char *harness_admin_token(const harness_t *self) { return self->admin_token; }
 const char *harness_dir(const harness_t *self) { return self->dir; }
 const char *harness_config_path(const harness_t *self) { return self->config; }
+
+int harness_crmctl(harness_t *self, const char *args, char *out, size_t len)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s/tools/crmctl/crmctl --config '%s' %s 2>>'%s/crmctl-stderr.log'", CRM_BUILD_DIR,
+             self->config, args, harness_dir(self));
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+char *harness_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
 int harness_http_port(const harness_t *self) { return self->http_port; }
 pgtest_t *harness_pg(harness_t *self) { return self->pg; }
 

@@ -40,6 +40,13 @@ void harness_destroy(harness_t **self_p);
 const char *harness_admin_token(const harness_t *self);
 const char *harness_dir(const harness_t *self);         /* the temp dir (config, logs) */
 const char *harness_config_path(const harness_t *self); /* the YAML file the daemons read */
+/* Runs crmctl --config <the stack's config> ARGS (through the shell): its stdout goes to out
+ * (len bytes, NUL-terminated), its stderr is appended to <harness_dir>/crmctl-stderr.log.
+ * Returns crmctl's exit status (-1 when it did not exit). */
+int harness_crmctl(harness_t *self, const char *args, char *out, size_t len);
+/* A file's content (at most 64 KiB) in a static buffer kept until the next call; NULL when it
+ * cannot be read. */
+char *harness_slurp(const char *path);
 int harness_http_port(const harness_t *self);           /* the gateway's HTTP port */
 pgtest_t *harness_pg(harness_t *self);
 

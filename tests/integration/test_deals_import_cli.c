@@ -22,19 +22,6 @@ static void stop_stack(void)
 
 TestSuite(deals_import_cli, .fini = stop_stack, .timeout = 900);
 
-static int crmctl(const char *args, char *out, size_t len)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s/tools/crmctl/crmctl --config '%s' %s 2>>'%s/import-stderr.log'",
-             CRM_BUILD_DIR, harness_config_path(h), args, harness_dir(h));
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, len - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static long long sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static long long sql(const char *fmt, ...)
 {
@@ -52,18 +39,6 @@ static void write_file(const char *path, const char *text)
     cr_assert_not_null(f);
     fputs(text, f);
     fclose(f);
-}
-
-static char *slurp(const char *path)
-{
-    static char buf[1 << 15];
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
 }
 
 /* A Salesforce opportunity export. */
@@ -118,10 +93,10 @@ Test(deals_import_cli, opportunities_file)
     snprintf(path, sizeof path, "%s/opportunities.csv", harness_dir(h));
     write_file(path, opportunities);
     snprintf(args, sizeof args, "import deals '%s'", path);
-    int st = crmctl(args, out, sizeof out);
+    int st = harness_crmctl(h, args, out, sizeof out);
     char errlog[600];
-    snprintf(errlog, sizeof errlog, "%s/import-stderr.log", harness_dir(h));
-    cr_assert_eq(st, 0, "crmctl import deals: %d\n%s\n%s", st, out, slurp(errlog));
+    snprintf(errlog, sizeof errlog, "%s/crmctl-stderr.log", harness_dir(h));
+    cr_assert_eq(st, 0, "crmctl import deals: %d\n%s\n%s", st, out, harness_slurp(errlog));
     cr_expect(strstr(out, "Region"), "the unknown column is reported: %s", out);
 
     /* Stored: 3 deals (lines 2, 3, 9), owners 1, 2, 3 of the default deal pool in line order. */
@@ -141,7 +116,7 @@ Test(deals_import_cli, opportunities_file)
                      "'=HYPERLINK(\"http://x\")'"),
                  1, "the formula is kept as text");
     cr_expect_eq(sql("SELECT flagged FROM deals.imports"), 1);
-    const char *rej = slurp(strcat(strcpy(args, path), ".rejected.csv"));
+    const char *rej = harness_slurp(strcat(strcpy(args, path), ".rejected.csv"));
     cr_assert_not_null(rej, "FILE.rejected.csv");
     const char *want[] = {"\"4\",\"missing name\"", "\"5\",\"bad value", "\"6\",\"unknown stage \"\"Nope\"\"",
                           "\"7\",\"unknown contact \"\"Nobody Inc\"\"",
@@ -160,7 +135,7 @@ Test(deals_import_cli, opportunities_file)
 
     /* The same command again: nothing stored twice, no second import.finished. */
     snprintf(args, sizeof args, "import deals '%s'", path);
-    cr_expect_eq(crmctl(args, out, sizeof out), 0, "%s", out);
+    cr_expect_eq(harness_crmctl(h, args, out, sizeof out), 0, "%s", out);
     cr_expect_eq(sql("SELECT count(*) FROM deals.deals WHERE import_id IS NOT NULL"), 3);
     cr_expect_eq(sql("SELECT count(*) FROM deals.outbox WHERE type = 'import.finished'"), 1);
 
@@ -169,12 +144,12 @@ Test(deals_import_cli, opportunities_file)
     snprintf(p2, sizeof p2, "%s/more.csv", harness_dir(h));
     write_file(p2, "Deal Name,Value\nThird,1\nFourth,2\n");
     snprintf(args, sizeof args, "import deals '%s' --dry-run", p2);
-    cr_expect_eq(crmctl(args, out, sizeof out), 0, "%s", out);
+    cr_expect_eq(harness_crmctl(h, args, out, sizeof out), 0, "%s", out);
     cr_expect_eq(sql("SELECT count(*) FROM deals.deals WHERE import_id IS NOT NULL"), 3, "dry run: nothing");
 
     /* --owner pool:Big (one member): both to member 3; the default pool's cursor did not move. */
     snprintf(args, sizeof args, "import deals '%s' --owner pool:Big", p2);
-    cr_expect_eq(crmctl(args, out, sizeof out), 0, "%s", out);
+    cr_expect_eq(harness_crmctl(h, args, out, sizeof out), 0, "%s", out);
     cr_expect_eq(
         sql("SELECT count(*) FROM deals.deals WHERE name IN ('Third', 'Fourth') AND owner_id = %lld", u[2]),
         2);
@@ -183,13 +158,13 @@ Test(deals_import_cli, opportunities_file)
     snprintf(p3, sizeof p3, "%s/third.csv", harness_dir(h));
     write_file(p3, "Deal Name\nFifth\n");
     snprintf(args, sizeof args, "import deals '%s' --owner cli-2@example.com", p3);
-    cr_expect_eq(crmctl(args, out, sizeof out), 0, "%s", out);
+    cr_expect_eq(harness_crmctl(h, args, out, sizeof out), 0, "%s", out);
     cr_expect_eq(sql("SELECT owner_id FROM deals.deals WHERE name = 'Fifth'"), u[1]);
     char p4[512];
     snprintf(p4, sizeof p4, "%s/fourth.csv", harness_dir(h));
     write_file(p4, "Deal Name\nSixth\n");
     snprintf(args, sizeof args, "import deals '%s'", p4);
-    cr_expect_eq(crmctl(args, out, sizeof out), 0, "%s", out);
+    cr_expect_eq(harness_crmctl(h, args, out, sizeof out), 0, "%s", out);
     cr_expect_eq(sql("SELECT owner_id FROM deals.deals WHERE name = 'Sixth'"), u[0],
                  "default pool: member 1 next");
 }

@@ -26,31 +26,6 @@ static void stop_stack(void)
 TestSuite(import, .fini = stop_stack, .timeout = 900);
 
 /* Runs crmctl import with the stack's config; returns its exit status and its stdout. */
-static int crmctl(const char *args, char *out, size_t len)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s/tools/crmctl/crmctl --config '%s' %s 2>>'%s/import-stderr.log'",
-             CRM_BUILD_DIR, harness_config_path(h), args, harness_dir(h));
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, len - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static void write_file(const char *path, const char *data, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -128,9 +103,9 @@ Test(import, hostile_file_mapped_deduplicated_assigned)
     long long assigned0 =
         harness_sql_long(h, "SELECT count(*) FROM assign.outbox WHERE type = 'owner.assigned'");
     snprintf(args, sizeof args, "import leads '%s' --owner pool:Inbound --source 'old crm'", path);
-    int st = crmctl(args, out, sizeof out);
+    int st = harness_crmctl(h, args, out, sizeof out);
     cr_assert_eq(st, 0, "crmctl import: %d\n%s\n%s", st, out,
-                 slurp(strcat(strcpy(args, harness_dir(h)), "/import-stderr.log")));
+                 harness_slurp(strcat(strcpy(args, harness_dir(h)), "/crmctl-stderr.log")));
     cr_expect(strstr(out, "finished"), "%s", out);
     cr_expect(
         strstr(out, "5 created, 1 merged into existing leads, 2 duplicates within the file, 5 rejected"),
@@ -174,7 +149,7 @@ Test(import, hostile_file_mapped_deduplicated_assigned)
     /* The rejected rows, with their lines and reasons. */
     char rej[600];
     snprintf(rej, sizeof rej, "%s.rejected.csv", path);
-    const char *text = slurp(rej);
+    const char *text = harness_slurp(rej);
     cr_assert_not_null(text);
     cr_expect(strstr(text, "\"7\",\"a lead needs last_name or organization_name\""), "%s", text);
     cr_expect(strstr(text, "\"8\",\"2 fields, the header has 9\",\"ragged\",\"row\""), "%s", text);
@@ -237,7 +212,7 @@ Test(import, hostile_file_mapped_deduplicated_assigned)
 
     /* The same command again: already finished, nothing stored twice. */
     snprintf(args, sizeof args, "import leads '%s' --owner pool:Inbound --source 'old crm'", path);
-    cr_expect_eq(crmctl(args, out, sizeof out), 0);
+    cr_expect_eq(harness_crmctl(h, args, out, sizeof out), 0);
     cr_expect(strstr(out, "already finished"), "%s", out);
     cr_expect_eq(sqlf("SELECT count(*) FROM leads.leads WHERE import_id IS NOT NULL%s", ""), 5);
     cr_expect_eq(sqlf("SELECT count(*) FROM leads.outbox WHERE type = '%s'", "import.finished"), 1,
@@ -249,7 +224,7 @@ Test(import, hostile_file_mapped_deduplicated_assigned)
     const char *dry_csv = "FirstName;LastName;Company;Email\nNew;Person;Acme;new@example.com\n";
     write_file(dry, dry_csv, strlen(dry_csv));
     snprintf(args, sizeof args, "import leads '%s' --dry-run", dry);
-    cr_expect_eq(crmctl(args, out, sizeof out), 0);
+    cr_expect_eq(harness_crmctl(h, args, out, sizeof out), 0);
     cr_expect(strstr(out, "dry run") && strstr(out, "1 created"), "%s", out);
     cr_expect_eq(sqlf("SELECT count(*) FROM leads.leads WHERE email_norm = '%s'", "new@example.com"), 0);
 
@@ -262,7 +237,7 @@ Test(import, hostile_file_mapped_deduplicated_assigned)
              "import leads '%s' --owner IMP-2@example.com --map Vorname=first_name --map nachname=last_name "
              "--map Firma=organization_name --map 'Lead Owner=-'",
              mapped);
-    cr_expect_eq(crmctl(args, out, sizeof out), 0, "%s", out);
+    cr_expect_eq(harness_crmctl(h, args, out, sizeof out), 0, "%s", out);
     cr_expect(strstr(out, "1 created"), "%s", out);
     cr_expect_not(strstr(out, "Lead Owner"), "a skipped column is not reported: %s", out);
     snprintf(q, sizeof q,
@@ -271,11 +246,11 @@ Test(import, hostile_file_mapped_deduplicated_assigned)
     cr_expect_eq(harness_sql_long(h, q), users[1], "owned by --owner's user");
 
     /* Usage errors. */
-    cr_expect_eq(crmctl("import leads /nonexistent.csv", out, sizeof out), 1);
-    cr_expect_eq(crmctl("import contacts /nonexistent.csv", out, sizeof out), 1);
-    cr_expect_eq(crmctl("import opportunities x.csv", out, sizeof out), 2, "unknown resource: usage");
+    cr_expect_eq(harness_crmctl(h, "import leads /nonexistent.csv", out, sizeof out), 1);
+    cr_expect_eq(harness_crmctl(h, "import contacts /nonexistent.csv", out, sizeof out), 1);
+    cr_expect_eq(harness_crmctl(h, "import opportunities x.csv", out, sizeof out), 2, "unknown resource: usage");
     snprintf(args, sizeof args, "import leads '%s' --owner pool:NoSuchPool", path);
-    cr_expect_eq(crmctl(args, out, sizeof out), 1);
+    cr_expect_eq(harness_crmctl(h, args, out, sizeof out), 1);
 }
 
 /* A generated file of n rows (Salesforce headers, ';', BOM): row i has e-mail p<i>@example.com. */
@@ -340,7 +315,7 @@ Test(import, interrupted_runs_resume_without_duplicates)
 
     /* The same command again finishes the file: every row exactly once. */
     snprintf(args, sizeof args, "import leads '%s'", path);
-    st = crmctl(args, out, sizeof out);
+    st = harness_crmctl(h, args, out, sizeof out);
     cr_assert_eq(st, 0, "%s", out);
     cr_expect(strstr(out, "finished"), "%s", out);
     cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM leads.leads WHERE import_id IS NOT NULL"), n);
@@ -383,7 +358,7 @@ Test(import, large_batch_one_gate_lock)
         crm_sleep_ms(20);
     }
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "crmctl: %d\n%s", st,
-              slurp(strcat(strcpy(args, harness_dir(h)), "/import-stderr.log")));
+              harness_slurp(strcat(strcpy(args, harness_dir(h)), "/crmctl-stderr.log")));
     cr_expect_lt(most, 100, "at most %lld advisory locks at once during the import", most);
     cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM leads.leads WHERE import_id IS NOT NULL"), 10000);
     harness_resp_t *r = harness_post_form(h, "application/x-www-form-urlencoded",

@@ -25,37 +25,12 @@ static void stop_stack(void)
 
 TestSuite(import_contacts, .fini = stop_stack, .timeout = 900);
 
-static int crmctl(const char *args, char *out, size_t len)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s/tools/crmctl/crmctl --config '%s' %s 2>>'%s/import-stderr.log'",
-             CRM_BUILD_DIR, harness_config_path(h), args, harness_dir(h));
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, len - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void write_file(const char *path, const char *data)
 {
     FILE *f = fopen(path, "wb");
     cr_assert_not_null(f);
     cr_assert_eq(fwrite(data, 1, strlen(data), f), strlen(data));
     fclose(f);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
 }
 
 static long long q1(const char *fmt, long long a)
@@ -121,9 +96,9 @@ Test(import_contacts, mapped_deduplicated_owned_in_bulk)
     snprintf(path, sizeof path, "%s/contacts.csv", harness_dir(h));
     write_file(path, sf_contacts);
     snprintf(args, sizeof args, "import contacts '%s' --owner 'pool:Contact pool'", path);
-    int st = crmctl(args, out, sizeof out);
+    int st = harness_crmctl(h, args, out, sizeof out);
     cr_assert_eq(st, 0, "crmctl: %d\n%s\n%s", st, out,
-                 slurp(strcat(strcpy(args, harness_dir(h)), "/import-stderr.log")));
+                 harness_slurp(strcat(strcpy(args, harness_dir(h)), "/crmctl-stderr.log")));
     cr_expect(strstr(out, "finished"), "%s", out);
     cr_expect(
         strstr(out, "4 created, 1 merged into existing contacts, 1 duplicates within the file, 3 rejected"),
@@ -161,7 +136,7 @@ Test(import_contacts, mapped_deduplicated_owned_in_bulk)
 
     char rej[600];
     snprintf(rej, sizeof rej, "%s.rejected.csv", path);
-    const char *text = slurp(rej);
+    const char *text = harness_slurp(rej);
     cr_assert_not_null(text);
     cr_expect(strstr(text, "\"7\",\"a person needs last_name"), "%s", text);
     cr_expect(strstr(text, "\"8\",\"2 fields, the header has 8\""), "%s", text);
@@ -206,19 +181,19 @@ Test(import_contacts, mapped_deduplicated_owned_in_bulk)
 
     /* Again: already finished, nothing twice. */
     snprintf(args, sizeof args, "import contacts '%s' --owner 'pool:Contact pool'", path);
-    cr_expect_eq(crmctl(args, out, sizeof out), 0);
+    cr_expect_eq(harness_crmctl(h, args, out, sizeof out), 0);
     cr_expect(strstr(out, "already finished"), "%s", out);
     cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM leads.contacts WHERE import_id IS NOT NULL"), 4);
     cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM leads.outbox WHERE type = 'import.finished'"), 1);
 
     /* A lead pool is refused for contacts; --owner EMAIL owns every new contact. */
     snprintf(args, sizeof args, "import contacts '%s' --owner pool:Inbound", path);
-    cr_expect_eq(crmctl(args, out, sizeof out), 1);
+    cr_expect_eq(harness_crmctl(h, args, out, sizeof out), 1);
     char one[512];
     snprintf(one, sizeof one, "%s/one.csv", harness_dir(h));
     write_file(one, "first_name;last_name;organization_name;email\nKim;Kraft;;kim@example.com\n");
     snprintf(args, sizeof args, "import contacts '%s' --owner IMC-3@example.com", one);
-    cr_expect_eq(crmctl(args, out, sizeof out), 0, "%s", out);
+    cr_expect_eq(harness_crmctl(h, args, out, sizeof out), 0, "%s", out);
     cr_expect_eq(q1("SELECT count(*) FROM leads.contacts WHERE email = 'kim@example.com' AND owner_id = %lld",
                     users[2]),
                  1);
@@ -276,14 +251,14 @@ Test(import_contacts, interrupted_and_assign_down_resume_exactly_once)
     /* crm-assign down: the batch fails (retried, then crmctl gives up); nothing stored unowned. */
     cr_assert_eq(harness_kill(h, "assign"), 0);
     snprintf(args, sizeof args, "import contacts '%s' --batch 500 --owner 'pool:Contact pool'", path);
-    cr_expect_eq(crmctl(args, out, sizeof out), 1, "%s", out);
+    cr_expect_eq(harness_crmctl(h, args, out, sizeof out), 1, "%s", out);
     cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM leads.contacts WHERE import_id IS NOT NULL"),
                  first, "nothing stored while owners cannot be picked");
     cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM leads.contacts WHERE owner_id IS NULL"), 0);
     cr_assert_eq(harness_restart(h, "assign"), 0);
 
     /* The same command again finishes: every row once, every contact owned, one pick each. */
-    st = crmctl(args, out, sizeof out);
+    st = harness_crmctl(h, args, out, sizeof out);
     cr_assert_eq(st, 0, "%s", out);
     cr_expect(strstr(out, "finished"), "%s", out);
     cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM leads.contacts WHERE import_id IS NOT NULL"), n);

@@ -21,31 +21,6 @@ static void stop_stack(void)
 
 TestSuite(import_deals, .fini = stop_stack, .timeout = 900);
 
-static int crmctl(const char *args, char *out, size_t len)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s/tools/crmctl/crmctl --config '%s' %s 2>>'%s/import-stderr.log'",
-             CRM_BUILD_DIR, harness_config_path(h), args, harness_dir(h));
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, len - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static long long q1(const char *fmt, long long a)
 {
     char sql[1024];
@@ -98,9 +73,9 @@ Test(import_deals, sell_columns_end_to_end)
     fputs(sell_deals, f);
     fclose(f);
     snprintf(args, sizeof args, "import deals '%s' --owner 'pool:Deal pool'", path);
-    int st = crmctl(args, out, sizeof out);
+    int st = harness_crmctl(h, args, out, sizeof out);
     cr_assert_eq(st, 0, "crmctl: %d\n%s\n%s", st, out,
-                 slurp(strcat(strcpy(args, harness_dir(h)), "/import-stderr.log")));
+                 harness_slurp(strcat(strcpy(args, harness_dir(h)), "/crmctl-stderr.log")));
     cr_expect(strstr(out, "finished"), "%s", out);
     cr_expect(
         strstr(out, "3 created, 0 merged into existing deals, 0 duplicates within the file, 4 rejected"),
@@ -126,7 +101,7 @@ Test(import_deals, sell_columns_end_to_end)
     const char *text = NULL;
     char rej[600];
     snprintf(rej, sizeof rej, "%s.rejected.csv", path);
-    text = slurp(rej);
+    text = harness_slurp(rej);
     cr_assert_not_null(text);
     cr_expect(strstr(text, "\"4\","), "%s", text);
     cr_expect(strstr(text, "\"5\",\"2 fields, the header has 12\""), "%s", text);
@@ -145,7 +120,7 @@ Test(import_deals, sell_columns_end_to_end)
     cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM deals.outbox WHERE type = 'import.finished'"), 1);
 
     snprintf(args, sizeof args, "import deals '%s' --owner 'pool:Deal pool'", path);
-    cr_expect_eq(crmctl(args, out, sizeof out), 0);
+    cr_expect_eq(harness_crmctl(h, args, out, sizeof out), 0);
     cr_expect(strstr(out, "already finished"), "%s", out);
     cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM deals.deals WHERE import_id IS NOT NULL"), 3);
     cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM deals.outbox WHERE type = 'import.finished'"), 1);
@@ -157,5 +132,5 @@ Test(import_deals, sell_columns_end_to_end)
 
     /* A lead pool is no deal pool. */
     snprintf(args, sizeof args, "import deals '%s' --owner pool:Nowhere", path);
-    cr_expect_eq(crmctl(args, out, sizeof out), 1);
+    cr_expect_eq(harness_crmctl(h, args, out, sizeof out), 1);
 }
