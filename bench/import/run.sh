@@ -18,6 +18,9 @@ batch=${2:-5000}
 export CRM_DATA_DIR=${CRM_DATA_DIR:-$PWD/var/bench-import}
 export CRM_HTTP_PORT=${CRM_HTTP_PORT:-18480}
 export CRM_PG_PORT=${CRM_PG_PORT:-15473}
+# The private cluster's write settings (deploy/lib.sh crm_pg_tuning): a million leads' indexes do
+# not fit Postgres' default 128MB of shared buffers.
+export CRM_PG_SHARED_BUFFERS=${CRM_PG_SHARED_BUFFERS:-1GB}
 pfx=${CRM_BENCH_PORT_PREFIX:-76}
 mkdir -p "$CRM_DATA_DIR"
 conf="$CRM_DATA_DIR/crm-bench.yaml"
@@ -54,6 +57,8 @@ api -X POST "$base/v2/distribution_pools" \
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== build: $(grep -m1 CMAKE_BUILD_TYPE:STRING build/CMakeCache.txt 2>/dev/null | cut -d= -f2)"
 echo "== file: $rows rows, $(du -h "$file" | cut -f1)"
+echo "== postgres: $(psql -qtA "$db" -c "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'wal_compression')")"
+psql -qtA "$db" -c "SELECT pg_stat_reset_shared('wal'), pg_stat_reset_shared('bgwriter')" >/dev/null
 t0=$(date +%s.%N)
 CRM_DATABASE_URL="$db" build/tools/crmctl/crmctl --config "$conf" import leads "$file" --owner "pool:$pool" --batch "$batch" \
   2> "$CRM_DATA_DIR/import-progress.log" | tee "$CRM_DATA_DIR/import-summary.txt"
@@ -61,6 +66,7 @@ t1=$(date +%s.%N)
 import_id=$(sed -nE 's/^import (lead-[0-9a-f]+) .*/\1/p' "$CRM_DATA_DIR/import-summary.txt" | head -1)
 stored=$(psql -qtA "$db" -c "SELECT count(*) FROM leads.leads WHERE import_id = '$import_id'")
 awk -v n="$stored" -v a="$t0" -v b="$t1" 'BEGIN { printf "== stored: %d rows in %.1f s = %.0f rows/s\n", n, b - a, n / (b - a) }'
+psql -qtA "$db" -c "SELECT format('== WAL during the import: %s records, %s full-page images, %s MB (%s bytes per row); checkpoints %s timed + %s requested; buffers written by backends %s', w.wal_records, w.wal_fpi, w.wal_bytes / 1000000, round(w.wal_bytes / greatest($stored, 1)), b.checkpoints_timed, b.checkpoints_req, b.buffers_backend) FROM pg_stat_wal w, pg_stat_bgwriter b"
 while :; do
   left=$(psql -qtA "$db" -c "SELECT count(*) FROM leads.leads WHERE import_id = '$import_id' AND owner_id IS NULL")
   [ "$left" = 0 ] && break
