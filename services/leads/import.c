@@ -385,7 +385,7 @@ static bool check_contact(const ikind_t *k, irow_t *r)
 }
 
 /* Checks and normalizes one row; rejects it with the first reason found. */
-static void check_row(leads_t *self, const ikind_t *k, const Crm__ImportBatch *b, const bool *known_custom,
+static void check_row(leads_t *self, const ikind_t *k, const Crm__ImportBatch *b, const crm_cv_defs_t *defs,
                       irow_t *r)
 {
     const Crm__ImportRow *in = r->in;
@@ -409,10 +409,12 @@ static void check_row(leads_t *self, const ikind_t *k, const Crm__ImportBatch *b
     size_t ntags = k == &klead ? (in->lead ? in->lead->n_tags : 0) : (in->contact ? in->contact->n_tags : 0);
     for (size_t t = 0; t < ntags; t++)
         add_tag(r, tags[t]);
-    r->custom = json_object();
-    for (size_t c = 0; c < b->n_custom_columns && c < in->n_custom_values; c++)
-        if (known_custom[c] && !blank(in->custom_values[c]))
-            json_object_set_new(r->custom, b->custom_columns[c], json_string(in->custom_values[c]));
+    size_t nc = b->n_custom_columns < in->n_custom_values ? b->n_custom_columns : in->n_custom_values;
+    if (!(r->custom =
+              crm_cv_row(defs, b->custom_columns, in->custom_values, nc, r->reason, sizeof r->reason))) {
+        r->state = "rejected";
+        return;
+    }
     if (k == &klead)
         r->source = !blank(in->source) ? in->source : !blank(b->source) ? b->source : "import";
 }
@@ -1037,31 +1039,6 @@ static int check_batch(const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, crm_
     return err->code;
 }
 
-/* Which custom columns are custom fields of the resource; the others are listed in the reply. */
-static int custom_known(crm_db_t *tx, const ikind_t *k, const Crm__ImportBatch *b, bool *known,
-                        Crm__ImportBatchReply *rep, crm_err_t *err)
-{
-    if (b->n_custom_columns == 0)
-        return CRM_OK;
-    char *names = crm_param_text_array(b->custom_columns, b->n_custom_columns);
-    const char *p[] = {k->rtype, names};
-    PGresult *res = crm_db_exec(
-        tx, "import_custom_fields",
-        "SELECT name FROM custom_fields WHERE resource_type = $1 AND name = ANY($2::text[])", 2, p, err);
-    free(names);
-    if (!res)
-        return err->code;
-    rep->unknown_columns = calloc(b->n_custom_columns, sizeof *rep->unknown_columns);
-    for (size_t c = 0; c < b->n_custom_columns; c++) {
-        for (int r = 0; r < PQntuples(res) && !known[c]; r++)
-            known[c] = strcmp(PQgetvalue(res, r, 0), b->custom_columns[c]) == 0;
-        if (!known[c])
-            rep->unknown_columns[rep->n_unknown_columns++] = crm_pb_strdup(b->custom_columns[c]);
-    }
-    PQclear(res);
-    return CRM_OK;
-}
-
 /* Ids for the rows of the batch not stored yet (line above the watermark, not refused by crmctl),
  * aligned with b->rows (0: none). A reservation an earlier attempt made for a line is reused; the
  * others are drawn from the table's sequence and reserved in a statement of their own (committed
@@ -1328,8 +1305,9 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
         return crm_err_set(err, CRM_ECONFLICT, "/import_id", "conflict",
                            "import %s is an import of another resource type", b->import_id);
 
-    bool *known = calloc(b->n_custom_columns + 1, sizeof *known);
-    rc = custom_known(tx, k, b, known, rep, err);
+    crm_cv_defs_t defs = {0};
+    rc = leads_import_custom_defs(tx, k->rtype, b->custom_columns, b->n_custom_columns, &defs,
+                                  &rep->unknown_columns, &rep->n_unknown_columns, err);
     bt->rows = calloc(b->n_rows + 1, sizeof *bt->rows);
     for (size_t i = 0; rc == CRM_OK && i < b->n_rows; i++) {
         if (b->rows[i]->line <= watermark) {
@@ -1339,10 +1317,10 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
         irow_t *r = &bt->rows[bt->n++];
         r->in = b->rows[i];
         r->id = ids[i];
-        check_row(self, k, b, known, r);
+        check_row(self, k, b, &defs, r);
         bt->flagged += r->in->n_flags > 0;
     }
-    free(known);
+    crm_cv_defs_free(&defs);
     if (rc != CRM_OK)
         return rc;
     dedup_batch(bt);
