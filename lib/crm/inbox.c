@@ -72,6 +72,9 @@ struct crm_inbox_t {
     outcome_t *outcomes;
     size_t noutcomes, capoutcomes;
     size_t replays; /* replay calls in the batch in hand */
+    /* The batch in hand is being redone with a savepoint around each event (one of its events
+     * failed). Otherwise events are applied without savepoints: two round trips less per event. */
+    bool careful;
 };
 
 /* Result of applying part of a batch. */
@@ -80,6 +83,7 @@ enum {
     STEP_ROLLBACK = 1, /* transient failure: undo the whole batch, back off */
     STEP_STALL = 2,    /* the producer cannot be reached: keep what is done, back off */
     STEP_MORE = 3,     /* this transaction is big enough: keep what is done, go on at once */
+    STEP_REDO = 4,     /* an event failed outside a savepoint: undo the batch, redo it carefully */
 };
 
 static const char SQL_OFFSET_ENSURE[] =
@@ -233,9 +237,11 @@ static int dead_letter(crm_inbox_t *self, producer_t *p, const Crm__Envelope *en
     return rc;
 }
 
-/* Applies env (whose seq is above *offset) in a savepoint and advances *offset. A transient
- * failure asks the caller to roll the whole batch back; a permanent one dead-letters the event
- * and moves on, so one bad event never blocks the producer's stream. */
+/* Applies env (whose seq is above *offset) and advances *offset. A transient failure asks the
+ * caller to roll the whole batch back. A batch is first applied without savepoints; the first
+ * permanent failure undoes it (STEP_REDO) and the caller redoes it carefully, each event in a
+ * savepoint: then a permanent failure dead-letters that event alone and moves on, so one bad
+ * event never blocks the producer's stream and the others are still applied exactly once. */
 static int apply_event(crm_inbox_t *self, producer_t *p, const Crm__Envelope *env, uint64_t *offset) {
     const handler_t *h = handler_find(p, env->type);
     if (!h) { /* not ours (cannot happen with type filters): nothing to do but move past it */
@@ -250,7 +256,7 @@ static int apply_event(crm_inbox_t *self, producer_t *p, const Crm__Envelope *en
                                         env->has_payload ? env->payload.data : NULL);
         if (!msg) crm_err_set(&err, CRM_EINVALID, NULL, NULL, "payload does not unpack as %s", h->desc->name);
     }
-    if (crm_db_savepoint(self->db, SAVEPOINT, &err) != CRM_OK) {
+    if (self->careful && crm_db_savepoint(self->db, SAVEPOINT, &err) != CRM_OK) {
         if (msg) protobuf_c_message_free_unpacked(msg, NULL);
         return STEP_ROLLBACK;
     }
@@ -262,7 +268,8 @@ static int apply_event(crm_inbox_t *self, producer_t *p, const Crm__Envelope *en
     if (msg) protobuf_c_message_free_unpacked(msg, NULL);
     if (rc == CRM_OK) {
         crm_err_t ignored;
-        if (crm_db_exec_simple(self->db, "RELEASE SAVEPOINT " SAVEPOINT, &ignored) != CRM_OK) return STEP_ROLLBACK;
+        if (self->careful && crm_db_exec_simple(self->db, "RELEASE SAVEPOINT " SAVEPOINT, &ignored) != CRM_OK)
+            return STEP_ROLLBACK;
         *offset = env->seq;
         outcome_note(self, env->type, "applied");
         return STEP_OK;
@@ -272,6 +279,12 @@ static int apply_event(crm_inbox_t *self, producer_t *p, const Crm__Envelope *en
         crm_log_warn(env->correlation_id, "inbox.retry", "producer=%s type=%s seq=%llu error=%s", p->name, env->type,
                      (unsigned long long)env->seq, crm_log_quote(err.message, q, sizeof q));
         return STEP_ROLLBACK;
+    }
+    if (!self->careful) {
+        crm_log_info(env->correlation_id, "inbox.redo_batch", "producer=%s type=%s seq=%llu error=%s",
+                     p->name, env->type, (unsigned long long)env->seq,
+                     crm_log_quote(err.message, q, sizeof q));
+        return STEP_REDO;
     }
     crm_err_t derr = {0};
     if (crm_db_rollback_to(self->db, SAVEPOINT, &derr) != CRM_OK ||
@@ -398,6 +411,8 @@ static bool has_work(const producer_t *p) {
 static void process_producer(crm_inbox_t *self, producer_t *p) {
     crm_err_t err = {0};
     const char *name[1] = {p->name};
+    self->careful = false;
+redo:
     self->noutcomes = 0;
     self->replays = 0;
     if (p->npending > 1) qsort(p->pending, p->npending, sizeof *p->pending, cmp_seq);
@@ -421,6 +436,11 @@ static void process_producer(crm_inbox_t *self, producer_t *p) {
         caught_up = st == STEP_OK && done;
     }
     if (st == STEP_ROLLBACK) goto transient;
+    if (st == STEP_REDO) { /* nothing of this try is kept; the pending events are all still here */
+        crm_db_rollback(self->db);
+        self->careful = true;
+        goto redo;
+    }
     if (offset != stored) {
         char off_s[32];
         snprintf(off_s, sizeof off_s, "%llu", (unsigned long long)offset);

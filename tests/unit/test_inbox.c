@@ -146,6 +146,7 @@ TestSuite(inbox, .init = setup, .fini = teardown, .timeout = 240);
 
 static atomic_int transient_left;   /* fail mark 5 this many times with UNAVAILABLE */
 static atomic_bool poison_on;      /* when set, mark 13 fails permanently */
+static atomic_bool poison_sql;     /* when set, mark 13 first writes its row, then a statement fails */
 static const uint64_t POISON = 13;
 
 static int on_item(void *arg, crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *payload,
@@ -153,6 +154,15 @@ static int on_item(void *arg, crm_db_t *tx, const Crm__Envelope *env, const Prot
     int instance = (int)(intptr_t)arg;
     const Crm__Heartbeat *item = (const Crm__Heartbeat *)payload;
     if (atomic_load(&poison_on) && item->latest_seq == POISON) return crm_err_set(err, CRM_EINVALID, "/mark", "invalid", "poisoned");
+    if (atomic_load(&poison_sql) && item->latest_seq == POISON) {
+        /* a write of its own, then an error that aborts the transaction (a NOT NULL violation) */
+        const char *p[3] = {"0", "13", "0"};
+        if (crm_db_run(tx, "test_apply", "INSERT INTO applied (seq, mark, instance) VALUES ($1, $2, $3)", 3,
+                       p, err))
+            return err->code;
+        return crm_db_run(tx, "test_fail", "INSERT INTO applied (seq, mark, instance) VALUES (NULL, 13, 0)",
+                          0, NULL, err);
+    }
     if (item->latest_seq == 5 && atomic_load(&transient_left) > 0) {
         atomic_fetch_sub(&transient_left, 1);
         return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "try again later");
@@ -309,4 +319,44 @@ Test(inbox, permanent_error_dead_letters_one_event_transient_retries) {
     cr_assert_eq(q_i64(cons_db, "SELECT seq FROM dead_letters WHERE producer = 'prod' AND type = 'item.made'"), 14);
     cr_assert_eq(crm_inbox_offset(ib, "prod"), 30);
     crm_inbox_destroy(&ib);
+}
+
+/* A batch is applied without a savepoint per event; an event failing in the middle of it (here
+ * after a write of its own, and with the transaction aborted by a failed statement) makes the
+ * batch be redone with savepoints: only that event is dead-lettered, its write is gone, and every
+ * other event of the batch is applied exactly once. Once with all events in one start-up replay
+ * batch, once with them arriving live. */
+Test(inbox, poison_in_the_middle_of_a_batch_dead_letters_only_itself)
+{
+    atomic_store(&poison_sql, true);
+    crm_metrics_t *m = crm_metrics_new();
+    produce(0, 40, 40, 0); /* published to nobody: one replay batch at start */
+    crm_sleep_ms(300);
+    crm_inbox_t *ib = consumer(1, m);
+    cr_assert(wait_caught_up(39, 30000), "applied %lld of 39", applied_count());
+    crm_sleep_ms(200);
+    assert_exactly_once_in_order(39);
+    cr_assert_eq(q_i64(cons_db, "SELECT count(*) FROM applied WHERE mark = 13"), 0,
+                 "the poison's write was kept");
+    cr_assert_eq(q_i64(cons_db, "SELECT count(*) FROM dead_letters"), 1);
+    cr_assert_eq(
+        q_i64(cons_db, "SELECT seq FROM dead_letters WHERE producer = 'prod' AND type = 'item.made'"), 14);
+    cr_assert_eq(crm_metrics_get(m, "crm_events_in_total", "type=\"item.made\",outcome=\"applied\""), 39.0);
+    cr_assert_eq(crm_metrics_get(m, "crm_events_in_total", "type=\"item.made\",outcome=\"dead\""), 1.0);
+    /* live: 60 more in transactions of 20, the poison mark again in the middle of one */
+    crm_err_t err = {0};
+    cr_assert_eq(crm_db_run(cons_db, "test_clear", "DELETE FROM applied", 0, NULL, &err), CRM_OK, "%s",
+                 err.message);
+    produce(0, 60, 20, 0);
+    cr_assert(wait_caught_up(59, 30000), "applied %lld of 59", applied_count());
+    crm_sleep_ms(200);
+    assert_exactly_once_in_order(59);
+    cr_assert_eq(q_i64(cons_db, "SELECT count(*) FROM applied WHERE mark = 13"), 0,
+                 "the poison's write was kept");
+    cr_assert_eq(q_i64(cons_db, "SELECT count(*) FROM dead_letters"), 2);
+    cr_assert_eq(crm_metrics_get(m, "crm_events_in_total", "type=\"item.made\",outcome=\"applied\""), 98.0);
+    cr_assert_eq(crm_inbox_offset(ib, "prod"), 100);
+    crm_inbox_destroy(&ib);
+    crm_metrics_destroy(&m);
+    atomic_store(&poison_sql, false);
 }
