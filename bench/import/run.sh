@@ -57,7 +57,7 @@ api -X POST "$base/v2/distribution_pools" \
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== build: $(grep -m1 CMAKE_BUILD_TYPE:STRING build/CMakeCache.txt 2>/dev/null | cut -d= -f2)"
 echo "== file: $rows rows, $(du -h "$file" | cut -f1)"
-echo "== postgres: $(psql -qtA "$db" -c "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'wal_compression')")"
+echo "== postgres: $(psql -qtA "$db" -c "SELECT string_agg(name || '=' || current_setting(name), ' ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'wal_compression')")"
 psql -qtA "$db" -c "SELECT pg_stat_reset_shared('wal'), pg_stat_reset_shared('bgwriter')" >/dev/null
 # CPU seconds used so far by the cluster's processes and by each daemon (less load-dependent than
 # wall time on a shared machine): "postgres crm-leads crm-assign ..."
