@@ -29,6 +29,9 @@ Environment:
   CRM_CONFIG         configuration file (default deploy/config/crm.yaml)
   CRM_PG_PORT        port of the private Postgres (default 5433)
   CRM_PG_MAX_CONNECTIONS  max_connections of the private Postgres (default 200)
+  CRM_PG_MAX_WAL_SIZE, CRM_PG_CHECKPOINT_TIMEOUT, CRM_PG_SHARED_BUFFERS, CRM_PG_WAL_COMPRESSION
+                     write settings of the private Postgres (default 4GB, 15min, 128MB, on;
+                     bulk imports: see deploy/lib.sh crm_pg_tuning)
   CRM_READY_TIMEOUT  seconds to wait for /readyz (default 90)
   CRM_SKIP_BUILD=1   do not install or build (use the existing ./build)
 EOF

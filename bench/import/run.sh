@@ -18,6 +18,9 @@ batch=${2:-5000}
 export CRM_DATA_DIR=${CRM_DATA_DIR:-$PWD/var/bench-import}
 export CRM_HTTP_PORT=${CRM_HTTP_PORT:-18480}
 export CRM_PG_PORT=${CRM_PG_PORT:-15473}
+# The private cluster's write settings (deploy/lib.sh crm_pg_tuning): a million leads' indexes do
+# not fit Postgres' default 128MB of shared buffers.
+export CRM_PG_SHARED_BUFFERS=${CRM_PG_SHARED_BUFFERS:-1GB}
 pfx=${CRM_BENCH_PORT_PREFIX:-76}
 mkdir -p "$CRM_DATA_DIR"
 conf="$CRM_DATA_DIR/crm-bench.yaml"
@@ -54,13 +57,33 @@ api -X POST "$base/v2/distribution_pools" \
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== build: $(grep -m1 CMAKE_BUILD_TYPE:STRING build/CMakeCache.txt 2>/dev/null | cut -d= -f2)"
 echo "== file: $rows rows, $(du -h "$file" | cut -f1)"
+echo "== postgres: $(psql -qtA "$db" -c "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'wal_compression')")"
+psql -qtA "$db" -c "SELECT pg_stat_reset_shared('wal'), pg_stat_reset_shared('bgwriter')" >/dev/null
+# CPU seconds used so far by the cluster's processes and by each daemon (less load-dependent than
+# wall time on a shared machine): "postgres crm-leads crm-assign ..."
+cpu() {
+  local pm d out
+  pm=$(head -1 "$CRM_DATA_DIR/pg/postmaster.pid")
+  out="postgres=$(ps -o times= --ppid "$pm" | awk '{ s += $1 } END { print s + 0 }')"
+  for d in crm-leads crm-assign crm-broker crm-notify; do
+    out="$out $d=$(ps -o times= -p "$(cat "$CRM_DATA_DIR/run/$d.pid")" | awk '{ print $1 + 0 }')"
+  done
+  echo "$out"
+}
+cpu0=$(cpu)
 t0=$(date +%s.%N)
 CRM_DATABASE_URL="$db" build/tools/crmctl/crmctl --config "$conf" import leads "$file" --owner "pool:$pool" --batch "$batch" \
   2> "$CRM_DATA_DIR/import-progress.log" | tee "$CRM_DATA_DIR/import-summary.txt"
 t1=$(date +%s.%N)
+cpu1=$(cpu)
 import_id=$(sed -nE 's/^import (lead-[0-9a-f]+) .*/\1/p' "$CRM_DATA_DIR/import-summary.txt" | head -1)
 stored=$(psql -qtA "$db" -c "SELECT count(*) FROM leads.leads WHERE import_id = '$import_id'")
 awk -v n="$stored" -v a="$t0" -v b="$t1" 'BEGIN { printf "== stored: %d rows in %.1f s = %.0f rows/s\n", n, b - a, n / (b - a) }'
+awk -v n="$stored" -v a="$cpu0" -v b="$cpu1" 'BEGIN {
+  k = split(a, x, " "); split(b, y, " "); out = ""
+  for (i = 1; i <= k; i++) { split(x[i], p, "="); split(y[i], q, "="); out = out sprintf(" %s %.0f", q[1], (q[2] - p[2]) * 1e6 / n) }
+  printf "== CPU per 1000 rows stored (ms, whole seconds sampled):%s\n", out }'
+psql -qtA "$db" -c "SELECT format('== WAL during the import: %s records, %s full-page images, %s MB (%s bytes per row); checkpoints %s timed + %s requested; buffers written by backends %s', w.wal_records, w.wal_fpi, round(w.wal_bytes / 1e6), round(w.wal_bytes / greatest($stored, 1)), b.checkpoints_timed, b.checkpoints_req, b.buffers_backend) FROM pg_stat_wal w, pg_stat_bgwriter b"
 while :; do
   left=$(psql -qtA "$db" -c "SELECT count(*) FROM leads.leads WHERE import_id = '$import_id' AND owner_id IS NULL")
   [ "$left" = 0 ] && break
@@ -75,8 +98,10 @@ psql -qtA "$db" -c "SELECT owner_id, count(*) FROM leads.leads WHERE import_id =
 
 logs="$CRM_DATA_DIR/log"
 grep -h 'event=import.batch' "$logs/crm-leads.log" | grep -v 'created=0 ' |
-  sed -nE 's/.* ms=([0-9]+) reserve_ms=([0-9]+) check_ms=([0-9]+) pick_ms=([0-9]+) copy_ms=([0-9]+) insert_ms=([0-9]+) merge_ms=([0-9]+) timeline_ms=([0-9]+).*/\1 \2 \3 \4 \5 \6 \7 \8/p' |
-  awk '{ for (i = 1; i <= 8; i++) s[i] += $i; n++ } END { if (n) printf "== per batch (avg of %d, ms): total %.0f = reserve ids %.0f, lock+check+dedup %.0f, assign.pick_bulk %.0f, COPY to staging %.0f, INSERT+events %.0f, merges %.0f, timeline %.0f, rest (counts, commit) %.0f\n", n, s[1]/n, s[2]/n, s[3]/n, s[4]/n, s[5]/n, s[6]/n, s[7]/n, s[8]/n, (s[1]-s[2]-s[3]-s[4]-s[5]-s[6]-s[7]-s[8])/n }'
+  awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+         n++; t += v["ms"]; r += v["reserve_ms"]; c += v["check_ms"]; cp += v["copy_ms"]; m += v["merge_ms"]
+         w += v["pick_wait_ms"]; p += v["pick_ms"]; ins += v["insert_ms"]; e += v["emit_ms"]; tl += v["timeline_ms"] }
+       END { if (n) printf "== per batch (avg of %d, ms): total %.0f = reserve ids %.0f, lock+check+dedup %.0f, COPY to staging %.0f, merges %.0f, wait for assign.pick_bulk %.0f (it took %.0f, overlapping the COPY and merges), INSERT+events %.0f (events %.0f), timeline %.0f, rest (sources, tags, counts, commit) %.0f\n", n, t/n, r/n, c/n, cp/n, m/n, w/n, p/n, ins/n, e/n, tl/n, (t-r-c-cp-m-w-ins-tl)/n }'
 grep -h 'event=assign.pick_bulk' "$logs/crm-assign.log" | sed -nE 's/.* records=([0-9]+) .* ms=([0-9]+).*/\1 \2/p' |
   awk '{ r += $1; m += $2; n++ } END { if (n) printf "== assign.pick_bulk: %d calls, %.0f records and %.0f ms each on average\n", n, r/n, m/n }'
 

@@ -20,8 +20,10 @@
  *   5. the watermark and counts move; the final batch finishes the import and, the first time
  *      only, writes import.finished (owners and their counts) in the same transaction.
  * Deal fields taken from a row: name, value_json, currency, hot, estimated_close_date, added_on,
- * tags (and the row's source). Custom columns are not imported for deals (reported in
- * unknown_columns). */
+ * tags (and the row's source). Custom columns that name a deal custom field (crm-leads keeps the
+ * definitions: custom_fields.deal.list, once per batch) go to the deal's custom_fields, each value
+ * checked against the field's type (crm/customvalue.h: a bad one rejects the row, e.g. "custom
+ * field 'Budget': not a number"); the other columns are reported in unknown_columns. */
 #include "deals.h"
 
 #include <stdio.h>
@@ -31,6 +33,7 @@
 
 #include "import.pb-c.h"
 #include "crm/buf.h"
+#include "crm/customvalue.h"
 #include "crm/log.h"
 #include "crm/pbjson.h"
 #include "crm/row.h"
@@ -64,6 +67,7 @@ typedef struct {
     int64_t pipeline_id, stage_id, contact_id;
     int64_t deal_id; /* reserved for its line (reserve_ids) */
     bool won;
+    char *custom; /* owned: the custom_fields JSON of a good row */
 } drow_t;
 
 static const char STATUS_COLS[] =
@@ -144,6 +148,8 @@ static int check_batch(const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, crm_
         crm_err_add(err, CRM_EINVALID, "/rows", "too_long", "at most %d rows per batch", IMPORT_MAX_ROWS);
     if (b->owner_id < 0 || b->pool_id < 0 || (b->owner_id > 0 && b->pool_id > 0))
         crm_err_add(err, CRM_EINVALID, "/owner_id", "incorrect_value", "an owner or a pool, not both");
+    if (b->n_custom_columns > 256)
+        crm_err_add(err, CRM_EINVALID, "/custom_columns", "too_long", "at most 256 custom columns");
     for (size_t i = 1; i < b->n_rows; i++)
         if (b->rows[i]->line <= b->rows[i - 1]->line) {
             crm_err_add(err, CRM_EINVALID, "/rows", "incorrect_value",
@@ -252,7 +258,7 @@ static bool resolve_stage(const catalog_t *cat, const Crm__ImportRow *in, drow_t
 }
 
 /* The checks of one row (contact already resolved in r->contact_id, -1 = named but not found). */
-static void check_row(const catalog_t *cat, drow_t *r)
+static void check_row(const catalog_t *cat, const crm_cv_defs_t *defs, const Crm__ImportBatch *b, drow_t *r)
 {
     const Crm__ImportRow *in = r->in;
     const Crm__Deal *d = in->deal;
@@ -284,6 +290,60 @@ static void check_row(const catalog_t *cat, drow_t *r)
     for (size_t t = 0; !r->reason[0] && t < d->n_tags; t++)
         if (deals_blank(d->tags[t]))
             snprintf(r->reason, sizeof r->reason, "blank tag");
+    if (r->reason[0])
+        return;
+    size_t nc = b->n_custom_columns < in->n_custom_values ? b->n_custom_columns : in->n_custom_values;
+    json_t *cf = crm_cv_row(defs, b->custom_columns, in->custom_values, nc, r->reason, sizeof r->reason);
+    r->custom = cf ? json_dumps(cf, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(cf);
+}
+
+/* The deal custom fields the batch's custom columns name (crm-leads: custom_fields.deal.list, every
+ * page); the other columns go to rep->unknown_columns. */
+static int load_custom_defs(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b,
+                            crm_cv_defs_t *defs, Crm__ImportBatchReply *rep, crm_err_t *err)
+{
+    if (b->n_custom_columns == 0)
+        return CRM_OK;
+    if (!self->leads)
+        return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL,
+                           "no RPC client for crm-leads (custom_fields.deal.list)");
+    crm_rpc_caller_t caller = {
+        .user_id = ctx->user_id, .role = ctx->role, .correlation_id = ctx->correlation_id};
+    int rc = CRM_OK;
+    bool more = true;
+    for (int page = 1; rc == CRM_OK && more; page++) {
+        Crm__CustomFieldListRequest q = CRM__CUSTOM_FIELD_LIST_REQUEST__INIT;
+        q.has_page = q.has_per_page = 1;
+        q.page = page;
+        q.per_page = 100;
+        q.sort_by = "id";
+        ProtobufCMessage *got = NULL;
+        rc = crm_rpc_call(self->leads, "custom_fields.deal.list", &caller, &q.base,
+                          &crm__custom_field_list__descriptor, 30000, &got, err);
+        const Crm__CustomFieldList *l = (const Crm__CustomFieldList *)got;
+        more = rc == CRM_OK && l->has_more && l->n_items > 0;
+        for (size_t i = 0; rc == CRM_OK && i < l->n_items; i++) {
+            const Crm__CustomField *f = l->items[i];
+            bool named = false;
+            for (size_t c = 0; c < b->n_custom_columns && !named; c++)
+                named = f->name && strcmp(f->name, b->custom_columns[c]) == 0;
+            if (!named)
+                continue;
+            char **choices = calloc(f->n_choices + 1, sizeof *choices);
+            for (size_t k = 0; k < f->n_choices; k++)
+                choices[k] = f->choices[k]->name;
+            crm_cv_defs_add(defs, f->name, f->type, choices, f->n_choices);
+            free(choices);
+        }
+        if (got)
+            protobuf_c_message_free_unpacked(got, NULL);
+    }
+    rep->unknown_columns = calloc(b->n_custom_columns + 1, sizeof *rep->unknown_columns);
+    for (size_t c = 0; rc == CRM_OK && c < b->n_custom_columns; c++)
+        if (!crm_cv_defs_find(defs, b->custom_columns[c]))
+            rep->unknown_columns[rep->n_unknown_columns++] = crm_pb_strdup(b->custom_columns[c]);
+    return rc;
 }
 
 /* The rows' contacts, by e-mail or name, in one contacts.resolve call to crm-leads: contact_id > 0
@@ -386,7 +446,8 @@ static int ensure_stage(crm_db_t *tx, crm_err_t *err)
                        "name text NOT NULL, value numeric, currency text, hot boolean, "
                        "pipeline_id bigint NOT NULL, stage_id bigint NOT NULL, won boolean NOT NULL, "
                        "contact_id bigint, estimated_close_date date, tags text[] NOT NULL, "
-                       "source text, owner_id bigint, added_on timestamptz) ON COMMIT DELETE ROWS",
+                       "source text, owner_id bigint, added_on timestamptz, custom_fields jsonb NOT NULL) "
+                       "ON COMMIT DELETE ROWS",
                        err);
 }
 
@@ -547,7 +608,8 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
         crm_buf_copy_field(&copy, tags, false);
         crm_buf_copy_field(&copy, r->in->source && *r->in->source ? r->in->source : source, false);
         crm_buf_copy_field(&copy, crm_param_i64(v[5], owner > 0, owner), false);
-        crm_buf_copy_field(&copy, given(d->added_on) ? d->added_on : NULL, true);
+        crm_buf_copy_field(&copy, given(d->added_on) ? d->added_on : NULL, false);
+        crm_buf_copy_field(&copy, r->custom ? r->custom : "{}", true);
         free(tags);
         k++;
     }
@@ -557,7 +619,8 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
         rc = crm_db_copy_in(
             tx,
             "COPY import_deal_stage (id, line, name, value, currency, hot, pipeline_id, stage_id, "
-            "won, contact_id, estimated_close_date, tags, source, owner_id, added_on) FROM STDIN",
+            "won, contact_id, estimated_close_date, tags, source, owner_id, added_on, custom_fields) FROM "
+            "STDIN",
             copy.s, copy.len, err);
     crm_buf_free(&copy);
     if (rc == CRM_OK)
@@ -575,10 +638,12 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
         "INSERT INTO deals AS d (id, creator_id, owner_id, name, value, currency, hot, pipeline_id, "
         "stage_id, "
         "contact_id, estimated_close_date, source_id, tags, unsorted, last_stage_change_by_id, import_id, "
-        "import_line, added_on) SELECT s.id, $2::bigint, s.owner_id, s.name, coalesce(s.value, 0), "
+        "import_line, added_on, custom_fields) SELECT s.id, $2::bigint, s.owner_id, s.name, "
+        "coalesce(s.value, 0), "
         "coalesce(s.currency, "
         "'USD'), coalesce(s.hot, false), s.pipeline_id, s.stage_id, s.contact_id, s.estimated_close_date, "
-        "src.id, s.tags, $3::boolean, $2::bigint, $1, s.line, coalesce(s.added_on, now()) FROM "
+        "src.id, s.tags, $3::boolean, $2::bigint, $1, s.line, coalesce(s.added_on, now()), s.custom_fields "
+        "FROM "
         "import_deal_stage s LEFT JOIN deal_sources "
         "src ON src.name = s.source ORDER BY s.id ON CONFLICT (import_id, import_line) WHERE import_id IS "
         "NOT "
@@ -677,8 +742,8 @@ typedef struct {
     int64_t created, rejected, skipped, flagged;
 } batch_t;
 
-static int run_batch(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, batch_t *bt,
-                     Crm__ImportBatchReply *rep, crm_err_t *err)
+static int run_batch(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b,
+                     const crm_cv_defs_t *defs, batch_t *bt, Crm__ImportBatchReply *rep, crm_err_t *err)
 {
     crm_db_t *tx = ctx->db;
     char owner[24], pool[24];
@@ -712,7 +777,7 @@ static int run_batch(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
     catalog_t cat = {0};
     rc = catalog_load(tx, &cat, err);
     for (size_t i = 0; rc == CRM_OK && i < bt->n; i++) {
-        check_row(&cat, &bt->rows[i]);
+        check_row(&cat, defs, b, &bt->rows[i]);
         bt->rejected += bt->rows[i].reason[0] != 0;
         bt->flagged += bt->rows[i].in->n_flags > 0;
     }
@@ -769,17 +834,16 @@ static int import_batch(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMess
     batch_t bt = {.rows = calloc(b->n_rows + 1, sizeof *bt.rows), .n = b->n_rows};
     for (size_t i = 0; i < b->n_rows; i++)
         bt.rows[i].in = b->rows[i];
-    /* Custom columns are not imported for deals: all reported. */
-    rep->unknown_columns = calloc(b->n_custom_columns + 1, sizeof *rep->unknown_columns);
-    for (size_t c = 0; c < b->n_custom_columns; c++)
-        rep->unknown_columns[rep->n_unknown_columns++] = crm_pb_strdup(b->custom_columns[c]);
-    int rc = resolve_contacts(self, ctx, bt.rows, bt.n, err);
+    crm_cv_defs_t defs = {0};
+    int rc = load_custom_defs(self, ctx, b, &defs, rep, err);
+    if (rc == CRM_OK)
+        rc = resolve_contacts(self, ctx, bt.rows, bt.n, err);
     if (rc == CRM_OK && !b->dry_run)
         rc = reserve_ids(ctx->db, b->import_id, bt.rows, bt.n, err);
     if (rc == CRM_OK)
         rc = crm_db_begin(ctx->db, err);
     if (rc == CRM_OK)
-        rc = run_batch(self, ctx, b, &bt, rep, err);
+        rc = run_batch(self, ctx, b, &defs, &bt, rep, err);
     if (rc == CRM_OK && !b->dry_run)
         rc = crm_db_commit(ctx->db, err);
     else
@@ -809,7 +873,10 @@ static int import_batch(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMess
             b->import_id, b->n_rows, (long long)bt.created, (long long)bt.rejected, (long long)bt.skipped,
             b->dry_run ? 1 : 0);
     }
+    for (size_t i = 0; i < bt.n; i++)
+        free(bt.rows[i].custom);
     free(bt.rows);
+    crm_cv_defs_free(&defs);
     if (rc != CRM_OK) {
         protobuf_c_message_free_unpacked(&rep->base, NULL);
         return rc;

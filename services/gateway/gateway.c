@@ -238,6 +238,8 @@ gw_t *gw_new(crm_daemon_t *d, crm_err_t *err)
                      "Inbound webhook deliveries by source, outcome and reason");
     crm_metrics_help(self->metrics, "crm_gateway_commit_batches_total",
                      "Transactions of the webhook group committer (each stores one or more deliveries)");
+    crm_metrics_help(self->metrics, "crm_gateway_commit_duration_seconds",
+                     "Time a group commit of accepted webhooks took (connection, statements, WAL flush)");
     crm_metrics_help(self->metrics, "crm_gateway_commit_deliveries_total",
                      "Accepted webhook deliveries handed to the group committer");
     crm_metrics_help(self->metrics, "crm_gateway_rate_limited_total",

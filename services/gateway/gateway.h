@@ -130,6 +130,7 @@ typedef struct {
     const char *allow; /* Allow header, or NULL */
     const char *route; /* route pattern for metrics labels (static), or NULL */
     int retry_after;   /* seconds for a Retry-After header (429), 0 → none */
+    char note[96];     /* more logfmt fields for the request's log line ("delivery_id=7"), or "" */
 } gw_response_t;
 
 #define GW_JSON_CTYPE "application/json; charset=utf-8"

@@ -1,10 +1,16 @@
 /* The public HTTP server of crm-gateway (libmicrohttpd with a thread pool). Per request: a
  * request id (echoed, used as correlation id and error logref), the body size limit (413
  * before reading when Content-Length says so, or as soon as a chunked body crosses it), one
- * structured log line and metrics, and dispatch to the admin paths, /v2 or /webhooks. */
+ * structured log line and metrics, and dispatch to the admin paths, /v2 or /webhooks.
+ *
+ * A webhook whose events go to the group committer does not hold its thread while they are
+ * stored: the connection is suspended, the committer resumes it once the commit is done, and
+ * the thread answers it then (so one slow commit never stalls the other connections a pool
+ * thread serves). */
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -25,6 +31,7 @@ struct gw_http_t {
     struct MHD_Daemon *mhd;
     int port;
     pthread_mutex_t lock;
+    _Atomic int suspended; /* connections waiting for the committer */
 };
 
 /* What we keep about one request between libmicrohttpd's calls. */
@@ -41,6 +48,11 @@ typedef struct {
     bool too_large_noted; /* the 413 was counted and archived */
     int status;
     const char *route; /* static pattern for metrics */
+    char note[100];    /* the handler's fields for the log line (gw_response_t.note) */
+    /* a webhook whose events are with the committer (the connection is suspended) */
+    gw_webhook_pending_t *pending;
+    atomic_bool stored;
+    struct MHD_Connection *conn;
 } req_ctx_t;
 
 static const char *mhd_header(void *arg, const char *name)
@@ -84,6 +96,8 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, req_ctx_t *ctx
 {
     struct MHD_Response *r;
     const char *ctype = resp->ctype, *allow = resp->allow;
+    if (resp->note[0])
+        snprintf(ctx->note, sizeof ctx->note, " %s", resp->note);
     if (resp->body && resp->len > 0) {
         r = MHD_create_response_from_buffer(resp->len, resp->body, MHD_RESPMEM_MUST_FREE);
         if (r)
@@ -261,6 +275,14 @@ static enum MHD_Result on_headers(gw_http_t *self, struct MHD_Connection *conn, 
     return MHD_YES;
 }
 
+/* From a committer thread: the suspended webhook's events are stored; its pool thread answers. */
+static void on_stored(void *arg)
+{
+    req_ctx_t *ctx = arg;
+    atomic_store(&ctx->stored, true);
+    MHD_resume_connection(ctx->conn);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -327,10 +349,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (ctx->too_large)
         return answer_too_large(self, conn, ctx);
+    gw_response_t resp = {0};
+    if (ctx->pending) {
+        if (!atomic_load(&ctx->stored))
+            return MHD_YES; /* not resumed by the committer yet */
+        gw_webhook_finish(self->gw, ctx->pending, &resp);
+        ctx->pending = NULL;
+        atomic_fetch_sub(&self->suspended, 1);
+        return send_response(conn, ctx, &resp);
+    }
     gw_request_t req;
     char base[300];
     fill_request(conn, ctx, &req, base, sizeof base);
-    gw_response_t resp = {0};
+    if (gw_webhook_path(ctx->path)) {
+        resp.route = gw_webhook_route(ctx->path);
+        if (gw_webhook_precheck(self->gw, &req, &resp))
+            return send_response(conn, ctx, &resp);
+        gw_webhook_pending_t *p = gw_webhook_start(self->gw, &req, &resp);
+        if (p) {
+            ctx->pending = p;
+            ctx->conn = conn;
+            atomic_fetch_add(&self->suspended, 1);
+            MHD_suspend_connection(conn);
+            gw_webhook_submit(self->gw, p, on_stored, ctx);
+            return MHD_YES;
+        }
+        return send_response(conn, ctx, &resp);
+    }
     gw_dispatch(self->gw, &req, &resp);
     if (resp.status == 0)
         gw_respond_error(&resp, 500, "server_error", "no answer", NULL, NULL, ctx->corr);
@@ -357,8 +402,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     double secs = (double)(crm_mono_us() - ctx->start_us) / 1e6;
     char qpath[300];
     crm_log_quote(ctx->path ? ctx->path : "", qpath, sizeof qpath);
-    crm_log_info(ctx->corr, "http.request", "method=%s path=%s status=%d duration_ms=%.3f bytes_in=%zu%s",
-                 method_label(ctx->method), qpath, ctx->status, secs * 1000.0, ctx->len,
+    crm_log_info(ctx->corr, "http.request", "method=%s path=%s status=%d duration_ms=%.3f bytes_in=%zu%s%s",
+                 method_label(ctx->method), qpath, ctx->status, secs * 1000.0, ctx->len, ctx->note,
                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=true");
     char labels[256];
     const char *route = ctx->route ? ctx->route : "other";
@@ -388,7 +433,8 @@ gw_http_t *gw_http_new(gw_t *gw, crm_err_t *err)
     struct sockaddr_in sin = {0};
     struct sockaddr_in6 sin6 = {0};
     struct sockaddr *sa;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
     if (inet_pton(AF_INET, bind, &sin.sin_addr) == 1) {
         sin.sin_family = AF_INET;
         sin.sin_port = htons((uint16_t)port);
@@ -438,8 +484,14 @@ void gw_http_stop(gw_http_t *self)
         return;
     pthread_mutex_lock(&self->lock);
     if (self->mhd) {
-        /* Stop accepting first (the listen socket closes), then wait for in-flight requests. */
+        /* Stop accepting first (the listen socket closes), let the committer finish the
+         * suspended webhooks (it stops after us) and their threads answer them, then wait for
+         * in-flight requests. */
         MHD_socket fd = MHD_quiesce_daemon(self->mhd);
+        for (int ms = 0; atomic_load(&self->suspended) > 0 && ms < 30000; ms++)
+            usleep(1000);
+        if (atomic_load(&self->suspended) > 0)
+            crm_log_warn(NULL, "http.stop_suspended", "connections=%d", atomic_load(&self->suspended));
         MHD_stop_daemon(self->mhd);
         if (fd != MHD_INVALID_SOCKET)
             close(fd); /* quiesce hands the listen socket to us; close it only after stop */

@@ -384,8 +384,7 @@ unavailable:
 }
 
 /* The answer of a delivery handed to the committer. */
-static void finish(gw_t *gw, const gw_source_t *src, const gw_request_t *req, gw_capture_t *c,
-                   const gw_commit_job_t *job, result_t *r)
+static void finish(gw_t *gw, const gw_source_t *src, gw_capture_t *c, const gw_commit_job_t *job, result_t *r)
 {
     c->lc.source = NULL; /* borrowed from the source; gw_captures_free must not free them */
     c->lc.source_kind = NULL;
@@ -407,28 +406,35 @@ static void finish(gw_t *gw, const gw_source_t *src, const gw_request_t *req, gw
         r->outcome = "accepted";
         snprintf(r->reason, sizeof r->reason, "ok");
         gw_webhook_count(gw, src->name, "accepted", "ok");
-        crm_log_info(req->corr, "webhook.accepted", "source=%s delivery_id=%lld", src->name,
-                     (long long)job->id);
     }
 }
 
+/* A delivery whose accepted events are with the committer (gw_webhook_start). */
+struct gw_webhook_pending {
+    const gw_source_t *src;
+    const char *corr; /* the request's, outlives this */
+    gw_captures_t caps;
+    result_t *res;
+    gw_commit_job_t *jobs;
+    size_t *slot; /* jobs[k] is the event caps.items[slot[k]] */
+    size_t npending;
+    gw_commit_group_t group;
+};
+
 /* ---- the handler ------------------------------------------------------------------------------------ */
 
-static void answer(gw_t *gw, const gw_source_t *src, const gw_request_t *req, gw_response_t *resp,
-                   gw_captures_t *caps, result_t *res)
+static void answer(const char *corr, gw_response_t *resp, gw_captures_t *caps, result_t *res)
 {
-    (void)gw;
-    (void)src;
     if (caps->n == 1) {
         result_t *r = &res[0];
         if (r->status == 422) {
             const char *code = NULL;
             gw_sell_status(&r->err, &code);
             gw_respond_error(resp, 422, code, r->err.message[0] ? r->err.message : "invalid field", "lead",
-                             r->err.field[0] ? r->err.field : NULL, req->corr);
+                             r->err.field[0] ? r->err.field : NULL, corr);
         } else if (r->status == 503) {
             gw_respond_error(resp, 503, "temporarily_unavailable",
-                             "the delivery could not be stored, retry later", NULL, NULL, req->corr);
+                             "the delivery could not be stored, retry later", NULL, NULL, corr);
         } else {
             json_t *data = json_pack("{s:I}", "delivery_id", (json_int_t)r->delivery_id);
             if (r->status == 200)
@@ -464,7 +470,7 @@ static void answer(gw_t *gw, const gw_source_t *src, const gw_request_t *req, gw
     if (status == 503) {
         json_decref(events);
         gw_respond_error(resp, 503, "temporarily_unavailable", "an event could not be stored, retry later",
-                         NULL, NULL, req->corr);
+                         NULL, NULL, corr);
         return;
     }
     json_t *data = json_pack("{s:o}", "events", events);
@@ -473,13 +479,13 @@ static void answer(gw_t *gw, const gw_source_t *src, const gw_request_t *req, gw
     gw_respond_json(resp, status, json_pack("{s:o}", "data", data));
 }
 
-void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
+gw_webhook_pending_t *gw_webhook_start(gw_t *gw, gw_request_t *req, gw_response_t *resp)
 {
     const gw_source_t *src = path_source(gw, req->path);
     if (!src) { /* gw_webhook_precheck answers this; kept for callers that skip it */
         gw_respond_error(resp, 404, "not_found", "no webhook source by that name is configured", NULL, NULL,
                          req->corr);
-        return;
+        return NULL;
     }
     bool html = strcmp(src->type, "html") == 0;
     const char *hname = delivery_header_name(src);
@@ -488,7 +494,7 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
     if (req->body_len > gw->max_body) {
         refuse(gw, src->name, req, resp, 413, "request_too_large", "too_large",
                "the request body is too large", NULL, hdr_id);
-        return;
+        return NULL;
     }
     /* 3. content type */
     const char *ctype = gw_request_header(req, "Content-Type");
@@ -500,12 +506,12 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
                  html ? "application/x-www-form-urlencoded or application/json" : "application/json");
         refuse(gw, src->name, req, resp, 415, "unsupported_media_type", "content_type", details, NULL,
                hdr_id);
-        return;
+        return NULL;
     }
     /* 4. authentication: a source declared signed never falls back to unsigned. */
     if (src->problem[0]) {
         refuse(gw, src->name, req, resp, 401, "unauthorized", "signature", src->problem, NULL, hdr_id);
-        return;
+        return NULL;
     }
     gw_sig_scheme_t scheme = gw_sig_scheme(src->signature);
     gw_sig_keys_t keys = {.secrets = {src->secrets[0], src->secrets[1]},
@@ -521,7 +527,7 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
             char reason[40];
             snprintf(reason, sizeof reason, "signature_%s", why.reason);
             refuse(gw, src->name, req, resp, 401, "unauthorized", reason, why.message, NULL, hdr_id);
-            return;
+            return NULL;
         }
     }
     /* 5. parse: valid UTF-8, a JSON object (depth ≤ 2048, duplicate keys refused) or a form. */
@@ -533,7 +539,7 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
         if (!c) {
             refuse(gw, src->name, req, resp, 503, "temporarily_unavailable", "memory", "out of memory", NULL,
                    hdr_id);
-            return;
+            return NULL;
         }
         Crm__LeadCaptured init = CRM__LEAD_CAPTURED__INIT;
         c->lc = init;
@@ -545,7 +551,7 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
             refuse(gw, src->name, req, resp, 400, "invalid_payload", "parse",
                    perr.message[0] ? perr.message : "the body could not be parsed", NULL, hdr_id);
             gw_captures_free(&caps);
-            return;
+            return NULL;
         }
         if (prc == CRM_EINVALID) {
             c->outcome = GW_CAP_INVALID;
@@ -570,7 +576,7 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
                 snprintf(reason, sizeof reason, "signature_%s", why.reason);
                 refuse(gw, src->name, req, resp, 401, "unauthorized", reason, why.message, NULL, NULL);
                 json_decref(root);
-                return;
+                return NULL;
             }
         }
         if (!root || !json_is_object(root)) {
@@ -582,13 +588,13 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
                 snprintf(details, sizeof details, "body must be a JSON object");
             refuse(gw, src->name, req, resp, 400, "invalid_payload", "parse", details, NULL, hdr_id);
             json_decref(root);
-            return;
+            return NULL;
         }
         if (hdr_id && !delivery_id_ok(hdr_id)) {
             refuse(gw, src->name, req, resp, 400, "invalid_header", "delivery_id",
                    "the delivery id header must hold 1 to 255 printable ASCII characters", NULL, NULL);
             json_decref(root);
-            return;
+            return NULL;
         }
         /* 6 and 8: event type, mapping and validation, per event. */
         if (gw_extract(src, root, hdr_id, &caps, &perr) != CRM_OK) {
@@ -597,7 +603,7 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
                    perr.message[0] ? perr.message : "the body is not this sender's shape", perr.field,
                    hdr_id);
             json_decref(root);
-            return;
+            return NULL;
         }
         json_decref(root);
     }
@@ -605,45 +611,83 @@ void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
         refuse(gw, src->name, req, resp, 400, "invalid_header", "delivery_id",
                "X-Delivery-Id must hold 1 to 255 printable ASCII characters", NULL, NULL);
         gw_captures_free(&caps);
-        return;
+        return NULL;
     }
+    /* A connection only when a step needs the database before the commit: the dedupe of a
+     * sender's delivery id, or the archive row of an ignored event. */
+    bool need_db = false;
+    for (size_t i = 0; i < caps.n; i++)
+        need_db = need_db || caps.items[i].delivery_key || caps.items[i].outcome == GW_CAP_IGNORED;
     crm_err_t err;
     crm_err_clear(&err);
-    crm_db_t *db = gw_db_get(gw, gw->db_wait_ms, &err);
-    if (!db) {
+    crm_db_t *db = need_db ? gw_db_get(gw, gw->db_wait_ms, &err) : NULL;
+    if (need_db && !db) {
         refuse(gw, src->name, req, resp, 503, "temporarily_unavailable", "storage",
                "storage unavailable, retry later", NULL, hdr_id);
         gw_captures_free(&caps);
-        return;
+        return NULL;
     }
+    gw_webhook_pending_t *p = calloc(1, sizeof *p);
     result_t *res = calloc(caps.n, sizeof *res);
     gw_commit_job_t *jobs = calloc(caps.n, sizeof *jobs);
     size_t *slot = calloc(caps.n, sizeof *slot);
-    if (!res || !jobs || !slot) {
+    if (!p || !res || !jobs || !slot) {
+        free(p);
         free(res);
         free(jobs);
         free(slot);
-        crm_db_pool_put(gw->db, db);
+        if (db)
+            crm_db_pool_put(gw->db, db);
         gw_captures_free(&caps);
         gw_respond_error(resp, 503, "temporarily_unavailable", "out of memory", NULL, NULL, req->corr);
-        return;
+        return NULL;
     }
-    size_t npending = 0;
+    *p = (gw_webhook_pending_t){
+        .src = src, .corr = req->corr, .caps = caps, .res = res, .jobs = jobs, .slot = slot};
     for (size_t i = 0; i < caps.n; i++) {
-        process(gw, src, req, db, &caps.items[i], &res[i], &jobs[npending]);
+        process(gw, src, req, db, &p->caps.items[i], &res[i], &jobs[p->npending]);
         if (res[i].status == 0)
-            slot[npending++] = i;
+            slot[p->npending++] = i;
     }
-    /* The connection goes back before the wait: the committer needs one of its own. */
-    crm_db_pool_put(gw->db, db);
-    gw_commit(gw, gw->committer, jobs, npending);
-    for (size_t k = 0; k < npending; k++)
-        finish(gw, src, req, &caps.items[slot[k]], &jobs[k], &res[slot[k]]);
-    answer(gw, src, req, resp, &caps, res);
-    free(res);
-    free(jobs);
-    free(slot);
-    gw_captures_free(&caps);
+    if (db)
+        crm_db_pool_put(gw->db, db); /* before the commit: the committer needs one of its own */
+    if (p->npending == 0) {
+        gw_webhook_finish(gw, p, resp);
+        return NULL;
+    }
+    return p;
+}
+
+void gw_webhook_submit(gw_t *gw, gw_webhook_pending_t *p, void (*done)(void *arg), void *arg)
+{
+    gw_commit_async(gw, gw->committer, p->jobs, p->npending, &p->group, done, arg);
+}
+
+void gw_webhook_finish(gw_t *gw, gw_webhook_pending_t *p, gw_response_t *resp)
+{
+    for (size_t k = 0; k < p->npending; k++)
+        finish(gw, p->src, &p->caps.items[p->slot[k]], &p->jobs[k], &p->res[p->slot[k]]);
+    answer(p->corr, resp, &p->caps, p->res);
+    /* the outcome goes into the request's one log line (http.request), not a line of its own */
+    if (p->caps.n == 1)
+        snprintf(resp->note, sizeof resp->note, "outcome=%.16s delivery_id=%lld",
+                 p->res[0].outcome ? p->res[0].outcome : "refused", (long long)p->res[0].delivery_id);
+    else
+        snprintf(resp->note, sizeof resp->note, "events=%zu", p->caps.n);
+    free(p->res);
+    free(p->jobs);
+    free(p->slot);
+    gw_captures_free(&p->caps);
+    free(p);
+}
+
+void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp)
+{
+    gw_webhook_pending_t *p = gw_webhook_start(gw, req, resp);
+    if (!p)
+        return;
+    gw_commit(gw, gw->committer, p->jobs, p->npending);
+    gw_webhook_finish(gw, p, resp);
 }
 
 /* ---- admin routes --------------------------------------------------------------------------------- */

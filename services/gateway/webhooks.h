@@ -21,8 +21,19 @@ const char *gw_webhook_route(const char *path);
  * 405 with Allow: POST. Returns true when resp was filled (the request is answered). */
 bool gw_webhook_precheck(gw_t *gw, const gw_request_t *req, gw_response_t *resp);
 
-/* The rest of the policy once the body is read (steps 3..9). */
+/* The rest of the policy once the body is read (steps 3..9), answering in resp; blocks while
+ * the accepted events are committed. */
 void gw_webhook_handle(gw_t *gw, gw_request_t *req, gw_response_t *resp);
+
+/* The same in three steps, so that no thread waits while the group committer works:
+ * gw_webhook_start runs steps 3..8 and answers in resp (returning NULL) unless events are left
+ * to store; then gw_webhook_submit hands them to the committer, which calls done(arg) from its
+ * thread once they are stored, and gw_webhook_finish writes the answer and frees p. The request
+ * (its body, headers and correlation id) must stay valid until gw_webhook_finish. */
+typedef struct gw_webhook_pending gw_webhook_pending_t;
+gw_webhook_pending_t *gw_webhook_start(gw_t *gw, gw_request_t *req, gw_response_t *resp);
+void gw_webhook_submit(gw_t *gw, gw_webhook_pending_t *p, void (*done)(void *arg), void *arg);
+void gw_webhook_finish(gw_t *gw, gw_webhook_pending_t *p, gw_response_t *resp);
 
 /* Step 2 answered by the HTTP layer (413 before or while reading the body): counted and
  * archived (without the body). */

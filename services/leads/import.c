@@ -25,6 +25,7 @@
 #include "leads.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,8 +154,7 @@ static void kind_setup(ikind_t *k)
     char *lret = rec_select_list(t, "l.");
 
     sb(&s, &len, &cap,
-       "CREATE TEMP TABLE import_stage_%s (line bigint NOT NULL, id bigint, owner_id bigint, target_id "
-       "bigint, "
+       "CREATE TEMP TABLE import_stage_%s (line bigint NOT NULL, id bigint, target_id bigint, "
        "source text, phone_norm text, is_org boolean NOT NULL, org_name text, tags text[] NOT NULL, "
        "custom_fields jsonb NOT NULL",
        k->rtype);
@@ -167,7 +167,7 @@ static void kind_setup(ikind_t *k)
 
     s = NULL, len = cap = 0;
     sb(&s, &len, &cap,
-       "COPY import_stage_%s (line, id, owner_id, target_id, source, phone_norm, is_org, org_name, tags, "
+       "COPY import_stage_%s (line, id, target_id, source, phone_norm, is_org, org_name, tags, "
        "custom_fields",
        k->rtype);
     for (size_t i = 0; i < k->ncols; i++)
@@ -175,8 +175,10 @@ static void kind_setup(ikind_t *k)
     sb(&s, &len, &cap, ") FROM STDIN");
     k->copy_sql = s;
 
-    /* $1 import_id, $2 creator; contacts: $3 organizations first, then persons (linked by name to an
-     * organization that exists, made by an earlier batch or by the first statement) */
+    /* $1 import_id, $2 creator, $3 and $4 the owners (lines, owner ids: assign.pick_bulk's answer,
+     * which arrives while the rows are being staged); contacts: $5 organizations first, then persons
+     * (linked by name to an organization that exists, made by an earlier batch or by the first
+     * statement) */
     s = NULL, len = cap = 0;
     sb(&s, &len, &cap,
        "INSERT INTO %s (id, owner_id, creator_id, tags, custom_fields, import_id, import_line%s", k->table,
@@ -184,7 +186,7 @@ static void kind_setup(ikind_t *k)
     for (size_t i = 0; i < k->ncols; i++)
         sb(&s, &len, &cap, ", %s", k->cols[i].col);
     sb(&s, &len, &cap,
-       ") SELECT coalesce(s.id, nextval('%s')), s.owner_id, $2::bigint, ARRAY(SELECT DISTINCT t FROM "
+       ") SELECT coalesce(s.id, nextval('%s')), nullif(o.owner, 0), $2::bigint, ARRAY(SELECT DISTINCT t FROM "
        "unnest(s.tags) t ORDER BY t), s.custom_fields, $1, s.line",
        k->sequence);
     if (lead)
@@ -197,14 +199,16 @@ static void kind_setup(ikind_t *k)
         sb(&s, &len, &cap, ", s.%s", k->cols[i].col);
     if (lead)
         sb(&s, &len, &cap,
-           " FROM import_stage_lead s LEFT JOIN lead_sources src ON src.name = s.source WHERE s.target_id IS "
-           "NULL ORDER BY s.line RETURNING %s",
+           " FROM import_stage_lead s LEFT JOIN unnest($3::bigint[], $4::bigint[]) o(line, owner) ON "
+           "o.line = s.line LEFT JOIN lead_sources src ON src.name = s.source WHERE s.target_id IS NULL "
+           "ORDER BY s.line "
+           "RETURNING %s",
            ret);
     else
         sb(&s, &len, &cap,
-           " FROM import_stage_contact s WHERE s.target_id IS NULL AND s.is_org = $3::boolean ORDER BY "
-           "s.line "
-           "RETURNING %s",
+           " FROM import_stage_contact s LEFT JOIN unnest($3::bigint[], $4::bigint[]) o(line, owner) ON "
+           "o.line = s.line WHERE s.target_id IS NULL AND s.is_org = $5::boolean ORDER BY s.line RETURNING "
+           "%s",
            ret);
     k->insert_sql = s;
 
@@ -381,7 +385,7 @@ static bool check_contact(const ikind_t *k, irow_t *r)
 }
 
 /* Checks and normalizes one row; rejects it with the first reason found. */
-static void check_row(leads_t *self, const ikind_t *k, const Crm__ImportBatch *b, const bool *known_custom,
+static void check_row(leads_t *self, const ikind_t *k, const Crm__ImportBatch *b, const crm_cv_defs_t *defs,
                       irow_t *r)
 {
     const Crm__ImportRow *in = r->in;
@@ -405,10 +409,12 @@ static void check_row(leads_t *self, const ikind_t *k, const Crm__ImportBatch *b
     size_t ntags = k == &klead ? (in->lead ? in->lead->n_tags : 0) : (in->contact ? in->contact->n_tags : 0);
     for (size_t t = 0; t < ntags; t++)
         add_tag(r, tags[t]);
-    r->custom = json_object();
-    for (size_t c = 0; c < b->n_custom_columns && c < in->n_custom_values; c++)
-        if (known_custom[c] && !blank(in->custom_values[c]))
-            json_object_set_new(r->custom, b->custom_columns[c], json_string(in->custom_values[c]));
+    size_t nc = b->n_custom_columns < in->n_custom_values ? b->n_custom_columns : in->n_custom_values;
+    if (!(r->custom =
+              crm_cv_row(defs, b->custom_columns, in->custom_values, nc, r->reason, sizeof r->reason))) {
+        r->state = "rejected";
+        return;
+    }
     if (k == &klead)
         r->source = !blank(in->source) ? in->source : !blank(b->source) ? b->source : "import";
 }
@@ -575,9 +581,11 @@ typedef struct {
     irow_t *rows;
     size_t n;
     int64_t created, merged, duplicates, rejected, skipped, flagged;
-    /* where the batch's time went (µs): reserve ids, lock + check + dedup, pick owners, COPY into
+    /* where the batch's time went (µs): reserve ids, lock + check + dedup, pick owners (on a thread,
+     * overlapping the next two), COPY into
      * the staging table, INSERT + events, merges + events, timeline, the rest (counts, commit) */
     int64_t t_reserve, t_check, t_pick, t_copy, t_insert, t_merge, t_timeline, t_total, t_emit;
+    int64_t t_pick_wait;   /* how long the batch waited for the pick (it overlaps copy and merges) */
     owner_count_t *owners; /* per owner, this batch */
     size_t nowners;
 } batch_t;
@@ -772,10 +780,6 @@ static char *stage_rows(const batch_t *bt, size_t *len)
             sb(&s, len, &cap, "%lld\t", (long long)r->id);
         else
             sb(&s, len, &cap, "\\N\t");
-        if (r->owner > 0 && !r->target)
-            sb(&s, len, &cap, "%lld\t", (long long)r->owner);
-        else
-            sb(&s, len, &cap, "\\N\t");
         if (r->target)
             sb(&s, len, &cap, "%lld\t", (long long)r->target);
         else
@@ -934,9 +938,10 @@ static int ensure_tags(const crm_rpc_ctx_t *ctx, const batch_t *bt, crm_err_t *e
     return rc;
 }
 
-/* Writes the staged rows: new records, merges, their timeline entries and events. */
-static int store_rows(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, batch_t *bt,
-                      crm_err_t *err)
+/* Writes what does not need the owners while assign.pick_bulk runs: lead sources, merges into
+ * existing records (and their events), the /v2/tags. */
+static int store_merges(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, batch_t *bt,
+                        crm_err_t *err)
 {
     const ikind_t *k = bt->k;
     crm_db_t *tx = ctx->db;
@@ -950,40 +955,62 @@ static int store_rows(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
             0, NULL, err);
     if (rc != CRM_OK)
         return rc;
-    char creator[24], name[64];
-    const char *p[] = {b->import_id, crm_param_i64(creator, ctx->user_id > 0, ctx->user_id), "true"};
-    snprintf(name, sizeof name, "import_insert_%s", k->rtype);
     int64_t t0 = crm_mono_us();
-    /* contacts: organizations first, so that persons of the same batch find them */
-    for (int pass = 0; pass < (k == &klead ? 1 : 2) && rc == CRM_OK; pass++) {
-        p[2] = pass == 0 ? "true" : "false";
-        PGresult *res = crm_db_exec(tx, name, k->insert_sql, k == &klead ? 2 : 3, p, err);
-        if (!res)
-            return err->code;
-        rc = emit_rows(self, ctx, b, bt, res, true, err);
-        PQclear(res);
-    }
-    if (rc != CRM_OK)
-        return rc;
-    int64_t t1 = crm_mono_us();
-    bt->t_insert = t1 - t0;
+    char name[64];
     snprintf(name, sizeof name, "import_merge_%s", k->rtype);
     PGresult *res = crm_db_exec(tx, name, k->merge_sql, 0, NULL, err);
     if (!res)
         return err->code;
     rc = emit_rows(self, ctx, b, bt, res, false, err);
     PQclear(res);
+    bt->t_merge = crm_mono_us() - t0;
+    return rc == CRM_OK ? ensure_tags(ctx, bt, err) : rc;
+}
+
+/* Writes the new records (owners known now), their events, and the timeline entries of all. */
+static int store_new(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, batch_t *bt,
+                     crm_err_t *err)
+{
+    const ikind_t *k = bt->k;
+    crm_db_t *tx = ctx->db;
+    int rc = CRM_OK;
+    int64_t *lines = calloc(bt->n + 1, sizeof *lines), *owners = calloc(bt->n + 1, sizeof *owners);
+    size_t n = 0;
+    for (size_t i = 0; i < bt->n; i++) {
+        const irow_t *r = &bt->rows[i];
+        if (!r->state && r->rep == (int)i && !r->target) {
+            lines[n] = r->in->line;
+            owners[n++] = r->owner;
+        }
+    }
+    char *la = i64_array(lines, n), *oa = i64_array(owners, n);
+    free(lines);
+    free(owners);
+    char creator[24], name[64];
+    const char *p[] = {b->import_id, crm_param_i64(creator, ctx->user_id > 0, ctx->user_id), la, oa, "true"};
+    snprintf(name, sizeof name, "import_insert_%s", k->rtype);
+    int64_t t0 = crm_mono_us();
+    /* contacts: organizations first, so that persons of the same batch find them */
+    for (int pass = 0; pass < (k == &klead ? 1 : 2) && rc == CRM_OK; pass++) {
+        p[4] = pass == 0 ? "true" : "false";
+        PGresult *res = crm_db_exec(tx, name, k->insert_sql, k == &klead ? 4 : 5, p, err);
+        if (!res) {
+            rc = err->code;
+            break;
+        }
+        rc = emit_rows(self, ctx, b, bt, res, true, err);
+        PQclear(res);
+    }
+    free(la);
+    free(oa);
     if (rc != CRM_OK)
         return rc;
-    int64_t t2 = crm_mono_us();
-    bt->t_merge = t2 - t1;
-    rc = ensure_tags(ctx, bt, err);
-    if (rc != CRM_OK)
-        return rc;
+    int64_t t1 = crm_mono_us();
+    bt->t_insert = t1 - t0;
     const char *tp[] = {b->import_id, b->file_name && *b->file_name ? b->file_name : "a CSV file"};
     snprintf(name, sizeof name, "import_timeline_%s", k->rtype);
     rc = crm_db_run(tx, name, k->timeline_sql, 2, tp, err);
-    bt->t_timeline = crm_mono_us() - t2;
+    bt->t_timeline = crm_mono_us() - t1;
     return rc;
 }
 
@@ -1010,31 +1037,6 @@ static int check_batch(const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, crm_
             break;
         }
     return err->code;
-}
-
-/* Which custom columns are custom fields of the resource; the others are listed in the reply. */
-static int custom_known(crm_db_t *tx, const ikind_t *k, const Crm__ImportBatch *b, bool *known,
-                        Crm__ImportBatchReply *rep, crm_err_t *err)
-{
-    if (b->n_custom_columns == 0)
-        return CRM_OK;
-    char *names = crm_param_text_array(b->custom_columns, b->n_custom_columns);
-    const char *p[] = {k->rtype, names};
-    PGresult *res = crm_db_exec(
-        tx, "import_custom_fields",
-        "SELECT name FROM custom_fields WHERE resource_type = $1 AND name = ANY($2::text[])", 2, p, err);
-    free(names);
-    if (!res)
-        return err->code;
-    rep->unknown_columns = calloc(b->n_custom_columns, sizeof *rep->unknown_columns);
-    for (size_t c = 0; c < b->n_custom_columns; c++) {
-        for (int r = 0; r < PQntuples(res) && !known[c]; r++)
-            known[c] = strcmp(PQgetvalue(res, r, 0), b->custom_columns[c]) == 0;
-        if (!known[c])
-            rep->unknown_columns[rep->n_unknown_columns++] = crm_pb_strdup(b->custom_columns[c]);
-    }
-    PQclear(res);
-    return CRM_OK;
 }
 
 /* Ids for the rows of the batch not stored yet (line above the watermark, not refused by crmctl),
@@ -1175,6 +1177,25 @@ static int pick_owners(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__Impor
     return rc == CRM_OK ? CRM_OK : err->code;
 }
 
+typedef struct {
+    leads_t *self;
+    const crm_rpc_ctx_t *ctx;
+    const Crm__ImportBatch *b;
+    batch_t *bt; /* the thread writes only its rows' owner and assignment */
+    int rc;
+    crm_err_t err;
+    int64_t us;
+} pick_job_t;
+
+static void *pick_thread(void *arg)
+{
+    pick_job_t *job = arg;
+    int64_t t0 = crm_mono_us();
+    job->rc = pick_owners(job->self, job->ctx, job->b, job->bt, &job->err);
+    job->us = crm_mono_us() - t0;
+    return NULL;
+}
+
 /* import.finished (exactly once: the caller holds the import's row and saw finished_at unset). */
 static int emit_finished(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportStatus *st, crm_err_t *err)
 {
@@ -1284,8 +1305,9 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
         return crm_err_set(err, CRM_ECONFLICT, "/import_id", "conflict",
                            "import %s is an import of another resource type", b->import_id);
 
-    bool *known = calloc(b->n_custom_columns + 1, sizeof *known);
-    rc = custom_known(tx, k, b, known, rep, err);
+    crm_cv_defs_t defs = {0};
+    rc = leads_import_custom_defs(tx, k->rtype, b->custom_columns, b->n_custom_columns, &defs,
+                                  &rep->unknown_columns, &rep->n_unknown_columns, err);
     bt->rows = calloc(b->n_rows + 1, sizeof *bt->rows);
     for (size_t i = 0; rc == CRM_OK && i < b->n_rows; i++) {
         if (b->rows[i]->line <= watermark) {
@@ -1295,10 +1317,10 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
         irow_t *r = &bt->rows[bt->n++];
         r->in = b->rows[i];
         r->id = ids[i];
-        check_row(self, k, b, known, r);
+        check_row(self, k, b, &defs, r);
         bt->flagged += r->in->n_flags > 0;
     }
-    free(known);
+    crm_cv_defs_free(&defs);
     if (rc != CRM_OK)
         return rc;
     dedup_batch(bt);
@@ -1325,20 +1347,35 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
     }
     int64_t t1 = crm_mono_us();
     bt->t_check = t1 - t0;
-    if (stored > 0)
-        rc = pick_owners(self, ctx, b, bt, err);
-    int64_t t2 = crm_mono_us();
-    bt->t_pick = t2 - t1;
-    if (rc == CRM_OK && stored > 0) {
+    if (stored > 0) {
+        /* assign.pick_bulk runs on a thread of its own while this one stages the rows and writes
+         * the merges; the new records are inserted once the owners are known */
+        pick_job_t job = {.self = self, .ctx = ctx, .b = b, .bt = bt};
+        crm_err_clear(&job.err);
+        pthread_t th;
+        bool threaded = !b->dry_run && pthread_create(&th, NULL, pick_thread, &job) == 0;
+        if (!threaded)
+            pick_thread(&job);
         size_t len = 0;
         char *data = stage_rows(bt, &len);
         rc = ensure_stage(tx, k, err);
         if (rc == CRM_OK)
             rc = crm_db_copy_in(tx, k->copy_sql, data, len, err);
         free(data);
-        bt->t_copy = crm_mono_us() - t2;
+        bt->t_copy = crm_mono_us() - t1;
         if (rc == CRM_OK)
-            rc = store_rows(self, ctx, b, bt, err);
+            rc = store_merges(self, ctx, b, bt, err);
+        int64_t t2 = crm_mono_us();
+        if (threaded)
+            pthread_join(th, NULL);
+        bt->t_pick = job.us;
+        bt->t_pick_wait = crm_mono_us() - t2;
+        if (rc == CRM_OK && job.rc != CRM_OK) {
+            *err = job.err;
+            rc = job.rc;
+        }
+        if (rc == CRM_OK)
+            rc = store_new(self, ctx, b, bt, err);
         char name[64];
         snprintf(name, sizeof name, "import_stage_clear_%s", k->rtype);
         if (rc == CRM_OK)
@@ -1433,13 +1470,13 @@ static int import_batch(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMess
         crm_log_info(
             ctx->correlation_id, "import.batch",
             "import_id=%s rows=%zu created=%lld merged=%lld duplicates=%lld rejected=%lld skipped=%lld "
-            "dry_run=%d ms=%lld reserve_ms=%lld check_ms=%lld pick_ms=%lld copy_ms=%lld insert_ms=%lld "
-            "merge_ms=%lld timeline_ms=%lld emit_ms=%lld",
+            "dry_run=%d ms=%lld reserve_ms=%lld check_ms=%lld copy_ms=%lld merge_ms=%lld pick_wait_ms=%lld "
+            "insert_ms=%lld timeline_ms=%lld emit_ms=%lld pick_ms=%lld",
             b->import_id, b->n_rows, (long long)bt.created, (long long)bt.merged, (long long)bt.duplicates,
             (long long)bt.rejected, (long long)bt.skipped, b->dry_run ? 1 : 0, (long long)bt.t_total / 1000,
-            (long long)bt.t_reserve / 1000, (long long)bt.t_check / 1000, (long long)bt.t_pick / 1000,
-            (long long)bt.t_copy / 1000, (long long)bt.t_insert / 1000, (long long)bt.t_merge / 1000,
-            (long long)bt.t_timeline / 1000, (long long)bt.t_emit / 1000);
+            (long long)bt.t_reserve / 1000, (long long)bt.t_check / 1000, (long long)bt.t_copy / 1000,
+            (long long)bt.t_merge / 1000, (long long)bt.t_pick_wait / 1000, (long long)bt.t_insert / 1000,
+            (long long)bt.t_timeline / 1000, (long long)bt.t_emit / 1000, (long long)bt.t_pick / 1000);
     }
     for (size_t i = 0; i < bt.n; i++) {
         free(bt.rows[i].tags);

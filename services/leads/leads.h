@@ -3,6 +3,7 @@
 #define LEADS_H
 
 #include <stdbool.h>
+#include "crm/customvalue.h"
 #include "crm/daemon.h"
 #include "crm/rpc.h"
 #include "assign.pb-c.h"
@@ -42,6 +43,10 @@ void leads_rpc_register(leads_t *self);
 int leads_consume_register(leads_t *self, crm_err_t *err);
 /* import.c: leads.import_batch and leads.import_status (bulk CSV import, proto/import.proto). */
 void leads_import_register(leads_t *self);
+/* import_custom.c: the definitions of the custom fields of rtype named in columns[0..n); the other
+ * columns are appended to *unknown (protobuf strings). */
+int leads_import_custom_defs(crm_db_t *tx, const char *rtype, char **columns, size_t n, crm_cv_defs_t *defs,
+                             char ***unknown, size_t *nunknown, crm_err_t *err);
 /* contacts_resolve.c: contacts.resolve (many contacts by e-mail or name at once, for importers). */
 void leads_contacts_resolve_register(leads_t *self);
 

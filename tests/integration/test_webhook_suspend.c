@@ -1,0 +1,146 @@
+/* A webhook waiting for the group commit does not hold an HTTP thread (services/gateway/http.c
+ * suspends its connection): with ONE pool thread and the deliveries table locked so that the
+ * commit cannot finish, the gateway still answers other requests at once; the webhook gets its
+ * 202 once the lock goes, and a gateway stopped while a webhook waits answers it before it
+ * exits (the committer drains after HTTP has stopped accepting); its event is published when
+ * the gateway is back. */
+#include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "pgtest.h"
+
+static harness_t *h;
+
+static void stop_stack(void)
+{
+    harness_destroy(&h);
+}
+
+TestSuite(webhook_suspend, .fini = stop_stack, .timeout = 600);
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct {
+    const char *email;
+    long status;
+    double done_at;
+} post_t;
+
+static void *post(void *arg)
+{
+    post_t *p = arg;
+    char body[160];
+    snprintf(body, sizeof body, "first_name=Held&last_name=Back&email=%s", p->email);
+    harness_resp_t *r = harness_post_form(h, "application/x-www-form-urlencoded", body);
+    p->status = r ? r->status : 0;
+    p->done_at = now_s();
+    harness_resp_destroy(&r);
+    return NULL;
+}
+
+/* A superuser session holding a lock that blocks every INSERT into gateway.deliveries. */
+static PGconn *lock_deliveries(void)
+{
+    PGconn *c = PQconnectdb(pgtest_url(harness_pg(h)));
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, "BEGIN; LOCK TABLE gateway.deliveries IN SHARE ROW EXCLUSIVE MODE");
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
+    PQclear(r);
+    return c;
+}
+
+static void unlock_deliveries(PGconn *c)
+{
+    PQclear(PQexec(c, "COMMIT"));
+    PQfinish(c);
+}
+
+static bool lead_stored(harness_t *self, void *arg)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM leads.leads WHERE email = '%s'", (const char *)arg);
+    return harness_sql_long(self, sql) == 1;
+}
+
+static void *release_later(void *arg)
+{
+    usleep(1000 * 1000);
+    unlock_deliveries(arg);
+    return NULL;
+}
+
+static void start(void)
+{
+    h = harness_start_opts(&(harness_opts_t){.gateway_extra = "  http_threads: 1\n  commit_threads: 1\n"});
+    cr_assert_not_null(h, "stack did not start");
+}
+
+Test(webhook_suspend, a_webhook_waiting_for_its_commit_does_not_block_the_thread)
+{
+    start();
+    PGconn *lock = lock_deliveries();
+    post_t p = {.email = "held-1@example.com"};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, post, &p), 0);
+    usleep(500 * 1000);
+    cr_assert_eq(p.status, 0, "the webhook cannot be answered while its commit is blocked");
+
+    /* The only pool thread is free: other requests are answered now. */
+    for (int i = 0; i < 3; i++) {
+        double t0 = now_s();
+        harness_resp_t *r = harness_http(h, &(harness_req_t){.path = "/healthz"});
+        double took = now_s() - t0;
+        cr_assert(r && r->status == 200, "GET /healthz while a webhook waits: %ld", r ? r->status : 0);
+        cr_expect_lt(took, 2.0, "GET /healthz took %.3f s", took);
+        harness_resp_destroy(&r);
+    }
+    harness_resp_t *r = harness_api(h, "GET", "/v2/users/self", harness_admin_token(h), NULL);
+    cr_assert(r && r->status == 200, "GET /v2/users/self while a webhook waits: %ld", r ? r->status : 0);
+    harness_resp_destroy(&r);
+    cr_assert_eq(p.status, 0, "still waiting for the commit");
+
+    double released = now_s();
+    unlock_deliveries(lock);
+    pthread_join(t, NULL);
+    cr_assert_eq(p.status, 202, "accepted once stored: %ld", p.status);
+    cr_expect_geq(p.done_at, released, "answered after the commit, not before");
+    cr_assert(harness_wait_until(h, harness_ms(30000), lead_stored, (void *)p.email, "the held-back lead"));
+}
+
+Test(webhook_suspend, a_gateway_stopped_while_a_webhook_waits_answers_it_first)
+{
+    start();
+    PGconn *lock = lock_deliveries();
+    post_t p = {.email = "held-2@example.com"};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, post, &p), 0);
+    usleep(500 * 1000);
+    cr_assert_eq(p.status, 0);
+
+    /* SIGTERM now; the commit can finish one second later. */
+    pthread_t rt;
+    cr_assert_eq(pthread_create(&rt, NULL, release_later, lock), 0);
+    int status = harness_term(h, "gateway", harness_ms(20000));
+    pthread_join(rt, NULL);
+    pthread_join(t, NULL);
+    cr_expect_eq(status, 0, "the gateway exits cleanly: %d", status);
+    cr_assert_eq(p.status, 202, "the waiting webhook is answered before the gateway exits: %ld", p.status);
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM gateway.deliveries WHERE outcome = 'accepted'"),
+                 1);
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM gateway.outbox WHERE type = 'lead.captured'"), 1,
+                 "its event is in the outbox");
+    /* published when the gateway is back */
+    cr_assert_eq(harness_restart(h, "gateway"), 0);
+    cr_assert(harness_wait_until(h, harness_ms(30000), lead_stored, (void *)p.email, "the lead"));
+}
