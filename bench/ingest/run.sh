@@ -6,7 +6,10 @@
 # measures pgbench's single-row insert rate at the same concurrency on the same cluster as the
 # baseline, and prints the ratio. Then the HTTP ceiling: nginx (installed if missing) answering
 # 204 on the same machine, hit by the same client with the same posts and concurrency; and the
-# accept latency at a paced load of CRM_BENCH_RATE posts/s (default 1000; 0 skips it).
+# accept latency at a paced load of CRM_BENCH_RATE posts/s (default 1000; 0 skips it), and the
+# same two figures for the accept path alone: the consumers paused (SIGSTOP) so that only the
+# gateway and Postgres share the machine with the client. CPU per post is printed for the gateway
+# and for nginx (from /proc, user + system): a figure that a busy machine distorts less than rates.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 posts=${1:-20000}
@@ -58,6 +61,14 @@ crm=$(sed -nE 's/^end-to-end: .* = ([0-9]+) leads\/s/\1/p' /tmp/bench-ingest.out
 pg=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' /tmp/bench-pgbench.out | head -1)
 awk -v a="$crm" -v b="$pg" 'BEGIN { printf "== ratio: end-to-end %d leads/s vs pgbench %.0f inserts/s = %.2f\n", a, b, a / b }'
 
+# cpu_ticks PID...: user + system clock ticks of the processes (and their threads) so far
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+per_post() { awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }'; }
+gw_pid=$(cat "$CRM_DATA_DIR/run/crm-gateway.pid")
+consumers=()
+for s in leads deals assign notify; do consumers+=("$(cat "$CRM_DATA_DIR/run/crm-$s.pid")"); done
+trap 'kill -CONT "${consumers[@]}" 2>/dev/null || true' EXIT
+
 echo "== ceiling: nginx answering 204, $posts posts, concurrency $conc, same client"
 if [ ! -x /usr/sbin/nginx ]; then
   CRM_SCRIPT=bench . deploy/lib.sh
@@ -79,9 +90,13 @@ http {
 }
 NGINX
 /usr/sbin/nginx -p "$ng" -c "$ng/nginx.conf"
-trap '/usr/sbin/nginx -p "$ng" -c "$ng/nginx.conf" -s stop 2>/dev/null || true' EXIT
+trap '/usr/sbin/nginx -p "$ng" -c "$ng/nginx.conf" -s stop 2>/dev/null || true; kill -CONT "${consumers[@]}" 2>/dev/null || true' EXIT
 sleep 0.5
+ng_pids=($(cat "$ng/nginx.pid") $(pgrep -P "$(cat "$ng/nginx.pid")"))
+t0=$(cpu_ticks "${ng_pids[@]}")
 build/bench/bench-ingest "http://127.0.0.1:$ng_port" - "$posts" "$conc" "${signed_args[@]}" | tee /tmp/bench-nginx.out
+t1=$(cpu_ticks "${ng_pids[@]}")
+echo "nginx cpu: $(per_post $((t1 - t0)) "$posts") us per post"
 acc=$(sed -nE 's/^accept: ([0-9]+) posts.*/\1/p' /tmp/bench-ingest.out)
 ceil=$(sed -nE 's/^accept: ([0-9]+) posts.*/\1/p' /tmp/bench-nginx.out)
 awk -v a="$acc" -v b="$ceil" 'BEGIN { printf "== ratio: crm accepted %d/s vs nginx 204 %d/s = %.2f\n", a, b, a / b }'
@@ -92,3 +107,17 @@ if [ "$rate" != 0 ]; then
   echo "== paced: $n posts at $rate/s, concurrency $conc (accept latency at that load)"
   BENCH_RATE=$rate build/bench/bench-ingest "$base" "$db" "$n" "$conc" "${signed_args[@]}" | grep -E '^(posts|accept)'
 fi
+
+echo "== accept path alone: consumers paused, $posts posts, concurrency $conc (ceiling mode: no waiting)"
+kill -STOP "${consumers[@]}"
+t0=$(cpu_ticks "$gw_pid")
+build/bench/bench-ingest "$base" - "$posts" "$conc" "${signed_args[@]}" | tee /tmp/bench-alone.out | grep -E '^accept'
+t1=$(cpu_ticks "$gw_pid")
+echo "gateway cpu: $(per_post $((t1 - t0)) "$posts") us per post"
+if [ "$rate" != 0 ]; then
+  BENCH_RATE=$rate build/bench/bench-ingest "$base" - $((rate * 10)) "$conc" "${signed_args[@]}" | grep -E '^accept' |
+    sed "s/^accept/paced $rate\/s alone: accept/"
+fi
+kill -CONT "${consumers[@]}"
+alone=$(sed -nE 's/^accept: ([0-9]+) posts.*/\1/p' /tmp/bench-alone.out)
+awk -v a="$alone" -v b="$ceil" 'BEGIN { printf "== ratio: accept path alone %d/s vs nginx 204 %d/s = %.2f\n", a, b, a / b }'

@@ -170,6 +170,17 @@ static const char *choice(const crm_cv_field_t *f, const char *v, size_t len)
     return NULL;
 }
 
+bool crm_cv_add_choice(json_t *arr, const char *c)
+{
+    if (!c)
+        return false;
+    for (size_t i = 0; i < json_array_size(arr); i++)
+        if (strcmp(json_string_value(json_array_get(arr, i)), c) == 0)
+            return false;
+    json_array_append_new(arr, json_string(c));
+    return true;
+}
+
 static json_t *multi(const crm_cv_field_t *f, const char *v, const char **why)
 {
     json_t *out = json_array();
@@ -177,16 +188,11 @@ static json_t *multi(const crm_cv_field_t *f, const char *v, const char **why)
         const char *end = strchr(p, ';');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         const char *c = choice(f, p, len);
-        bool twice = false;
-        size_t i;
-        json_t *e;
-        json_array_foreach(out, i, e) twice = twice || (c && strcmp(json_string_value(e), c) == 0);
-        if (!c || twice) {
+        if (!crm_cv_add_choice(out, c)) {
             json_decref(out);
             *why = c ? "a choice given twice" : "not one of the field's choices";
             return NULL;
         }
-        json_array_append_new(out, json_string(c));
         if (!end)
             return out;
         p = end + 1;

@@ -48,6 +48,9 @@ json_t *crm_cv_from_text(const crm_cv_field_t *f, const char *text, const char *
 json_t *crm_cv_row(const crm_cv_defs_t *d, char *const *columns, char *const *values, size_t n, char *reason,
                    size_t len);
 
+/* Appends choice c to the multi-select value arr; false when c is NULL or already there. */
+bool crm_cv_add_choice(json_t *arr, const char *c);
+
 /* "YYYY-MM-DD" with a real calendar day. */
 bool crm_cv_date_ok(const char *s);
 /* ISO 8601 date-time as above (a date alone counts). */

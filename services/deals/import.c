@@ -20,10 +20,11 @@
  *   5. the watermark and counts move; the final batch finishes the import and, the first time
  *      only, writes import.finished (owners and their counts) in the same transaction.
  * Deal fields taken from a row: name, value_json, currency, hot, estimated_close_date, added_on,
- * tags (and the row's source). Custom columns that name a deal custom field (crm-leads keeps the
- * definitions: custom_fields.deal.list, once per batch) go to the deal's custom_fields, each value
- * checked against the field's type (crm/customvalue.h: a bad one rejects the row, e.g. "custom
- * field 'Budget': not a number"); the other columns are reported in unknown_columns. */
+ * customized_win_likelihood, tags (and the row's source); a stage named "Closed Won" / "Closed
+ * Lost" (Salesforce) that no stage of the pipeline is named is its won / lost stage. Custom columns that name
+ * a deal custom field (crm-leads keeps the definitions: custom_fields.deal.list, once per batch) go to the
+ * deal's custom_fields, each value checked against the field's type (crm/customvalue.h: a bad one rejects the
+ * row, e.g. "custom field 'Budget': not a number"); the other columns are reported in unknown_columns. */
 #include "deals.h"
 
 #include <stdio.h>
@@ -49,7 +50,7 @@ typedef struct {
 typedef struct {
     int64_t id, pipeline_id;
     char *name;
-    bool active, won;
+    bool active, won, lost;
 } stage_t;
 
 typedef struct {
@@ -172,7 +173,7 @@ static int catalog_load(crm_db_t *tx, catalog_t *cat, crm_err_t *err)
             (pipe_t){crm_db_i64(res, r, 0), strdup(PQgetvalue(res, r, 1)), crm_db_bool(res, r, 2)};
     PQclear(res);
     res = crm_db_exec(tx, "import_stages",
-                      "SELECT id, pipeline_id, name, active, category = 'won' FROM stages "
+                      "SELECT id, pipeline_id, name, active, category = 'won', category = 'lost' FROM stages "
                       "ORDER BY pipeline_id, position",
                       0, NULL, err);
     if (!res)
@@ -181,8 +182,8 @@ static int catalog_load(crm_db_t *tx, catalog_t *cat, crm_err_t *err)
     cat->stages = calloc((size_t)cat->nstages + 1, sizeof *cat->stages);
     for (int r = 0; r < cat->nstages; r++)
         cat->stages[r] =
-            (stage_t){crm_db_i64(res, r, 0), crm_db_i64(res, r, 1), strdup(PQgetvalue(res, r, 2)),
-                      crm_db_bool(res, r, 3), crm_db_bool(res, r, 4)};
+            (stage_t){crm_db_i64(res, r, 0),  crm_db_i64(res, r, 1),  strdup(PQgetvalue(res, r, 2)),
+                      crm_db_bool(res, r, 3), crm_db_bool(res, r, 4), crm_db_bool(res, r, 5)};
     PQclear(res);
     return CRM_OK;
 }
@@ -242,6 +243,14 @@ static bool resolve_stage(const catalog_t *cat, const Crm__ImportRow *in, drow_t
                                   : (d->has_stage_id ? s->id == d->stage_id : s->active))
             st = s;
     }
+    /* Salesforce's closed stages, when no stage has that name: the pipeline's won / lost stage */
+    bool won = given(in->stage_name) && same_name("Closed Won", in->stage_name),
+         lost = given(in->stage_name) && same_name("Closed Lost", in->stage_name);
+    for (int i = 0; i < cat->nstages && !st && (won || lost); i++) {
+        const stage_t *s = &cat->stages[i];
+        if (s->pipeline_id == pipe->id && (won ? s->won : s->lost))
+            st = s;
+    }
     if (!st) {
         if (given(in->stage_name))
             snprintf(r->reason, sizeof r->reason, "unknown stage \"%.100s\" in pipeline \"%.100s\"",
@@ -284,6 +293,10 @@ static void check_row(const catalog_t *cat, const crm_cv_defs_t *defs, const Crm
     else if (given(d->added_on) && !deals_datetime_ok(d->added_on))
         snprintf(r->reason, sizeof r->reason, "bad added_on \"%.40s\": a date or an ISO 8601 date-time",
                  d->added_on);
+    else if (d->has_customized_win_likelihood &&
+             (d->customized_win_likelihood < 0 || d->customized_win_likelihood > 100))
+        snprintf(r->reason, sizeof r->reason, "bad customized_win_likelihood %d: 0 to 100",
+                 (int)d->customized_win_likelihood);
     else if (r->contact_id < 0)
         snprintf(r->reason, sizeof r->reason, "unknown contact \"%.120s\"",
                  given(in->contact_email) ? in->contact_email : in->contact_name);
@@ -446,7 +459,8 @@ static int ensure_stage(crm_db_t *tx, crm_err_t *err)
                        "name text NOT NULL, value numeric, currency text, hot boolean, "
                        "pipeline_id bigint NOT NULL, stage_id bigint NOT NULL, won boolean NOT NULL, "
                        "contact_id bigint, estimated_close_date date, tags text[] NOT NULL, "
-                       "source text, owner_id bigint, added_on timestamptz, custom_fields jsonb NOT NULL) "
+                       "source text, owner_id bigint, added_on timestamptz, custom_fields jsonb NOT NULL, "
+                       "likelihood integer) "
                        "ON COMMIT DELETE ROWS",
                        err);
 }
@@ -584,7 +598,7 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
         rc = pick_owners(self, ctx, b, ids, good, owners, aids, err);
 
     crm_buf_t copy = {0};
-    char v[6][24];
+    char v[7][24];
     const char *source = b->source && *b->source ? b->source : "import";
     for (size_t i = 0, k = 0; rc == CRM_OK && i < n; i++) {
         const drow_t *r = &rows[i];
@@ -609,7 +623,9 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
         crm_buf_copy_field(&copy, r->in->source && *r->in->source ? r->in->source : source, false);
         crm_buf_copy_field(&copy, crm_param_i64(v[5], owner > 0, owner), false);
         crm_buf_copy_field(&copy, given(d->added_on) ? d->added_on : NULL, false);
-        crm_buf_copy_field(&copy, r->custom ? r->custom : "{}", true);
+        crm_buf_copy_field(&copy, r->custom ? r->custom : "{}", false);
+        crm_buf_copy_field(
+            &copy, crm_param_i64(v[6], d->has_customized_win_likelihood, d->customized_win_likelihood), true);
         free(tags);
         k++;
     }
@@ -619,8 +635,8 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
         rc = crm_db_copy_in(
             tx,
             "COPY import_deal_stage (id, line, name, value, currency, hot, pipeline_id, stage_id, "
-            "won, contact_id, estimated_close_date, tags, source, owner_id, added_on, custom_fields) FROM "
-            "STDIN",
+            "won, contact_id, estimated_close_date, tags, source, owner_id, added_on, custom_fields, "
+            "likelihood) FROM STDIN",
             copy.s, copy.len, err);
     crm_buf_free(&copy);
     if (rc == CRM_OK)
@@ -636,18 +652,14 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
     snprintf(
         sql, sizeof sql,
         "INSERT INTO deals AS d (id, creator_id, owner_id, name, value, currency, hot, pipeline_id, "
-        "stage_id, "
-        "contact_id, estimated_close_date, source_id, tags, unsorted, last_stage_change_by_id, import_id, "
-        "import_line, added_on, custom_fields) SELECT s.id, $2::bigint, s.owner_id, s.name, "
-        "coalesce(s.value, 0), "
-        "coalesce(s.currency, "
-        "'USD'), coalesce(s.hot, false), s.pipeline_id, s.stage_id, s.contact_id, s.estimated_close_date, "
-        "src.id, s.tags, $3::boolean, $2::bigint, $1, s.line, coalesce(s.added_on, now()), s.custom_fields "
-        "FROM "
-        "import_deal_stage s LEFT JOIN deal_sources "
-        "src ON src.name = s.source ORDER BY s.id ON CONFLICT (import_id, import_line) WHERE import_id IS "
-        "NOT "
-        "NULL DO NOTHING RETURNING %s, d.import_line",
+        "stage_id, contact_id, estimated_close_date, source_id, tags, unsorted, last_stage_change_by_id, "
+        "import_id, import_line, added_on, custom_fields, customized_win_likelihood) SELECT s.id, "
+        "$2::bigint, s.owner_id, s.name, coalesce(s.value, 0), coalesce(s.currency, 'USD'), "
+        "coalesce(s.hot, false), s.pipeline_id, s.stage_id, s.contact_id, s.estimated_close_date, src.id, "
+        "s.tags, $3::boolean, $2::bigint, $1, s.line, coalesce(s.added_on, now()), s.custom_fields, "
+        "s.likelihood FROM import_deal_stage s LEFT JOIN deal_sources src ON src.name = s.source "
+        "ORDER BY s.id ON CONFLICT (import_id, import_line) WHERE import_id IS NOT NULL DO NOTHING "
+        "RETURNING %s, d.import_line",
         deals_deal_cols);
     res = rc == CRM_OK ? crm_db_exec(tx, "import_deals_insert", sql, 3, ip, err) : NULL;
     if (rc == CRM_OK && !res)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crm/customvalue.h"
 #include "crm/pbjson.h"
 #include "crm/row.h"
 #include "crm/util.h"
@@ -430,16 +431,10 @@ static json_t *check_value(const char *type, const json_t *choices, json_t *v, c
         json_t *e;
         json_array_foreach(v, i, e)
         {
-            const char *c = choice_of(choices, e);
-            bool dup = false;
-            size_t j;
-            json_t *o;
-            json_array_foreach(out, j, o) dup = dup || (c && strcmp(json_string_value(o), c) == 0);
-            if (!c || dup) {
+            if (!crm_cv_add_choice(out, choice_of(choices, e))) {
                 json_decref(out);
                 return NULL;
             }
-            json_array_append_new(out, json_string(c));
         }
         return out;
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crm/customvalue.h"
 #include "crm/pbjson.h"
 
 static leads_extras_t extras;
@@ -42,77 +43,15 @@ bool leads_resource_type_ok(const char *s)
     return s && (strcmp(s, "lead") == 0 || strcmp(s, "contact") == 0 || strcmp(s, "deal") == 0);
 }
 
-static bool digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* "YYYY-MM-DD" at s with a real calendar day; 10 characters. */
-static bool date_part(const char *s)
-{
-    int y, m, d;
-    if (strlen(s) < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &m) || s[7] != '-' ||
-        !digits(s + 8, 2, &d))
-        return false;
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (y < 1 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
-        return false;
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return !(m == 2 && d == 29 && !leap);
-}
-
+/* The checks of imported custom values (crm/customvalue.h) are the ones of the API. */
 bool leads_iso_date_ok(const char *s)
 {
-    return s && strlen(s) == 10 && date_part(s);
+    return crm_cv_date_ok(s);
 }
 
 bool leads_iso_datetime_ok(const char *s)
 {
-    if (!s || !date_part(s))
-        return false;
-    s += 10;
-    if (*s == '\0')
-        return true; /* a date alone: midnight UTC */
-    if (*s != 'T' && *s != 't' && *s != ' ')
-        return false;
-    s++;
-    int hh, mm, ss = 0;
-    if (!digits(s, 2, &hh) || s[2] != ':' || !digits(s + 3, 2, &mm) || hh > 23 || mm > 59)
-        return false;
-    s += 5;
-    if (*s == ':') {
-        if (!digits(s + 1, 2, &ss) || ss > 60)
-            return false;
-        s += 3;
-        if (*s == '.') {
-            s++;
-            int n = 0;
-            while (isdigit((unsigned char)s[n]))
-                n++;
-            if (n == 0 || n > 9)
-                return false;
-            s += n;
-        }
-    }
-    if (*s == '\0' || ((*s == 'Z' || *s == 'z') && s[1] == '\0'))
-        return true;
-    if (*s != '+' && *s != '-')
-        return false;
-    s++;
-    int oh, om;
-    if (!digits(s, 2, &oh) || oh > 14)
-        return false;
-    s += 2;
-    if (*s == ':')
-        s++;
-    return digits(s, 2, &om) && om < 60 && s[2] == '\0';
+    return crm_cv_datetime_ok(s);
 }
 
 static ProtobufCMessage *row_message(const ProtobufCMessageDescriptor *desc, const char *text, crm_err_t *err)

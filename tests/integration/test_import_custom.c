@@ -143,6 +143,26 @@ Test(import_custom, deals_leads_contacts)
     /* deal.created carries them (subscribers see what was stored). */
     cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM deals.outbox WHERE type = 'deal.created'"), 2);
 
+    /* Salesforce's closed stages and Probability (%). */
+    snprintf(path, sizeof path, "%s/opportunities.csv", harness_dir(h));
+    write_file(path, "Opportunity Name,StageName,Probability (%)\n"
+                     "Won one,Closed Won,100%\n"   /* 2 */
+                     "Lost one,closed lost,0\n"    /* 3 */
+                     "Odd,Prospecting,10\n"        /* 4 */
+                     "Too likely,Closed Won,150\n" /* 5 */
+                     "Half,Qualified, 40 %\n");    /* 6 */
+    import("deals", path, out, sizeof out);
+    cr_expect(strstr(out, "3 created"), "%s", out);
+    static const char *const sf_rejects[] = {
+        "\"4\",\"unknown stage \"\"Prospecting\"\" in pipeline \"\"Sales Pipeline\"\"\"",
+        "\"5\",\"win likelihood '150' is not 0 to 100 (column Probability (%))\""};
+    expect_rejects(path, sf_rejects, 2);
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM deals.deals d JOIN deals.stages s ON s.id = "
+                                     "d.stage_id WHERE (d.name, s.name, d.customized_win_likelihood) IN "
+                                     "(('Won one', 'Won', 100), ('Lost one', 'Lost', 0), ('Half', "
+                                     "'Qualified', 40))"),
+                 3, "closed stages by category, likelihood stored");
+
     /* Leads and contacts: the same checker. */
     custom_field("lead", "Score", "number", NULL);
     custom_field("lead", "Met On", "date", NULL);

@@ -64,12 +64,13 @@ static void import_help(FILE *out)
           "            mobile, title, description, industry, website, fax, twitter, facebook, linkedin,\n"
           "            skype, customer_status, prospect_status, tags, address_* as for leads\n"
           "  deals     name, value, currency, stage, pipeline, contact_name, contact_email, hot,\n"
-          "            estimated_close_date, added_on, tags, source\n\n"
+          "            estimated_close_date, added_on, tags, source, customized_win_likelihood (0-100)\n\n"
           "Headers of Sell's import (first_name, organization_name, deal name, ...) and of Salesforce\n"
           "lead, contact and opportunity exports (FirstName, Account Name, MailingCity, LeadSource,\n"
-          "Opportunity Name, Amount, StageName, CloseDate, ...) are known. Other columns go to the\n"
-          "custom field of that name when one exists (its values checked against the field's type: a bad\n"
-          "one rejects the row), else are reported.\n"
+          "Opportunity Name, Amount, StageName, CloseDate, Probability (%), ...) are known; a deal stage\n"
+          "\"Closed Won\" / \"Closed Lost\" that no stage is named is the pipeline's won / lost stage.\n"
+          "Other columns go to the custom field of that name when one exists (its values checked against\n"
+          "the field's type: a bad one rejects the row), else are reported.\n"
           "Leads whose e-mail or E.164 phone an open lead (or an earlier row) has, and contacts whose\n"
           "e-mail a contact (or an earlier row) has, are merged into it. Owners of the new records are\n"
           "picked in bulk per batch (no notification per row); when the import finishes every owner\n"
@@ -145,6 +146,7 @@ static const char *const deal_fields[] = {"name",
                                           "added_on",
                                           "tags",
                                           "source",
+                                          "customized_win_likelihood",
                                           NULL};
 
 typedef struct {
@@ -251,6 +253,9 @@ static const alias_t deal_aliases[] = {
     {"dealsource", "source"},
     {"createddate", "added_on"},
     {"tag", "tags"},
+    {"probability", "customized_win_likelihood"},
+    {"likelihood", "customized_win_likelihood"},
+    {"winlikelihood", "customized_win_likelihood"},
 };
 
 typedef struct {
@@ -501,6 +506,20 @@ static void set_field(imp_t *im, Crm__ImportRow *row, const column_t *c, const c
     } else if (deal && strcmp(field, "value") == 0) {
         if (!row->deal->value_json)
             row->deal->value_json = value_json(v);
+    } else if (deal && strcmp(field, "customized_win_likelihood") == 0) {
+        /* 0 to 100, "40%" too (Salesforce's Probability (%)) */
+        char *end = NULL;
+        long pct = strtol(v, &end, 10);
+        while (end && (*end == ' ' || *end == '%'))
+            end++;
+        if ((!end || *end || end == v || pct < 0 || pct > 100) && !row->reject_reason) {
+            snprintf(reason, sizeof reason, "win likelihood '%.40s' is not 0 to 100 (column %.40s)", v,
+                     c->header);
+            row->reject_reason = crm_pb_strdup(reason);
+        } else if (!row->deal->has_customized_win_likelihood) {
+            row->deal->has_customized_win_likelihood = 1;
+            row->deal->customized_win_likelihood = (int32_t)pct;
+        }
     } else if (deal && strcmp(field, "stage") == 0) {
         set_str(&row->stage_name, v);
     } else if (deal && strcmp(field, "pipeline") == 0) {
