@@ -121,6 +121,13 @@ static size_t chars(const char *s)
     return n;
 }
 
+const char *crm_cv_too_long(const char *type, const char *s)
+{
+    if (strcmp(type, "text") == 0)
+        return strlen(s) > CRM_CV_TEXT_MAX ? "longer than 65536 bytes" : NULL;
+    return chars(s) > CRM_CV_STRING_MAX ? "longer than 255 characters" : NULL;
+}
+
 static bool decimal(const char *s)
 {
     s += *s == '-' || *s == '+';
@@ -202,13 +209,10 @@ static json_t *multi(const crm_cv_field_t *f, const char *v, const char **why)
 static json_t *typed(const crm_cv_field_t *f, const char *v, const char **why)
 {
     const char *t = f->type;
-    bool is_text = strcmp(t, "text") == 0;
-    if (is_text || strcmp(t, "string") == 0 || strcmp(t, "phone") == 0 || strcmp(t, "email") == 0 ||
-        strcmp(t, "url") == 0) {
-        if (is_text ? strlen(v) > CRM_CV_TEXT_MAX : chars(v) > CRM_CV_STRING_MAX) {
-            *why = is_text ? "longer than 65536 bytes" : "longer than 255 characters";
+    if (strcmp(t, "text") == 0 || strcmp(t, "string") == 0 || strcmp(t, "phone") == 0 ||
+        strcmp(t, "email") == 0 || strcmp(t, "url") == 0) {
+        if ((*why = crm_cv_too_long(t, v)))
             return NULL;
-        }
         if (strcmp(t, "email") == 0 && !email(v))
             *why = "not an e-mail address";
         else if (strcmp(t, "url") == 0 && !url(v))

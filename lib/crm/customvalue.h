@@ -48,6 +48,10 @@ json_t *crm_cv_from_text(const crm_cv_field_t *f, const char *text, const char *
 json_t *crm_cv_row(const crm_cv_defs_t *d, char *const *columns, char *const *values, size_t n, char *reason,
                    size_t len);
 
+/* The limit a text value s of a field of that type (text: CRM_CV_TEXT_MAX bytes, the others
+ * CRM_CV_STRING_MAX characters) goes over ("longer than 255 characters"), or NULL. */
+const char *crm_cv_too_long(const char *type, const char *s);
+
 /* Appends choice c to the multi-select value arr; false when c is NULL or already there. */
 bool crm_cv_add_choice(json_t *arr, const char *c);
 

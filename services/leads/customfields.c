@@ -386,6 +386,10 @@ static const char *choice_of(const json_t *choices, const json_t *v)
 /* Checks one value; returns a normalized copy (list choices as names) or NULL with *why set. */
 static json_t *check_value(const char *type, const json_t *choices, json_t *v, const char **why)
 {
+    bool texty = strcmp(type, "string") == 0 || strcmp(type, "text") == 0 || strcmp(type, "phone") == 0 ||
+                 strcmp(type, "email") == 0 || strcmp(type, "url") == 0;
+    if (texty && json_is_string(v) && (*why = crm_cv_too_long(type, json_string_value(v))))
+        return NULL; /* the limits of an import (crm/customvalue.h) */
     if (strcmp(type, "string") == 0 || strcmp(type, "text") == 0 || strcmp(type, "phone") == 0) {
         *why = "expected a string";
         return json_is_string(v) ? json_incref(v) : NULL;

@@ -143,6 +143,23 @@ Test(import_custom, deals_leads_contacts)
     /* deal.created carries them (subscribers see what was stored). */
     cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM deals.outbox WHERE type = 'deal.created'"), 2);
 
+    /* The API applies the same limit: 256 characters in a string field → 422, 255 → 200. */
+    char nick[300];
+    memset(nick, 'n', 256);
+    nick[256] = '\0';
+    json_t *body = json_pack("{s:{s:s,s:{s:s}}}", "data", "name", "Api", "custom_fields", "Nick", nick);
+    r = harness_api(h, "POST", "/v2/deals", harness_admin_token(h), body);
+    cr_expect_eq(r->status, 422, "%s", r->body);
+    cr_expect(strstr(r->body, "longer than 255 characters"), "%s", r->body);
+    harness_resp_destroy(&r);
+    json_decref(body);
+    nick[255] = '\0';
+    body = json_pack("{s:{s:s,s:{s:s}}}", "data", "name", "Api", "custom_fields", "Nick", nick);
+    r = harness_api(h, "POST", "/v2/deals", harness_admin_token(h), body);
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    harness_resp_destroy(&r);
+    json_decref(body);
+
     /* Salesforce's closed stages and Probability (%). */
     snprintf(path, sizeof path, "%s/opportunities.csv", harness_dir(h));
     write_file(path, "Opportunity Name,StageName,Probability (%)\n"
