@@ -15,11 +15,14 @@
  *      record has merges into it (empty fields filled, tags added), the others become new records;
  *   4. owners of the new records in bulk: crm-assign's assign.pick_bulk (the pool given, the user
  *      given, or the type's default pool) with the reserved ids — the same pool cursor as every
- *      other path, idempotent per id; unreachable → the batch fails and crmctl retries;
- *   5. the rows go into a temporary staging table with COPY, then INSERT ... SELECT (owner_id set,
- *      import_id and import_line unique) and UPDATE ... FROM for the merges, a timeline entry for
- *      each, and *.created / *.updated into the outbox (COPY too) carrying owner_id, the
- *      assignment_id of the pick (crm-assign ignores them: no owner.assigned per row) and import_id;
+ *      other path, idempotent per id; unreachable → the batch fails and crmctl retries. The call
+ *      runs on a thread of its own while step 5 stages the rows and writes the merges;
+ *   5. the rows go into a temporary staging table with COPY, then UPDATE ... FROM for the merges
+ *      (with a timeline entry each), then, owners known, INSERT ... SELECT of the new records
+ *      (owner_id set, import_id and import_line unique: their "Imported from" timeline entry is
+ *      derived from these by the timeline view), and *.created / *.updated into the outbox (COPY
+ *      too) carrying owner_id, the assignment_id of the pick (crm-assign ignores them: no
+ *      owner.assigned per row) and import_id;
  *   6. the watermark, the counts and the per-owner counts move; the final batch emits
  *      import.finished (once: guarded by the import's finished_at) for crm-notify's digest. */
 #include "leads.h"
@@ -233,13 +236,13 @@ static void kind_setup(ikind_t *k)
                     "(email_norm = ANY($1::text[]) OR phone_norm = ANY($2::text[])) ORDER BY id")
              : sqlf("SELECT id, lower(email), NULL, import_id FROM contacts WHERE lower(email) = "
                     "ANY($1::text[]) ORDER BY id");
+    /* merges only: a created record's "Imported from" entry is derived by the timeline view from the
+     * record's import_id and import_line (migration 015), no row per record */
     k->timeline_sql =
-        sqlf("INSERT INTO %s_activities (%s_id, kind, summary, value) SELECT coalesce(s.target_id, s.id, "
-             "(SELECT l.id FROM %s l WHERE "
-             "l.import_id = $1 AND l.import_line = s.line)), "
-             "'imported', CASE WHEN s.target_id IS NULL THEN 'Imported from ' ELSE 'Imported again, merged, "
-             "from ' END || $2 || ', line ' || s.line, $1 FROM import_stage_%s s",
-             k->rtype, k->rtype, k->table, k->rtype);
+        sqlf("INSERT INTO %s_activities (%s_id, kind, summary, value) SELECT s.target_id, "
+             "'imported', 'Imported again, merged, from ' || $2 || ', line ' || s.line, $1 FROM "
+             "import_stage_%s s WHERE s.target_id IS NOT NULL",
+             k->rtype, k->rtype, k->rtype);
     free(ret);
     free(lret);
 }
@@ -939,7 +942,7 @@ static int ensure_tags(const crm_rpc_ctx_t *ctx, const batch_t *bt, crm_err_t *e
 }
 
 /* Writes what does not need the owners while assign.pick_bulk runs: lead sources, merges into
- * existing records (and their events), the /v2/tags. */
+ * existing records (their events and timeline entries), the /v2/tags. */
 static int store_merges(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, batch_t *bt,
                         crm_err_t *err)
 {
@@ -963,11 +966,20 @@ static int store_merges(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__Impo
         return err->code;
     rc = emit_rows(self, ctx, b, bt, res, false, err);
     PQclear(res);
-    bt->t_merge = crm_mono_us() - t0;
+    if (rc != CRM_OK)
+        return rc;
+    int64_t t1 = crm_mono_us();
+    bt->t_merge = t1 - t0;
+    if (bt->merged + bt->duplicates > 0) {
+        const char *tp[] = {b->import_id, b->file_name && *b->file_name ? b->file_name : "a CSV file"};
+        snprintf(name, sizeof name, "import_timeline_%s", k->rtype);
+        rc = crm_db_run(tx, name, k->timeline_sql, 2, tp, err);
+    }
+    bt->t_timeline = crm_mono_us() - t1;
     return rc == CRM_OK ? ensure_tags(ctx, bt, err) : rc;
 }
 
-/* Writes the new records (owners known now), their events, and the timeline entries of all. */
+/* Writes the new records (owners known now) and their events. */
 static int store_new(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, batch_t *bt,
                      crm_err_t *err)
 {
@@ -1003,14 +1015,7 @@ static int store_new(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
     }
     free(la);
     free(oa);
-    if (rc != CRM_OK)
-        return rc;
-    int64_t t1 = crm_mono_us();
-    bt->t_insert = t1 - t0;
-    const char *tp[] = {b->import_id, b->file_name && *b->file_name ? b->file_name : "a CSV file"};
-    snprintf(name, sizeof name, "import_timeline_%s", k->rtype);
-    rc = crm_db_run(tx, name, k->timeline_sql, 2, tp, err);
-    bt->t_timeline = crm_mono_us() - t1;
+    bt->t_insert = crm_mono_us() - t0;
     return rc;
 }
 

@@ -139,6 +139,27 @@ Test(import, hostile_file_mapped_deduplicated_assigned)
     snprintf(q, sizeof q,
              "SELECT count(*) FROM leads.lead_activities WHERE lead_id = %lld AND kind = 'imported'", older);
     cr_expect_eq(harness_sql_long(h, q), 1, "the merge is on the older lead's timeline");
+    /* The timeline API: a created lead's "Imported from" entry comes from the lead itself (no row in
+     * lead_activities), the merged older lead's entry is a row. */
+    cr_expect_eq(sqlf("SELECT count(*) FROM leads.lead_activities a JOIN leads.leads l ON l.id = a.lead_id "
+                      "WHERE l.import_id IS NOT NULL%s",
+                      ""),
+                 0, "no activity row per created lead");
+    long long ada = sqlf("SELECT id FROM leads.leads WHERE email_norm = '%s'", "ada@example.com");
+    snprintf(q, sizeof q, "/v2/leads/%lld/activities", ada);
+    r = harness_api(h, "GET", q, admin, NULL);
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    cr_expect(strstr(r->body, "\"kind\": \"imported\"") || strstr(r->body, "\"kind\":\"imported\""), "%s",
+              r->body);
+    cr_expect(strstr(r->body, "\"Imported from ") && strstr(r->body, "/leads.csv, line 2\""), "%s", r->body);
+    cr_expect_eq(harness_count_items(h, q, admin), 1, "one entry: %s", r->body);
+    harness_resp_destroy(&r);
+    snprintf(q, sizeof q, "/v2/leads/%lld/activities", older);
+    r = harness_api(h, "GET", q, admin, NULL);
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    cr_expect(strstr(r->body, "\"Imported again, merged, from ") && strstr(r->body, "/leads.csv, line 5\""),
+              "%s", r->body);
+    harness_resp_destroy(&r);
     cr_expect_eq(harness_count_items(h, "/v2/leads?email=ada@example.com", admin), 1);
     cr_expect_eq(
         sqlf("SELECT count(*) FROM leads.tags WHERE resource_type = 'lead' AND name IN ('vip', 'import', "
@@ -248,7 +269,8 @@ Test(import, hostile_file_mapped_deduplicated_assigned)
     /* Usage errors. */
     cr_expect_eq(harness_crmctl(h, "import leads /nonexistent.csv", out, sizeof out), 1);
     cr_expect_eq(harness_crmctl(h, "import contacts /nonexistent.csv", out, sizeof out), 1);
-    cr_expect_eq(harness_crmctl(h, "import opportunities x.csv", out, sizeof out), 2, "unknown resource: usage");
+    cr_expect_eq(harness_crmctl(h, "import opportunities x.csv", out, sizeof out), 2,
+                 "unknown resource: usage");
     snprintf(args, sizeof args, "import leads '%s' --owner pool:NoSuchPool", path);
     cr_expect_eq(harness_crmctl(h, args, out, sizeof out), 1);
 }

@@ -117,6 +117,15 @@ Test(import_contacts, mapped_deduplicated_owned_in_bulk)
         harness_sql_long(h, "SELECT id FROM leads.contacts WHERE is_organization AND name = 'Globex' "
                             "AND import_id IS NOT NULL");
     cr_expect_gt(globex, 0, "a row with only an organization name is an organization");
+    char tl[128];
+    snprintf(tl, sizeof tl, "/v2/contacts/%lld/activities", globex);
+    harness_resp_t *tr = harness_api(h, "GET", tl, admin, NULL);
+    cr_expect_eq(tr->status, 200, "%s", tr->body);
+    cr_expect(strstr(tr->body, "\"Imported from ") && strstr(tr->body, "/contacts.csv, line "),
+              "the created contact's timeline shows the import: %s", tr->body);
+    harness_resp_destroy(&tr);
+    cr_expect_eq(q1("SELECT count(*) FROM leads.contact_activities WHERE contact_id = %lld", globex), 0,
+                 "no activity row per created contact");
     cr_expect_eq(
         q1("SELECT count(*) FROM leads.contacts WHERE last_name = 'Baker' AND contact_id = %lld", globex), 1,
         "linked to an organization the same batch made");
