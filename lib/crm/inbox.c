@@ -415,6 +415,7 @@ static bool has_work(const producer_t *p) {
 static void process_producer(crm_inbox_t *self, producer_t *p) {
     crm_err_t err = {0};
     const char *name[1] = {p->name};
+    uint64_t appended = crm_outbox_appended(self->outbox);
     self->careful = false;
 redo:
     self->noutcomes = 0;
@@ -458,8 +459,10 @@ redo:
     bool applied = false;
     for (size_t i = 0; i < self->noutcomes && !applied; i++) applied = strcmp(self->outcomes[i].outcome, "skipped");
     metrics_commit(self, p);
-    /* Handlers may have appended events: let our relay publish them now. */
-    if (applied && self->outbox) crm_outbox_kick(self->outbox);
+    /* Handlers appended events: let our relay publish them now (not when none did: a relay
+     * round that finds nothing costs four statements). */
+    if (applied && self->outbox && crm_outbox_appended(self->outbox) != appended)
+        crm_outbox_kick(self->outbox);
     if (st == STEP_STALL) {
         backoff(p);
     } else {
