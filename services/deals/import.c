@@ -20,7 +20,8 @@
  *   5. the watermark and counts move; the final batch finishes the import and, the first time
  *      only, writes import.finished (owners and their counts) in the same transaction.
  * Deal fields taken from a row: name, value_json, currency, hot, estimated_close_date, added_on,
- * customized_win_likelihood, tags (and the row's source); a stage named "Closed Won" / "Closed
+ * customized_win_likelihood, tags, owner_id (crmctl's owner column: that row's owner, a manual
+ * assignment) (and the row's source); a stage named "Closed Won" / "Closed
  * Lost" (Salesforce) that no stage of the pipeline is named is its won / lost stage. Custom columns that name
  * a deal custom field (crm-leads keeps the definitions: custom_fields.deal.list, once per batch) go to the
  * deal's custom_fields, each value checked against the field's type (crm/customvalue.h: a bad one rejects the
@@ -408,9 +409,10 @@ static int resolve_contacts(deals_t *self, const crm_rpc_ctx_t *ctx, drow_t *row
 
 /* ---- storing ----------------------------------------------------------------------------------- */
 
-/* Owners for the new deal ids from crm-assign (assign.pick_bulk); owners[i] 0 when nobody. */
-static int pick_owners(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, int64_t *ids,
-                       size_t n, int64_t *owners, int64_t *aids, crm_err_t *err)
+/* Owners for deal ids from crm-assign (one assign.pick_bulk call: owner_id given → manual, else
+ * pool_id, else the default deal pool); owners[i] 0 when nobody. */
+static int pick_call(deals_t *self, const crm_rpc_ctx_t *ctx, const char *import_id, int64_t *ids, size_t n,
+                     int64_t owner_id, int64_t pool_id, int64_t *owners, int64_t *aids, crm_err_t *err)
 {
     if (!self->assign)
         return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL,
@@ -419,11 +421,11 @@ static int pick_owners(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Impor
     q.resource_type = "deal";
     q.record_ids = ids;
     q.n_record_ids = n;
-    q.has_pool_id = b->pool_id > 0;
-    q.pool_id = b->pool_id;
-    q.has_owner_id = b->owner_id > 0;
-    q.owner_id = b->owner_id;
-    q.import_id = b->import_id;
+    q.has_pool_id = pool_id > 0;
+    q.pool_id = pool_id;
+    q.has_owner_id = owner_id > 0;
+    q.owner_id = owner_id;
+    q.import_id = (char *)import_id;
     q.has_changed_by = 1;
     q.changed_by = ctx->user_id;
     crm_rpc_caller_t caller = {
@@ -441,6 +443,45 @@ static int pick_owners(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Impor
     }
     if (got)
         protobuf_c_message_free_unpacked(got, NULL);
+    return rc;
+}
+
+/* Owners for the new deal ids: rows with their own owner (an owner column) get that owner, one
+ * call per owner (manual assignments); the others the batch's owner or pool, or the default deal
+ * pool, in one call in line order. */
+static int pick_owners(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, const int64_t *ids,
+                       const int64_t *row_owner, size_t n, int64_t *owners, int64_t *aids, crm_err_t *err)
+{
+    int64_t *sub = calloc(n + 1, sizeof *sub), *so = calloc(n + 1, sizeof *so),
+            *sa = calloc(n + 1, sizeof *sa);
+    size_t *at = calloc(n + 1, sizeof *at);
+    bool *done = calloc(n + 1, sizeof *done);
+    int rc = CRM_OK;
+    /* i < n: the rows of row_owner[i] (the first row of that owner); i == n: the rows without */
+    for (size_t i = 0; rc == CRM_OK && i <= n; i++) {
+        int64_t who = i < n ? row_owner[i] : 0;
+        if (i < n && (who <= 0 || done[i]))
+            continue;
+        size_t m = 0;
+        for (size_t k = 0; k < n; k++)
+            if (!done[k] && (row_owner[k] > 0 ? row_owner[k] == who : i == n)) {
+                at[m] = k;
+                sub[m++] = ids[k];
+                done[k] = true;
+            }
+        if (m > 0)
+            rc = pick_call(self, ctx, b->import_id, sub, m, i < n ? who : b->owner_id, i < n ? 0 : b->pool_id,
+                           so, sa, err);
+        for (size_t k = 0; rc == CRM_OK && k < m; k++) {
+            owners[at[k]] = so[k];
+            aids[at[k]] = sa[k];
+        }
+    }
+    free(sub);
+    free(so);
+    free(sa);
+    free(at);
+    free(done);
     return rc;
 }
 
@@ -583,11 +624,14 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
     if (good == 0)
         return CRM_OK;
     int64_t *ids = calloc(good, sizeof *ids), *lines = calloc(good, sizeof *lines),
-            *owners = calloc(good, sizeof *owners), *aids = calloc(good, sizeof *aids);
+            *owners = calloc(good, sizeof *owners), *aids = calloc(good, sizeof *aids),
+            *row_owner = calloc(good, sizeof *row_owner);
     int rc = CRM_OK;
     for (size_t i = 0, k = 0; i < n; i++)
         if (!rows[i].reason[0]) {
             lines[k] = rows[i].in->line;
+            const Crm__Deal *d = rows[i].in->deal;
+            row_owner[k] = d->has_owner_id && d->owner_id > 0 ? d->owner_id : 0;
             ids[k++] = rows[i].deal_id;
             if (rows[i].deal_id <= 0)
                 rc = crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "no deal id reserved for line %lld",
@@ -595,7 +639,7 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
         }
     PGresult *res = NULL;
     if (rc == CRM_OK)
-        rc = pick_owners(self, ctx, b, ids, good, owners, aids, err);
+        rc = pick_owners(self, ctx, b, ids, row_owner, good, owners, aids, err);
 
     crm_buf_t copy = {0};
     char v[7][24];
@@ -701,6 +745,7 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
     free(lines);
     free(owners);
     free(aids);
+    free(row_owner);
     return rc;
 }
 

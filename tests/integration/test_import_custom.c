@@ -180,6 +180,41 @@ Test(import_custom, deals_leads_contacts)
                                      "'Qualified', 40))"),
                  3, "closed stages by category, likelihood stored");
 
+    /* An owner column (Salesforce's Opportunity Owner): a user by e-mail or name, a manual assignment;
+     * a row without one falls back (no default deal pool here: nobody), an unknown one is rejected. */
+    long long u1 = harness_create(
+        h, "users",
+        json_pack("{s:s,s:s,s:s}", "name", "Owner One", "email", "own-1@example.com", "role", "sales"));
+    long long u2 = harness_create(
+        h, "users",
+        json_pack("{s:s,s:s,s:s}", "name", "Owner Two", "email", "own-2@example.com", "role", "sales"));
+    cr_assert_gt(u1, 0);
+    cr_assert_gt(u2, 0);
+    snprintf(path, sizeof path, "%s/owned.csv", harness_dir(h));
+    write_file(path, "Opportunity Name,Opportunity Owner\n"
+                     "O1,OWN-1@example.com\n"   /* 2 */
+                     "O2, owner two\n"          /* 3 */
+                     "O3,\n"                    /* 4 */
+                     "O4,nobody@example.com\n"  /* 5 */
+                     "O5,own-1@example.com\n"); /* 6 */
+    import("deals", path, out, sizeof out);
+    cr_expect(strstr(out, "4 created"), "%s", out);
+    static const char *const owner_rejects[] = {
+        "\"5\",\"no active user for owner 'nobody@example.com' (column Opportunity Owner)\""};
+    expect_rejects(path, owner_rejects, 1);
+    char q[400];
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM deals.deals WHERE (name, owner_id) IN (('O1', %lld), ('O2', %lld), ('O5', "
+             "%lld)) AND import_id IS NOT NULL",
+             u1, u2, u1);
+    cr_expect_eq(harness_sql_long(h, q), 3, "owners by e-mail and name");
+    cr_expect_eq(
+        harness_sql_long(h, "SELECT count(*) FROM deals.deals WHERE name = 'O3' AND owner_id IS NULL"), 1);
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM assign.assignments a JOIN deals.deals d ON d.id = "
+                                     "a.resource_id AND a.resource_type = 'deal' AND a.owner_id = d.owner_id "
+                                     "WHERE d.name IN ('O1', 'O2', 'O5') AND a.kind = 'manual'"),
+                 3, "manual assignments recorded in crm-assign");
+
     /* Leads and contacts: the same checker. */
     custom_field("lead", "Score", "number", NULL);
     custom_field("lead", "Met On", "date", NULL);

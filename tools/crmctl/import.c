@@ -8,6 +8,7 @@
  * batch. */
 #include "crmctl.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -64,7 +65,8 @@ static void import_help(FILE *out)
           "            mobile, title, description, industry, website, fax, twitter, facebook, linkedin,\n"
           "            skype, customer_status, prospect_status, tags, address_* as for leads\n"
           "  deals     name, value, currency, stage, pipeline, contact_name, contact_email, hot,\n"
-          "            estimated_close_date, added_on, tags, source, customized_win_likelihood (0-100)\n\n"
+          "            estimated_close_date, added_on, tags, source, customized_win_likelihood (0-100),\n"
+          "            owner (an active user's e-mail or name: that row's owner, instead of --owner)\n\n"
           "Headers of Sell's import (first_name, organization_name, deal name, ...) and of Salesforce\n"
           "lead, contact and opportunity exports (FirstName, Account Name, MailingCity, LeadSource,\n"
           "Opportunity Name, Amount, StageName, CloseDate, Probability (%), ...) are known; a deal stage\n"
@@ -147,6 +149,7 @@ static const char *const deal_fields[] = {"name",
                                           "tags",
                                           "source",
                                           "customized_win_likelihood",
+                                          "owner",
                                           NULL};
 
 typedef struct {
@@ -256,6 +259,11 @@ static const alias_t deal_aliases[] = {
     {"probability", "customized_win_likelihood"},
     {"likelihood", "customized_win_likelihood"},
     {"winlikelihood", "customized_win_likelihood"},
+    {"opportunityowner", "owner"},
+    {"dealowner", "owner"},
+    {"owneremail", "owner"},
+    {"ownername", "owner"},
+    {"assignedto", "owner"},
 };
 
 typedef struct {
@@ -340,6 +348,10 @@ typedef struct {
     size_t nflagged_lines;
     char **unknown;
     size_t nunknown;
+    /* deals with an owner column: the active users (id, lower-case e-mail and name) */
+    int64_t *user_ids;
+    char **user_emails, **user_names;
+    size_t nusers;
     FILE *rejects;
     char rejects_path[4096];
     char sep;
@@ -460,6 +472,35 @@ static char *value_json(const char *v)
     return out;
 }
 
+/* A deal's owner from its owner column (an active user's e-mail or name, any case): NULL, or what
+ * is wrong. */
+static const char *row_owner(imp_t *im, Crm__Deal *d, const char *v)
+{
+    char *want = crm_strdup(v);
+    char *w = want;
+    while (*w == ' ')
+        w++;
+    for (char *p = w; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    for (size_t n = strlen(w); n > 0 && w[n - 1] == ' ';)
+        w[--n] = '\0';
+    int64_t found = 0;
+    int matches = 0;
+    for (size_t i = 0; i < im->nusers; i++)
+        if (strcmp(im->user_emails[i], w) == 0 || strcmp(im->user_names[i], w) == 0) {
+            matches += found != im->user_ids[i];
+            found = im->user_ids[i];
+        }
+    free(want);
+    if (matches != 1)
+        return matches ? "ambiguous (several users have that name):" : "no active user for";
+    if (!d->has_owner_id) {
+        d->has_owner_id = 1;
+        d->owner_id = found;
+    }
+    return NULL;
+}
+
 static void set_field(imp_t *im, Crm__ImportRow *row, const column_t *c, const char *v)
 {
     crm_err_t err;
@@ -519,6 +560,12 @@ static void set_field(imp_t *im, Crm__ImportRow *row, const column_t *c, const c
         } else if (!row->deal->has_customized_win_likelihood) {
             row->deal->has_customized_win_likelihood = 1;
             row->deal->customized_win_likelihood = (int32_t)pct;
+        }
+    } else if (deal && strcmp(field, "owner") == 0) {
+        const char *why = row_owner(im, row->deal, v);
+        if (why && !row->reject_reason) {
+            snprintf(reason, sizeof reason, "%s owner '%.100s' (column %.40s)", why, v, c->header);
+            row->reject_reason = crm_pb_strdup(reason);
         }
     } else if (deal && strcmp(field, "stage") == 0) {
         set_str(&row->stage_name, v);
@@ -648,6 +695,37 @@ static int resolve_owner(crmctl_t *ctx, const char *rtype, const char *owner, in
         fprintf(stderr, "crmctl: import: --owner: user %s is %s\n", p[0], PQgetvalue(res, 0, 1));
     else {
         *(pool ? pool_id : user_id) = atoll(PQgetvalue(res, 0, 0));
+        rc = CRMCTL_OK;
+    }
+    PQclear(res);
+    PQfinish(conn);
+    return rc;
+}
+
+/* The active users, for a deals file with an owner column (read from the database like --owner). */
+static int load_users(crmctl_t *ctx, imp_t *im)
+{
+    const char *url = crm_config_str(ctx->config, "database.url", "postgresql://postgres@127.0.0.1:5432/crm");
+    PGconn *conn = PQconnectdb(url);
+    PGresult *res =
+        PQstatus(conn) == CONNECTION_OK
+            ? PQexec(conn, "SELECT id, lower(email), lower(name) FROM assign.users WHERE status = "
+                           "'active' ORDER BY id")
+            : NULL;
+    int rc = CRMCTL_FAIL;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "crmctl: import: the owner column needs the users: %s",
+                res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    } else {
+        im->nusers = (size_t)PQntuples(res);
+        im->user_ids = calloc(im->nusers + 1, sizeof *im->user_ids);
+        im->user_emails = calloc(im->nusers + 1, sizeof *im->user_emails);
+        im->user_names = calloc(im->nusers + 1, sizeof *im->user_names);
+        for (size_t i = 0; i < im->nusers; i++) {
+            im->user_ids[i] = atoll(PQgetvalue(res, (int)i, 0));
+            im->user_emails[i] = crm_strdup(PQgetvalue(res, (int)i, 1));
+            im->user_names[i] = crm_strdup(PQgetvalue(res, (int)i, 2));
+        }
         rc = CRMCTL_OK;
     }
     PQclear(res);
@@ -934,6 +1012,11 @@ static int import_file(crmctl_t *ctx, imp_t *im)
     }
     if (rc == CRMCTL_OK) {
         map_header(im, &rec);
+        for (size_t i = 0; i < im->ncols && rc == CRMCTL_OK; i++)
+            if (im->cols[i].field && strcmp(im->cols[i].field, "owner") == 0 && !im->user_ids)
+                rc = load_users(ctx, im);
+    }
+    if (rc == CRMCTL_OK) {
         im->sep = crm_csv_separator(csv);
         im->rejects = fopen(im->rejects_path, resume ? "a" : "w");
         if (im->rejects && !resume) {
@@ -1105,6 +1188,13 @@ static int import_run(crmctl_t *ctx, int argc, char **argv)
         free(im.custom[i]);
     for (size_t i = 0; i < im.nunknown; i++)
         free(im.unknown[i]);
+    for (size_t i = 0; i < im.nusers; i++) {
+        free(im.user_emails[i]);
+        free(im.user_names[i]);
+    }
+    free(im.user_ids);
+    free(im.user_emails);
+    free(im.user_names);
     free(im.cols);
     free(im.custom);
     free(im.header);
