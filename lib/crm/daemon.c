@@ -150,6 +150,8 @@ static int open_messaging(crm_daemon_t *self, crm_err_t *err)
         self->inbox = crm_inbox_new(self->zctx, sub, &self->db_params, self->outbox, self->metrics, err);
         if (!self->inbox)
             return err->code ? err->code : CRM_EINTERNAL;
+        crm_inbox_set_nice(self->inbox,
+                           (int)crm_config_int(self->config, cfg_key(key, sizeof key, spec->name, "inbox_nice"), 0));
     }
     return CRM_OK;
 }

@@ -38,6 +38,10 @@ int crm_inbox_add_producer(crm_inbox_t *self, const char *producer, const char *
 /* Handle events of `type` from `producer` (which must have been added). */
 void crm_inbox_on(crm_inbox_t *self, const char *producer, const char *type, const ProtobufCMessageDescriptor *desc,
                   crm_event_fn fn, void *arg);
+/* Before crm_inbox_start: the consumer thread runs at this nice value (0..19; 0 = as the
+ * daemon), so that applying events yields the CPU to the daemon's request threads when the
+ * machine is saturated. */
+void crm_inbox_set_nice(crm_inbox_t *self, int nice);
 int crm_inbox_start(crm_inbox_t *self, crm_err_t *err);
 /* Finishes the batch in hand, then stops. */
 void crm_inbox_stop(crm_inbox_t *self);

@@ -41,6 +41,7 @@ struct crm_outbox_t {
     int start_rc;
     crm_err_t start_err;
     atomic_llong backlog;
+    atomic_ullong appended; /* appends made by this process (crm_outbox_appended) */
     int64_t after_id;       /* relay thread: the highest outbox id sequenced so far */
 };
 
@@ -115,6 +116,7 @@ crm_outbox_t *crm_outbox_new(const char *producer, void *zctx, const char *pub_e
     pthread_cond_init(&self->cond, &ca);
     pthread_condattr_destroy(&ca);
     atomic_init(&self->backlog, 0);
+    atomic_init(&self->appended, 0);
     return self;
 }
 
@@ -140,6 +142,8 @@ int crm_outbox_append(crm_outbox_t *self, crm_db_t *tx, const char *type, const 
     int rc = crm_db_run(tx, "crm_outbox_append", SQL_APPEND, 4, params, err);
     free(buf);
     free(hex);
+    if (rc == CRM_OK)
+        atomic_fetch_add(&self->appended, 1);
     return rc;
 }
 
@@ -184,6 +188,8 @@ int crm_outbox_append_many(crm_outbox_t *self, crm_db_t *tx, const char *const *
     }
     if (rc == CRM_OK)
         rc = crm_db_copy_in(tx, "COPY outbox (event_id, type, correlation_id, payload) FROM STDIN", data, len, err);
+    if (rc == CRM_OK)
+        atomic_fetch_add(&self->appended, n);
     free(data);
     free(buf);
     return rc;
@@ -195,6 +201,11 @@ void crm_outbox_kick(crm_outbox_t *self) {
     self->kicked = true;
     pthread_cond_signal(&self->cond);
     pthread_mutex_unlock(&self->mu);
+}
+
+uint64_t crm_outbox_appended(crm_outbox_t *self)
+{
+    return self ? (uint64_t)atomic_load(&self->appended) : 0;
 }
 
 int64_t crm_outbox_backlog(crm_outbox_t *self) { return self ? (int64_t)atomic_load(&self->backlog) : 0; }

@@ -34,6 +34,9 @@ void crm_outbox_destroy(crm_outbox_t **self_p);
 /* Registers "events.replay" (crm.ReplayRequest → crm.ReplayReply) on an RPC server whose
  * workers connect to this producer's schema. */
 void crm_outbox_serve_replay(crm_outbox_t *self, crm_rpc_server_t *rpc);
+/* How many appends (crm_outbox_append, _many) this process has made, committed or not: a
+ * caller compares it before and after its transaction to kick the relay only when it appended. */
+uint64_t crm_outbox_appended(crm_outbox_t *self);
 /* Rows appended but not yet published (for /metrics and tests). */
 int64_t crm_outbox_backlog(crm_outbox_t *self);
 

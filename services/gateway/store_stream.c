@@ -28,24 +28,24 @@ static int one_i64(crm_db_t *db, const char *name, const char *sql, int n, const
     return CRM_OK;
 }
 
-int gw_store_stream_lock(crm_db_t *tx, crm_err_t *err)
-{
-    return crm_db_run(tx, "gw_stream_lock", "SELECT pg_advisory_xact_lock(" STREAM_LOCK_KEY ")", 0, NULL,
-                      err);
-}
-
 int gw_store_stream_record_get(crm_db_t *tx, const char *resource, int64_t record_id, bool *found,
                                int *revision, bool *deleted, int64_t *owner_id, char **data, crm_err_t *err)
 {
     char id[24];
     const char *params[] = {resource, i64(id, record_id)};
-    PGresult *res = crm_db_exec(tx, "gw_stream_record_get",
-                                "SELECT revision, data::text, deleted, owner_id FROM stream_records"
-                                " WHERE resource = $1 AND record_id = $2::bigint FOR UPDATE",
-                                2, params, err);
+    /* The advisory lock first (the outer side of the nested loop: a subquery with a volatile
+     * function is never pulled up, and a join without a clause can only be a nested loop), then
+     * the row lock, in the same order as always: no deadlock with another writer. */
+    PGresult *res =
+        crm_db_exec(tx, "gw_stream_record_get",
+                    "SELECT r.revision, r.data::text, r.deleted, r.owner_id"
+                    " FROM (SELECT pg_advisory_xact_lock(" STREAM_LOCK_KEY ") AS locked) l"
+                    " LEFT JOIN LATERAL (SELECT revision, data, deleted, owner_id FROM stream_records"
+                    " WHERE resource = $1 AND record_id = $2::bigint FOR UPDATE) r ON true",
+                    2, params, err);
     if (!res)
         return err->code;
-    *found = PQntuples(res) > 0;
+    *found = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0);
     *revision = *found ? (int)crm_db_i64(res, 0, 0) : 0;
     *data = *found ? crm_strdup(PQgetvalue(res, 0, 1)) : NULL;
     *deleted = *found && crm_db_bool(res, 0, 2);

@@ -24,10 +24,9 @@ typedef struct {
 } gw_stream_change_t;
 
 /* Serializes writers of the stream until the transaction ends, so that positions commit in
- * order (a reader at position n never misses a lower one committed later). */
-int gw_store_stream_lock(crm_db_t *tx, crm_err_t *err);
-/* The stored state of a record: *found false when never seen; else *revision, *deleted and
- * *data (malloc'd JSON text, caller frees). */
+ * order (a reader at position n never misses a lower one committed later), then locks and reads
+ * the stored state of a record, in one statement: *found false when never seen; else *revision,
+ * *deleted and *data (malloc'd JSON text, caller frees). */
 int gw_store_stream_record_get(crm_db_t *tx, const char *resource, int64_t record_id, bool *found,
                                int *revision, bool *deleted, int64_t *owner_id, char **data, crm_err_t *err);
 /* Appends the change to the stream and makes it the record's state; *position gets its row. */

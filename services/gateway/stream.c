@@ -182,8 +182,7 @@ static int on_event(void *arg, crm_db_t *tx, const Crm__Envelope *env, const Pro
     json_t *prev = NULL;
     char *data_text = NULL, *prev_text = NULL;
     int rc = CRM_OK;
-    if (gw_store_stream_lock(tx, err) ||
-        gw_store_stream_record_get(tx, t->resource, id, &found, &revision, &was_deleted, &old_owner,
+    if (gw_store_stream_record_get(tx, t->resource, id, &found, &revision, &was_deleted, &old_owner,
                                    &old_text, err)) {
         rc = err->code;
         goto done;

@@ -251,32 +251,39 @@ int leads_store_set_owner(crm_db_t *tx, int64_t lead_id, int64_t owner_id, const
                           Crm__Lead **lead, crm_err_t *err)
 {
     *lead = NULL;
-    char id[24], owner[24];
-    const char *p[] = {crm_param_i64(id, true, lead_id), crm_param_i64(owner, true, owner_id)};
-    PGresult *res = crm_db_exec(tx, "leads_set_owner2",
-                                "UPDATE leads l SET owner_id = $2, updated_at = now() FROM "
-                                "(SELECT id, owner_id AS old FROM leads WHERE id = $1 FOR UPDATE) o "
-                                "WHERE l.id = o.id RETURNING o.old IS DISTINCT FROM $2::bigint, o.old",
-                                2, p, err);
+    char id[24], owner[24], summary[128];
+    snprintf(summary, sizeof summary, "Owner set to user %lld", (long long)owner_id);
+    const char *p[] = {crm_param_i64(id, true, lead_id), crm_param_i64(owner, true, owner_id), summary,
+                       event_id};
+    /* One statement: lock the row, set the owner, add the timeline entry when the owner changed (an
+     * assignment confirming the owner already set is no timeline news), and return the lead. */
+    char *cols = rec_select_list(&rec_lead, "u.");
+    size_t len = strlen(cols) + 1024;
+    char *sql = malloc(len);
+    if (!cols || !sql) {
+        free(cols);
+        free(sql);
+        return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
+    }
+    snprintf(sql, len,
+             "WITH o AS (SELECT id, owner_id AS old FROM leads WHERE id = $1 FOR UPDATE), "
+             "u AS (UPDATE leads l SET owner_id = $2, updated_at = now() FROM o WHERE l.id = o.id "
+             "RETURNING l.*, o.old), "
+             "a AS (INSERT INTO lead_activities (lead_id, kind, actor_id, summary, previous_value, value, "
+             "event_id) "
+             "SELECT u.id, 'owner_changed', NULL, $3, u.old::text, $2::bigint::text, $4 FROM u "
+             "WHERE u.old IS DISTINCT FROM $2::bigint) "
+             "SELECT %s FROM u",
+             cols);
+    free(cols);
+    PGresult *res = crm_db_exec(tx, "leads_set_owner3", sql, 4, p, err);
+    free(sql);
     if (!res)
         return err->code;
-    bool found = PQntuples(res) == 1;
-    bool changed = found && PQgetvalue(res, 0, 0)[0] == 't';
-    char *old = found ? crm_row_str(res, 0, 1) : NULL;
+    if (PQntuples(res) == 1)
+        *lead = (Crm__Lead *)rec_from_row(&rec_lead, res, 0);
     PQclear(res);
-    if (!found)
-        return CRM_OK;
-    int rc = CRM_OK;
-    if (changed) { /* an assignment confirming the owner already set is no timeline news */
-        char summary[128], now[24];
-        snprintf(summary, sizeof summary, "Owner set to user %lld", (long long)owner_id);
-        snprintf(now, sizeof now, "%lld", (long long)owner_id);
-        rc = leads_timeline_add(tx, false, lead_id, "owner_changed", 0, summary, old, now, event_id, err);
-    }
-    free(old);
-    if (rc != CRM_OK)
-        return rc;
-    return rec_get(tx, &rec_lead, lead_id, false, 0, false, (ProtobufCMessage **)lead, err);
+    return CRM_OK;
 }
 
 int leads_store_get(crm_db_t *db, int64_t id, bool restrict_owner, int64_t visible_owner, Crm__Lead **lead,

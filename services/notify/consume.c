@@ -30,25 +30,14 @@ static int tell_keyed(crm_db_t *tx, const Crm__Envelope *env, const char *key, i
                       const char *kind, const char *resource_type, int64_t resource_id, const char *message,
                       crm_err_t *err)
 {
-    bool in_app, email;
-    if (notify_store_prefs(tx, user_id, kind, &in_app, &email, err))
+    bool stored = false, queued = false;
+    if (notify_store_tell(tx, user_id, kind, resource_type, resource_id, message, key, &stored, &queued, err))
         return err->code;
-    if (in_app) {
-        bool created = false;
-        if (notify_store_add(tx, user_id, kind, resource_type, resource_id, message, key, &created, err))
-            return err->code;
-        if (created)
-            crm_log_info(env->correlation_id, "notification.stored", "user_id=%lld kind=%s %s_id=%lld",
-                         (long long)user_id, kind, resource_type, (long long)resource_id);
-    }
-    if (email) {
-        bool created = false;
-        if (notify_store_mail_add(tx, user_id, kind, message, message, key, &created, err))
-            return err->code;
-        if (created)
-            crm_log_info(env->correlation_id, "mail.queued", "user_id=%lld kind=%s", (long long)user_id,
-                         kind);
-    }
+    if (stored)
+        crm_log_info(env->correlation_id, "notification.stored", "user_id=%lld kind=%s %s_id=%lld",
+                     (long long)user_id, kind, resource_type, (long long)resource_id);
+    if (queued)
+        crm_log_info(env->correlation_id, "mail.queued", "user_id=%lld kind=%s", (long long)user_id, kind);
     return CRM_OK;
 }
 

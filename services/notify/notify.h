@@ -20,10 +20,6 @@ void notify_rpc_register(notify_t *self);
 int notify_consume_register(notify_t *self, crm_err_t *err);
 
 /* store.c */
-/* Stores one in-app notification; a second one for the same event and user is not stored. */
-int notify_store_add(crm_db_t *tx, int64_t user_id, const char *kind, const char *resource_type,
-                     int64_t resource_id, const char *message, const char *event_id, bool *created,
-                     crm_err_t *err);
 int notify_store_list(crm_db_t *db, int64_t user_id, const Crm__NotificationListRequest *req,
                       Crm__NotificationList **out, crm_err_t *err);
 
@@ -36,9 +32,13 @@ typedef struct {
 extern const notify_kind_t notify_kinds[NOTIFY_KINDS];
 int notify_kind_index(const char *kind); /* -1 when unknown */
 const Crm__NotificationChannels *notify_settings_channels(const Crm__NotificationSettings *s, int i);
-/* The user's channels for kind (the defaults unless changed). */
-int notify_store_prefs(crm_db_t *db, int64_t user_id, const char *kind, bool *in_app, bool *email,
-                       crm_err_t *err);
+/* Tells user_id about one event through the channels the user chose for kind (the defaults
+ * unless changed), in one statement: an in-app notification and/or a queued e-mail (subject and
+ * body = message), each at most once per key (event id) and user. *stored / *queued: whether a
+ * notification / an e-mail was added now. */
+int notify_store_tell(crm_db_t *tx, int64_t user_id, const char *kind, const char *resource_type,
+                      int64_t resource_id, const char *message, const char *key, bool *stored, bool *queued,
+                      crm_err_t *err);
 int notify_store_settings_get(crm_db_t *db, int64_t user_id, Crm__NotificationSettings **out, crm_err_t *err);
 /* Changes the channels `in` names, keeps the others; returns the settings after. */
 int notify_store_settings_update(crm_db_t *db, int64_t user_id, const Crm__NotificationSettings *in,
@@ -47,9 +47,6 @@ int notify_store_settings_update(crm_db_t *db, int64_t user_id, const Crm__Notif
 int notify_store_set_read(crm_db_t *db, int64_t id, bool owner_any, int64_t user_id, bool read,
                           Crm__Notification **out, crm_err_t *err);
 int notify_store_read_all(crm_db_t *db, int64_t user_id, int64_t *updated, crm_err_t *err);
-/* Queues one e-mail for user_id (one per event and user). */
-int notify_store_mail_add(crm_db_t *tx, int64_t user_id, const char *kind, const char *subject,
-                          const char *body, const char *event_id, bool *created, crm_err_t *err);
 
 /* Outbound webhooks. Stores a consumed event (once per event id) and queues one delivery per active
  * subscription of its type; *queued = how many. */

@@ -9,30 +9,6 @@
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
-int notify_store_add(crm_db_t *tx, int64_t user_id, const char *kind, const char *resource_type,
-                     int64_t resource_id, const char *message, const char *event_id, bool *created,
-                     crm_err_t *err)
-{
-    char u[24], r[24];
-    const char *p[] = {crm_param_i64(u, true, user_id),
-                       kind,
-                       resource_type,
-                       crm_param_i64(r, resource_id > 0, resource_id),
-                       message,
-                       event_id};
-    PGresult *res =
-        crm_db_exec(tx, "notifications_add",
-                    "INSERT INTO notifications (user_id, kind, resource_type, resource_id, message, "
-                    "event_id) VALUES ($1, $2, $3, $4, $5, $6) "
-                    "ON CONFLICT (event_id, user_id) DO NOTHING RETURNING id",
-                    6, p, err);
-    if (!res)
-        return err->code;
-    *created = PQntuples(res) == 1;
-    PQclear(res);
-    return CRM_OK;
-}
-
 static Crm__Notification *notification_from_row(const PGresult *res, int r);
 
 int notify_store_list(crm_db_t *db, int64_t user_id, const Crm__NotificationListRequest *req,
@@ -103,25 +79,41 @@ const Crm__NotificationChannels *notify_settings_channels(const Crm__Notificatio
     return *settings_slot((Crm__NotificationSettings *)s, i);
 }
 
-int notify_store_prefs(crm_db_t *db, int64_t user_id, const char *kind, bool *in_app, bool *email,
-                       crm_err_t *err)
+int notify_store_tell(crm_db_t *tx, int64_t user_id, const char *kind, const char *resource_type,
+                      int64_t resource_id, const char *message, const char *key, bool *stored, bool *queued,
+                      crm_err_t *err)
 {
+    *stored = *queued = false;
     int i = notify_kind_index(kind);
     if (i < 0)
         return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "unknown notification kind %s", kind);
-    *in_app = notify_kinds[i].in_app;
-    *email = notify_kinds[i].email;
-    char u[24];
-    const char *p[] = {crm_param_i64(u, true, user_id), kind};
+    char u[24], r[24];
+    const char *p[] = {crm_param_i64(u, true, user_id),
+                       kind,
+                       resource_type,
+                       crm_param_i64(r, resource_id > 0, resource_id),
+                       message,
+                       key,
+                       notify_kinds[i].in_app ? "t" : "f",
+                       notify_kinds[i].email ? "t" : "f"};
     PGresult *res = crm_db_exec(
-        db, "settings_prefs",
-        "SELECT in_app, email FROM notification_settings WHERE user_id = $1 AND kind = $2", 2, p, err);
+        tx, "notify_tell",
+        "WITH c AS (SELECT coalesce(s.in_app, $7::boolean) AS in_app, coalesce(s.email, $8::boolean) AS "
+        "email "
+        "FROM (SELECT 1) one LEFT JOIN notification_settings s ON s.user_id = $1::bigint AND s.kind = "
+        "$2::text), "
+        "n AS (INSERT INTO notifications (user_id, kind, resource_type, resource_id, message, event_id) "
+        "SELECT $1::bigint, $2::text, $3::text, $4::bigint, $5::text, $6::text FROM c WHERE c.in_app "
+        "ON CONFLICT (event_id, user_id) DO NOTHING RETURNING 1), "
+        "m AS (INSERT INTO mail_outbox (user_id, kind, subject, body, event_id) "
+        "SELECT $1::bigint, $2::text, $5::text, $5::text, $6::text FROM c WHERE c.email "
+        "ON CONFLICT (event_id, user_id) DO NOTHING RETURNING 1) "
+        "SELECT (SELECT count(*) FROM n) > 0, (SELECT count(*) FROM m) > 0",
+        8, p, err);
     if (!res)
         return err->code;
-    if (PQntuples(res) == 1) {
-        *in_app = crm_db_bool(res, 0, 0);
-        *email = crm_db_bool(res, 0, 1);
-    }
+    *stored = crm_db_bool(res, 0, 0);
+    *queued = crm_db_bool(res, 0, 1);
     PQclear(res);
     return CRM_OK;
 }
@@ -259,23 +251,6 @@ int notify_store_read_all(crm_db_t *db, int64_t user_id, int64_t *updated, crm_e
 
 /* --- mail queue ------------------------------------------------------------------------- */
 
-int notify_store_mail_add(crm_db_t *tx, int64_t user_id, const char *kind, const char *subject,
-                          const char *body, const char *event_id, bool *created, crm_err_t *err)
-{
-    char u[24];
-    const char *p[] = {crm_param_i64(u, true, user_id), kind, subject, body, event_id};
-    PGresult *res =
-        crm_db_exec(tx, "mail_add",
-                    "INSERT INTO mail_outbox (user_id, kind, subject, body, event_id) "
-                    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id, user_id) DO NOTHING RETURNING id",
-                    5, p, err);
-    if (!res)
-        return err->code;
-    *created = PQntuples(res) == 1;
-    PQclear(res);
-    return CRM_OK;
-}
-
 /* --- outbound webhooks ------------------------------------------------------------------- */
 
 int notify_store_webhook_event(crm_db_t *tx, const char *event_id, const char *type, const char *occurred_at,
@@ -283,23 +258,17 @@ int notify_store_webhook_event(crm_db_t *tx, const char *event_id, const char *t
 {
     *queued = 0;
     const char *p[] = {event_id, type, occurred_at, body};
-    PGresult *res =
-        crm_db_exec(tx, "webhook_event_add",
-                    "INSERT INTO webhook_events (event_id, type, occurred_at, body) "
-                    "VALUES ($1, $2, $3::timestamptz, $4) ON CONFLICT (event_id) DO NOTHING RETURNING seq",
-                    4, p, err);
-    if (!res)
-        return err->code;
-    bool fresh = PQntuples(res) == 1;
-    PQclear(res);
-    if (!fresh)
-        return CRM_OK; /* replayed: its deliveries exist already */
-    res = crm_db_exec(tx, "webhook_deliveries_add",
-                      "INSERT INTO webhook_deliveries (subscription_id, event_seq) "
-                      "SELECT s.id, e.seq FROM webhook_subscriptions s, webhook_events e "
-                      "WHERE e.event_id = $1 AND s.active AND (e.type = ANY (s.event_types) OR '*' = ANY "
-                      "(s.event_types)) ON CONFLICT (subscription_id, event_seq) DO NOTHING",
-                      1, p, err);
+    /* One statement: the event, and one delivery per active subscription that names its type (none
+     * when the event was stored before: a replayed event's deliveries exist already). */
+    PGresult *res = crm_db_exec(
+        tx, "webhook_event_add",
+        "WITH e AS (INSERT INTO webhook_events (event_id, type, occurred_at, body) "
+        "VALUES ($1, $2, $3::timestamptz, $4) ON CONFLICT (event_id) DO NOTHING RETURNING seq, type) "
+        "INSERT INTO webhook_deliveries (subscription_id, event_seq) "
+        "SELECT s.id, e.seq FROM e JOIN webhook_subscriptions s "
+        "ON s.active AND (e.type = ANY (s.event_types) OR '*' = ANY (s.event_types)) "
+        "ON CONFLICT (subscription_id, event_seq) DO NOTHING",
+        4, p, err);
     if (!res)
         return err->code;
     *queued = atoll(PQcmdTuples(res));
