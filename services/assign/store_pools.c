@@ -757,13 +757,15 @@ static int pool_load(crm_db_t *tx, int64_t pool_id, const char *type, pool_turns
     *mismatch = false;
     char pb[24];
     const char *lp[] = {pool_id > 0 ? crm_param_i64(pb, true, pool_id) : NULL, type};
-    /* Which pool, then its lock, then its cursor as the last holder of the lock committed it
-     * (the third statement's snapshot is taken after the lock is held). */
-    PGresult *res =
-        crm_db_exec(tx, "pick_pool_id",
-                    "SELECT id FROM pools WHERE CASE WHEN $1::bigint IS NULL THEN resource_type = $2 "
-                    "AND is_default ELSE id = $1 END",
-                    2, lp, err);
+    /* Which pool and its lock (one statement: the lock is the LATERAL side of a nested loop over
+     * the pool found, volatile so never pulled up), then its cursor as the last holder of the lock
+     * committed it (the second statement's snapshot is taken after the lock is held). */
+    PGresult *res = crm_db_exec(
+        tx, "pick_pool_id_lock",
+        "SELECT c.id FROM (SELECT id FROM pools WHERE CASE WHEN $1::bigint IS NULL THEN resource_type = $2 "
+        "AND is_default ELSE id = $1 END) c, "
+        "LATERAL (SELECT pg_advisory_xact_lock(hashtext('crm.assign.pool'), (c.id % 2147483647)::int)) l",
+        2, lp, err);
     if (!res)
         return err->code;
     if (PQntuples(res) == 0) {
@@ -774,8 +776,6 @@ static int pool_load(crm_db_t *tx, int64_t pool_id, const char *type, pool_turns
     snprintf(idb, sizeof idb, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
     const char *ip[] = {idb};
-    if (crm_db_run(tx, "pools_advisory_lock", "SELECT " POOL_LOCK, 1, ip, err) != CRM_OK)
-        return err->code;
     res = crm_db_exec(tx, "pick_lock_pool",
                       "SELECT id, resource_type, last_position, turns_used, fallback_owner_id FROM pools "
                       "WHERE id = $1",
