@@ -20,10 +20,10 @@
  *   5. the watermark and counts move; the final batch finishes the import and, the first time
  *      only, writes import.finished (owners and their counts) in the same transaction.
  * Deal fields taken from a row: name, value_json, currency, hot, estimated_close_date, added_on,
- * customized_win_likelihood, tags, owner_id (crmctl's owner column: that row's owner, a manual
- * assignment) (and the row's source); a stage named "Closed Won" / "Closed
- * Lost" (Salesforce) that no stage of the pipeline is named is its won / lost stage. Custom columns that name
- * a deal custom field (crm-leads keeps the definitions: custom_fields.deal.list, once per batch) go to the
+ * customized_win_likelihood, loss reason (by name, created when new), tags, owner_id (crmctl's owner column:
+ * that row's owner, a manual assignment) (and the row's source); a stage named "Closed Won" / "Closed Lost"
+ * (Salesforce) that no stage of the pipeline is named is its won / lost stage. Custom columns that name a
+ * deal custom field (crm-leads keeps the definitions: custom_fields.deal.list, once per batch) go to the
  * deal's custom_fields, each value checked against the field's type (crm/customvalue.h: a bad one rejects the
  * row, e.g. "custom field 'Budget': not a number"); the other columns are reported in unknown_columns. */
 #include "deals.h"
@@ -501,7 +501,7 @@ static int ensure_stage(crm_db_t *tx, crm_err_t *err)
                        "pipeline_id bigint NOT NULL, stage_id bigint NOT NULL, won boolean NOT NULL, "
                        "contact_id bigint, estimated_close_date date, tags text[] NOT NULL, "
                        "source text, owner_id bigint, added_on timestamptz, custom_fields jsonb NOT NULL, "
-                       "likelihood integer) "
+                       "likelihood integer, loss_reason text) "
                        "ON COMMIT DELETE ROWS",
                        err);
 }
@@ -669,7 +669,9 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
         crm_buf_copy_field(&copy, given(d->added_on) ? d->added_on : NULL, false);
         crm_buf_copy_field(&copy, r->custom ? r->custom : "{}", false);
         crm_buf_copy_field(
-            &copy, crm_param_i64(v[6], d->has_customized_win_likelihood, d->customized_win_likelihood), true);
+            &copy, crm_param_i64(v[6], d->has_customized_win_likelihood, d->customized_win_likelihood),
+            false);
+        crm_buf_copy_field(&copy, given(r->in->loss_reason_name) ? r->in->loss_reason_name : NULL, true);
         free(tags);
         k++;
     }
@@ -680,7 +682,7 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
             tx,
             "COPY import_deal_stage (id, line, name, value, currency, hot, pipeline_id, stage_id, "
             "won, contact_id, estimated_close_date, tags, source, owner_id, added_on, custom_fields, "
-            "likelihood) FROM STDIN",
+            "likelihood, loss_reason) FROM STDIN",
             copy.s, copy.len, err);
     crm_buf_free(&copy);
     if (rc == CRM_OK)
@@ -690,6 +692,15 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
             "source IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deal_sources x WHERE x.name = s.source) "
             "ON CONFLICT (name) DO NOTHING",
             0, NULL, err);
+    /* loss reasons by name, case-insensitively; the new ones are created (like sources) */
+    if (rc == CRM_OK)
+        rc = crm_db_run(
+            tx, "import_deal_loss_reasons",
+            "INSERT INTO loss_reasons (name) SELECT DISTINCT ON (lower(btrim(loss_reason))) "
+            "btrim(loss_reason) FROM import_deal_stage s WHERE btrim(loss_reason) <> '' AND NOT EXISTS "
+            "(SELECT 1 FROM loss_reasons r WHERE lower(r.name) = lower(btrim(s.loss_reason))) "
+            "ON CONFLICT (name) DO NOTHING",
+            0, NULL, err);
     char cb[24], sql[2048];
     const char *ip[] = {b->import_id, crm_param_i64(cb, ctx->user_id > 0, ctx->user_id),
                         crm_param_bool(true, ctx->user_id == 0)};
@@ -697,11 +708,14 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
         sql, sizeof sql,
         "INSERT INTO deals AS d (id, creator_id, owner_id, name, value, currency, hot, pipeline_id, "
         "stage_id, contact_id, estimated_close_date, source_id, tags, unsorted, last_stage_change_by_id, "
-        "import_id, import_line, added_on, custom_fields, customized_win_likelihood) SELECT s.id, "
+        "import_id, import_line, added_on, custom_fields, customized_win_likelihood, loss_reason_id) SELECT "
+        "s.id, "
         "$2::bigint, s.owner_id, s.name, coalesce(s.value, 0), coalesce(s.currency, 'USD'), "
         "coalesce(s.hot, false), s.pipeline_id, s.stage_id, s.contact_id, s.estimated_close_date, src.id, "
         "s.tags, $3::boolean, $2::bigint, $1, s.line, coalesce(s.added_on, now()), s.custom_fields, "
-        "s.likelihood FROM import_deal_stage s LEFT JOIN deal_sources src ON src.name = s.source "
+        "s.likelihood, (SELECT min(r.id) FROM loss_reasons r WHERE lower(r.name) = "
+        "lower(btrim(s.loss_reason))) "
+        "FROM import_deal_stage s LEFT JOIN deal_sources src ON src.name = s.source "
         "ORDER BY s.id ON CONFLICT (import_id, import_line) WHERE import_id IS NOT NULL DO NOTHING "
         "RETURNING %s, d.import_line",
         deals_deal_cols);

@@ -162,12 +162,14 @@ Test(import_custom, deals_leads_contacts)
 
     /* Salesforce's closed stages and Probability (%). */
     snprintf(path, sizeof path, "%s/opportunities.csv", harness_dir(h));
-    write_file(path, "Opportunity Name,StageName,Probability (%)\n"
-                     "Won one,Closed Won,100%\n"   /* 2 */
-                     "Lost one,closed lost,0\n"    /* 3 */
-                     "Odd,Prospecting,10\n"        /* 4 */
-                     "Too likely,Closed Won,150\n" /* 5 */
-                     "Half,Qualified, 40 %\n");    /* 6 */
+    long long price = harness_create(h, "loss_reasons", json_pack("{s:s}", "name", "Price"));
+    cr_assert_gt(price, 0);
+    write_file(path, "Opportunity Name,StageName,Probability (%),Loss Reason\n"
+                     "Won one,Closed Won,100%,\n"        /* 2 */
+                     "Lost one,closed lost,0,price\n"    /* 3: the existing reason */
+                     "Odd,Prospecting,10,\n"             /* 4 */
+                     "Too likely,Closed Won,150,\n"      /* 5 */
+                     "Half,Qualified, 40 %, Timing \n"); /* 6: a new reason */
     import("deals", path, out, sizeof out);
     cr_expect(strstr(out, "3 created"), "%s", out);
     static const char *const sf_rejects[] = {
@@ -179,6 +181,14 @@ Test(import_custom, deals_leads_contacts)
                                      "(('Won one', 'Won', 100), ('Lost one', 'Lost', 0), ('Half', "
                                      "'Qualified', 40))"),
                  3, "closed stages by category, likelihood stored");
+    char lq[300];
+    snprintf(lq, sizeof lq,
+             "SELECT count(*) FROM deals.deals WHERE name = 'Lost one' AND loss_reason_id = %lld", price);
+    cr_expect_eq(harness_sql_long(h, lq), 1, "loss reason by name, any case");
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM deals.deals d JOIN deals.loss_reasons r ON r.id = "
+                                     "d.loss_reason_id WHERE d.name = 'Half' AND r.name = 'Timing'"),
+                 1, "a new loss reason is created");
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM deals.loss_reasons"), 2);
 
     /* An owner column (Salesforce's Opportunity Owner): a user by e-mail or name, a manual assignment;
      * a row without one falls back (no default deal pool here: nobody), an unknown one is rejected. */

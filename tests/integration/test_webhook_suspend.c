@@ -3,7 +3,8 @@
  * commit cannot finish, the gateway still answers other requests at once; the webhook gets its
  * 202 once the lock goes, and a gateway stopped while a webhook waits answers it before it
  * exits (the committer drains after HTTP has stopped accepting); its event is published when
- * the gateway is back. */
+ * the gateway is back; the events of one POST committed in separate transactions by two
+ * committers answer the POST once, after the last of them. */
 #include <criterion/criterion.h>
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -143,4 +144,78 @@ Test(webhook_suspend, a_gateway_stopped_while_a_webhook_waits_answers_it_first)
     /* published when the gateway is back */
     cr_assert_eq(harness_restart(h, "gateway"), 0);
     cr_assert(harness_wait_until(h, harness_ms(30000), lead_stored, (void *)p.email, "the lead"));
+}
+
+/* Several events in one POST, committed one per transaction by two committers: the request is
+ * answered once, after the last of its events is stored, and each event is one lead. */
+#define POSTERS 6
+#define POSTS 5
+#define EVENTS 3
+
+static void *post_events(void *arg)
+{
+    int *ok = arg;
+    int poster = ok[0];
+    for (int n = 0; n < POSTS; n++) {
+        char body[4096];
+        size_t len =
+            (size_t)snprintf(body, sizeof body,
+                             "{\"app\":{\"id\":\"app1\"},\"webhook\":{\"id\":\"wh1\",\"version\":\"v2\"},"
+                             "\"events\":[");
+        for (int e = 0; e < EVENTS; e++)
+            len += (size_t)snprintf(
+                body + len, sizeof body - len,
+                "%s{\"id\":\"ev-%d-%d-%d\",\"type\":\"conversation:message\",\"payload\":{\"conversation\":{"
+                "\"id\":\"c-%d-%d-%d\"},\"message\":{\"author\":{\"type\":\"user\",\"user\":{\"profile\":{"
+                "\"givenName\":\"Split\",\"surname\":\"Batch\",\"email\":\"split-%d-%d-%d@example.com\"}}},"
+                "\"content\":{\"type\":\"text\",\"text\":\"hi\"}}}}",
+                e ? "," : "", poster, n, e, poster, n, e, poster, n, e);
+        snprintf(body + len, sizeof body - len, "]}");
+        harness_resp_t *r = harness_http(h, &(harness_req_t){.method = "POST",
+                                                             .path = "/webhooks/chat/sun",
+                                                             .body = body,
+                                                             .content_type = "application/json",
+                                                             .header = "X-API-Key: sun-key"});
+        json_t *events = r ? json_object_get(json_object_get(r->json, "data"), "events") : NULL;
+        size_t accepted = 0;
+        for (size_t i = 0; i < json_array_size(events); i++)
+            accepted += strcmp(json_string_value(json_object_get(json_array_get(events, i), "outcome")) ?: "",
+                               "accepted") == 0;
+        if (r && r->status == 202 && accepted == EVENTS)
+            ok[1]++;
+        harness_resp_destroy(&r);
+    }
+    return NULL;
+}
+
+static bool all_split_leads(harness_t *self, void *arg)
+{
+    (void)arg;
+    return harness_sql_long(self, "SELECT count(*) FROM leads.leads WHERE email LIKE 'split-%'") >=
+           POSTERS * POSTS * EVENTS;
+}
+
+Test(webhook_suspend, the_events_of_one_post_split_over_batches_answer_once)
+{
+    h = harness_start_opts(&(harness_opts_t){
+        .gateway_extra = "  http_threads: 2\n  commit_threads: 2\n  commit_batch: 1\n",
+        .gateway_sources =
+            "    - {name: sun, kind: chat, type: sunshine, signature: sunshine, secret: sun-key}\n"});
+    cr_assert_not_null(h, "stack did not start");
+    static int ok[POSTERS][2];
+    pthread_t t[POSTERS];
+    for (int i = 0; i < POSTERS; i++) {
+        ok[i][0] = i;
+        cr_assert_eq(pthread_create(&t[i], NULL, post_events, ok[i]), 0);
+    }
+    for (int i = 0; i < POSTERS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < POSTERS; i++)
+        cr_expect_eq(ok[i][1], POSTS, "poster %d: %d of %d posts answered 202 with %d accepted events", i,
+                     ok[i][1], POSTS, EVENTS);
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM gateway.deliveries WHERE outcome = 'accepted'"),
+                 POSTERS * POSTS * EVENTS);
+    cr_assert(harness_wait_until(h, harness_ms(60000), all_split_leads, NULL, "a lead per event"));
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM leads.leads WHERE email LIKE 'split-%'"),
+                 POSTERS * POSTS * EVENTS);
 }

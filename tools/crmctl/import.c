@@ -66,7 +66,8 @@ static void import_help(FILE *out)
           "            skype, customer_status, prospect_status, tags, address_* as for leads\n"
           "  deals     name, value, currency, stage, pipeline, contact_name, contact_email, hot,\n"
           "            estimated_close_date, added_on, tags, source, customized_win_likelihood (0-100),\n"
-          "            owner (an active user's e-mail or name: that row's owner, instead of --owner)\n\n"
+          "            owner (an active user's e-mail or name: that row's owner, instead of --owner),\n"
+          "            loss_reason (by name; a new one is created)\n\n"
           "Headers of Sell's import (first_name, organization_name, deal name, ...) and of Salesforce\n"
           "lead, contact and opportunity exports (FirstName, Account Name, MailingCity, LeadSource,\n"
           "Opportunity Name, Amount, StageName, CloseDate, Probability (%), ...) are known; a deal stage\n"
@@ -150,6 +151,7 @@ static const char *const deal_fields[] = {"name",
                                           "source",
                                           "customized_win_likelihood",
                                           "owner",
+                                          "loss_reason",
                                           NULL};
 
 typedef struct {
@@ -264,6 +266,9 @@ static const alias_t deal_aliases[] = {
     {"owneremail", "owner"},
     {"ownername", "owner"},
     {"assignedto", "owner"},
+    {"lossreason", "loss_reason"},
+    {"reasonlost", "loss_reason"},
+    {"lostreason", "loss_reason"},
 };
 
 typedef struct {
@@ -567,6 +572,8 @@ static void set_field(imp_t *im, Crm__ImportRow *row, const column_t *c, const c
             snprintf(reason, sizeof reason, "%s owner '%.100s' (column %.40s)", why, v, c->header);
             row->reject_reason = crm_pb_strdup(reason);
         }
+    } else if (deal && strcmp(field, "loss_reason") == 0) {
+        set_str(&row->loss_reason_name, v);
     } else if (deal && strcmp(field, "stage") == 0) {
         set_str(&row->stage_name, v);
     } else if (deal && strcmp(field, "pipeline") == 0) {
