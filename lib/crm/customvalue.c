@@ -148,7 +148,7 @@ static bool email(const char *s)
     return at && at != s && at[1] && !strchr(at + 1, '@') && !strpbrk(s, " \t\r\n,;<>\"");
 }
 
-static bool url(const char *s)
+bool crm_cv_url_ok(const char *s)
 {
     size_t skip = strncasecmp(s, "http://", 7) == 0 ? 7 : strncasecmp(s, "https://", 8) == 0 ? 8 : 0;
     if (skip == 0 || s[skip] == '\0' || s[skip] == '/')
@@ -215,7 +215,7 @@ static json_t *typed(const crm_cv_field_t *f, const char *v, const char **why)
             return NULL;
         if (strcmp(t, "email") == 0 && !email(v))
             *why = "not an e-mail address";
-        else if (strcmp(t, "url") == 0 && !url(v))
+        else if (strcmp(t, "url") == 0 && !crm_cv_url_ok(v))
             *why = "not an http:// or https:// URL";
         else if (strcmp(t, "phone") == 0 && !phone(v))
             *why = "not a phone number";

@@ -57,6 +57,8 @@ bool crm_cv_add_choice(json_t *arr, const char *c);
 
 /* "YYYY-MM-DD" with a real calendar day. */
 bool crm_cv_date_ok(const char *s);
+/* An absolute http(s) URL with a host and no blank or control character. */
+bool crm_cv_url_ok(const char *s);
 /* ISO 8601 date-time as above (a date alone counts). */
 bool crm_cv_datetime_ok(const char *s);
 

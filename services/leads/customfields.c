@@ -343,17 +343,6 @@ static bool decimal_text(const char *s)
     return before > 0 && *s == '\0';
 }
 
-static bool url_ok(const char *s)
-{
-    size_t skip = strncmp(s, "http://", 7) == 0 ? 7 : strncmp(s, "https://", 8) == 0 ? 8 : 0;
-    if (skip == 0 || s[skip] == '\0' || s[skip] == '/')
-        return false;
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p <= ' ')
-            return false;
-    return true;
-}
-
 /* The choice named or identified by v (a string, or {"id": n} / {"name": s}), or NULL. The
  * choices column is a json array of names. */
 static const char *choice_of(const json_t *choices, const json_t *v)
@@ -402,7 +391,7 @@ static json_t *check_value(const char *type, const json_t *choices, json_t *v, c
     }
     if (strcmp(type, "url") == 0) {
         *why = "expected an http:// or https:// URL";
-        return json_is_string(v) && url_ok(json_string_value(v)) ? json_incref(v) : NULL;
+        return json_is_string(v) && crm_cv_url_ok(json_string_value(v)) ? json_incref(v) : NULL;
     }
     if (strcmp(type, "number") == 0) {
         *why = "expected a number or a decimal string such as \"123.45\"";
