@@ -87,15 +87,23 @@ static void start(void)
     cr_assert_not_null(h, "stack did not start");
 }
 
-Test(webhook_suspend, a_webhook_waiting_for_its_commit_does_not_block_the_thread)
+/* Starts the stack (one HTTP thread, one committer), locks the deliveries and posts p on thread
+ * t: half a second later the post must still be waiting for its commit. Returns the lock. */
+static PGconn *hold_a_webhook(post_t *p, pthread_t *t)
 {
     start();
     PGconn *lock = lock_deliveries();
+    cr_assert_eq(pthread_create(t, NULL, post, p), 0);
+    usleep(500 * 1000);
+    cr_assert_eq(p->status, 0, "the webhook cannot be answered while its commit is blocked");
+    return lock;
+}
+
+Test(webhook_suspend, a_webhook_waiting_for_its_commit_does_not_block_the_thread)
+{
     post_t p = {.email = "held-1@example.com"};
     pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, post, &p), 0);
-    usleep(500 * 1000);
-    cr_assert_eq(p.status, 0, "the webhook cannot be answered while its commit is blocked");
+    PGconn *lock = hold_a_webhook(&p, &t);
 
     /* The only pool thread is free: other requests are answered now. */
     for (int i = 0; i < 3; i++) {
@@ -121,13 +129,9 @@ Test(webhook_suspend, a_webhook_waiting_for_its_commit_does_not_block_the_thread
 
 Test(webhook_suspend, a_gateway_stopped_while_a_webhook_waits_answers_it_first)
 {
-    start();
-    PGconn *lock = lock_deliveries();
     post_t p = {.email = "held-2@example.com"};
     pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, post, &p), 0);
-    usleep(500 * 1000);
-    cr_assert_eq(p.status, 0);
+    PGconn *lock = hold_a_webhook(&p, &t);
 
     /* SIGTERM now; the commit can finish one second later. */
     pthread_t rt;
