@@ -31,7 +31,7 @@ struct gw_http_t {
     struct MHD_Daemon *mhd;
     int port;
     pthread_mutex_t lock;
-    _Atomic int suspended; /* connections waiting for the committer */
+    _Atomic int suspended; /* webhooks from their suspension until their answer is sent */
 };
 
 /* What we keep about one request between libmicrohttpd's calls. */
@@ -52,6 +52,7 @@ typedef struct {
     /* a webhook whose events are with the committer (the connection is suspended) */
     gw_webhook_pending_t *pending;
     atomic_bool stored;
+    bool counted; /* in gw_http_t.suspended until on_completed */
     struct MHD_Connection *conn;
 } req_ctx_t;
 
@@ -355,7 +356,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES; /* not resumed by the committer yet */
         gw_webhook_finish(self->gw, ctx->pending, &resp);
         ctx->pending = NULL;
-        atomic_fetch_sub(&self->suspended, 1);
+        /* still counted: gw_http_stop must not close the connection before the answer is
+         * written; on_completed uncounts it */
         return send_response(conn, ctx, &resp);
     }
     gw_request_t req;
@@ -369,6 +371,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (p) {
             ctx->pending = p;
             ctx->conn = conn;
+            ctx->counted = true;
             atomic_fetch_add(&self->suspended, 1);
             MHD_suspend_connection(conn);
             gw_webhook_submit(self->gw, p, on_stored, ctx);
@@ -412,6 +415,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     crm_metrics_inc(self->gw->metrics, "crm_http_requests_total", labels, 1);
     snprintf(labels, sizeof labels, "route=\"%s\"", route);
     crm_metrics_observe(self->gw->metrics, "crm_http_request_duration_seconds", labels, secs);
+    if (ctx->counted)
+        atomic_fetch_sub(&self->suspended, 1); /* its answer is out (or the client went) */
     free(ctx->path);
     free(ctx->body);
     free(ctx);
@@ -485,8 +490,9 @@ void gw_http_stop(gw_http_t *self)
     pthread_mutex_lock(&self->lock);
     if (self->mhd) {
         /* Stop accepting first (the listen socket closes), let the committer finish the
-         * suspended webhooks (it stops after us) and their threads answer them, then wait for
-         * in-flight requests. */
+         * suspended webhooks (it stops after us) and wait until their answers are written
+         * (counted down in on_completed, not when queued: MHD_stop_daemon closes connections
+         * whose answer is still queued), then wait for in-flight requests. */
         MHD_socket fd = MHD_quiesce_daemon(self->mhd);
         for (int ms = 0; atomic_load(&self->suspended) > 0 && ms < 30000; ms++)
             usleep(1000);
