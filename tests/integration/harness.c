@@ -466,7 +466,34 @@ harness_t *harness_start(void)
     return harness_start_opts(NULL);
 }
 
+/* Whether a daemon of this stack failed because one of its ports was taken. */
+static bool port_clash(const harness_t *self)
+{
+    for (int i = 0; i < NDAEMONS; i++) {
+        char *log = harness_slurp(self->daemons[i].log);
+        if (log && (strstr(log, "Address already in use") || strstr(log, "EADDRINUSE")))
+            return true;
+    }
+    return false;
+}
+
+static harness_t *start_once(const harness_opts_t *opts, bool *clash);
+
+/* The ports are picked free and bound later by the daemons, so another program can take one in
+ * between: a start that failed on a taken port is retried with fresh ports. */
 harness_t *harness_start_opts(const harness_opts_t *opts)
+{
+    for (int attempt = 1;; attempt++) {
+        bool clash = false;
+        harness_t *h = start_once(opts, &clash);
+        if (h || !clash || attempt == 3)
+            return h;
+        fprintf(stderr, "harness: a port was taken, starting again with other ports (attempt %d)\n",
+                attempt + 1);
+    }
+}
+
+static harness_t *start_once(const harness_opts_t *opts, bool *clash)
 {
     harness_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -513,6 +540,7 @@ harness_t *harness_start_opts(const harness_opts_t *opts)
         }
     for (int i = 0; i < NDAEMONS; i++)
         if (wait_ready(self, &self->daemons[i], harness_ms(READY_TIMEOUT_MS)) != 0) {
+            *clash = port_clash(self);
             harness_destroy(&self);
             return NULL;
         }
@@ -521,6 +549,7 @@ harness_t *harness_start_opts(const harness_opts_t *opts)
         if (now_ms() > deadline) {
             fprintf(stderr, "harness: gateway HTTP /readyz on %d not 200\n", self->http_port);
             harness_dump_logs(self, 30);
+            *clash = port_clash(self);
             harness_destroy(&self);
             return NULL;
         }
