@@ -31,18 +31,16 @@ static int dedup_find(crm_db_t *tx, const char *email_norm, const char *phone_no
     }
     /* A bulk import holds the gate exclusively for its batch instead of one lock per key (its
      * thousands of keys would fill Postgres' lock table): captures take it shared first. The gate
-     * and the keys in one statement, in that order: the keys are a LATERAL function scan whose
-     * argument refers to the gate's row (so the gate's subquery is the outer side and is read
-     * first), each key's lock in the select list of its row (array order). */
+     * and the keys in one statement, in that order: a CASE evaluates its WHENs one after the other
+     * (a lock's void result is never NULL) and stops at the absent second key. */
     const char *kp[] = {keys[0], nk == 2 ? keys[1] : NULL};
-    PGresult *res =
-        crm_db_exec(tx, "leads_dedup_locks",
-                    "SELECT l.k FROM (SELECT 1 AS one, "
-                    "pg_advisory_xact_lock_shared(hashtextextended('lead-dedup-gate', 3)) AS gate) g, "
-                    "LATERAL (SELECT k, pg_advisory_xact_lock(hashtextextended(k, 3)) AS lock FROM "
-                    "unnest(CASE WHEN g.one = 1 THEN ARRAY[$1::text, $2::text] END) AS k "
-                    "WHERE k IS NOT NULL) l",
-                    2, kp, err);
+    PGresult *res = crm_db_exec(
+        tx, "leads_dedup_locks",
+        "SELECT CASE WHEN pg_advisory_xact_lock_shared(hashtextextended('lead-dedup-gate', 3)) IS NULL "
+        "THEN 0 WHEN pg_advisory_xact_lock(hashtextextended($1::text, 3)) IS NULL THEN 1 "
+        "WHEN $2::text IS NULL THEN 2 "
+        "WHEN pg_advisory_xact_lock(hashtextextended($2::text, 3)) IS NULL THEN 3 ELSE 4 END",
+        2, kp, err);
     if (!res)
         return err->code;
     PQclear(res);
