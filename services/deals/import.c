@@ -740,18 +740,19 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
         rc = crm_db_run(
             tx, "import_deal_stays",
             "INSERT INTO stage_changes (deal_id, pipeline_id, from_stage_id, stage_id, changed_by, "
-            "owner_id) SELECT s.id, s.pipeline_id, NULL, s.stage_id, $1::bigint, coalesce(s.owner_id, 0) "
-            "FROM import_deal_stage s JOIN deals d ON d.id = s.id",
+            "owner_id, currency, won_value) SELECT s.id, s.pipeline_id, NULL, s.stage_id, $1::bigint, "
+            "coalesce(s.owner_id, 0), CASE WHEN s.won THEN d.currency ELSE '' END, CASE WHEN s.won THEN "
+            "d.value ELSE 0 END FROM import_deal_stage s JOIN deals d ON d.id = s.id",
             1, sp, err);
     if (rc == CRM_OK)
         rc = crm_db_run(
             tx, "import_deal_funnel",
-            "INSERT INTO funnel_daily AS f (pipeline_id, stage_id, day, owner_id, entered, won_value) "
-            "SELECT s.pipeline_id, s.stage_id, (now() AT TIME ZONE 'UTC')::date, coalesce(s.owner_id, "
-            "0), count(*), sum(CASE WHEN s.won THEN d.value ELSE 0 END) FROM import_deal_stage s JOIN "
-            "deals d ON d.id = s.id GROUP BY 1, 2, 3, 4 ON CONFLICT (pipeline_id, stage_id, day, "
-            "owner_id) DO UPDATE SET entered = f.entered + EXCLUDED.entered, won_value = f.won_value + "
-            "EXCLUDED.won_value",
+            "INSERT INTO funnel_daily AS f (pipeline_id, stage_id, day, owner_id, currency, entered, "
+            "won_value) SELECT s.pipeline_id, s.stage_id, (now() AT TIME ZONE 'UTC')::date, "
+            "coalesce(s.owner_id, 0), CASE WHEN s.won THEN d.currency ELSE '' END, count(*), "
+            "sum(CASE WHEN s.won THEN d.value ELSE 0 END) FROM import_deal_stage s JOIN deals d ON d.id = "
+            "s.id GROUP BY 1, 2, 3, 4, 5 ON CONFLICT (pipeline_id, stage_id, day, owner_id, currency) DO "
+            "UPDATE SET entered = f.entered + EXCLUDED.entered, won_value = f.won_value + EXCLUDED.won_value",
             0, NULL, err);
     if (rc == CRM_OK)
         rc = crm_db_run(tx, "import_deal_stage_clear", "TRUNCATE import_deal_stage", 0, NULL, err);
