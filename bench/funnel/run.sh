@@ -49,10 +49,11 @@ FROM bench_path b, generate_series(1, $deals) g,
 SELECT setval(pg_get_serial_sequence('deals.deals', 'id'), (SELECT max(id) FROM deals));
 -- Six stays each, two days apart.
 INSERT INTO stage_changes (deal_id, pipeline_id, from_stage_id, stage_id, changed_by, changed_at, left_at,
-                           next_stage_id, owner_id)
+                           next_stage_id, owner_id, currency, won_value)
 SELECT b.base + g, b.pipeline_id, path[k], path[k + 1], g % $owners + 1,
        t0 + (k - 1) * interval '2 days', CASE WHEN k < 6 THEN t0 + k * interval '2 days' END, path[k + 2],
-       g % $owners + 1
+       g % $owners + 1, CASE WHEN path[k + 1] = b.won THEN 'USD' ELSE '' END,
+       CASE WHEN path[k + 1] = b.won THEN (g % 100) * 10 + 0.5 ELSE 0 END
 FROM bench_path b, generate_series(1, $deals) g,
      LATERAL (SELECT now() - interval '375 days' + (g % 365) * interval '1 day' AS t0,
                      ARRAY[NULL, b.incoming, b.qualified, b.quote, b.qualified, b.closure,

@@ -22,10 +22,12 @@
  * Deal fields taken from a row: name, value_json, currency, hot, estimated_close_date, added_on,
  * customized_win_likelihood, loss reason (by name, created when new), tags, owner_id (crmctl's owner column:
  * that row's owner, a manual assignment) (and the row's source); a stage named "Closed Won" / "Closed Lost"
- * (Salesforce) that no stage of the pipeline is named is its won / lost stage. Custom columns that name a
- * deal custom field (crm-leads keeps the definitions: custom_fields.deal.list, once per batch) go to the
- * deal's custom_fields, each value checked against the field's type (crm/customvalue.h: a bad one rejects the
- * row, e.g. "custom field 'Budget': not a number"); the other columns are reported in unknown_columns. */
+ * (Salesforce) that no stage of the pipeline is named is its won / lost stage, and Salesforce's default open
+ * stages (Prospecting … Negotiation/Review) go to the active stage nearest their default probability. Custom
+ * columns that name a deal custom field (crm-leads keeps the definitions: custom_fields.deal.list, once per
+ * batch) go to the deal's custom_fields, each value checked against the field's type (crm/customvalue.h: a
+ * bad one rejects the row, e.g. "custom field 'Budget': not a number"); the other columns are reported in
+ * unknown_columns. */
 #include "deals.h"
 
 #include <stdio.h>
@@ -52,6 +54,7 @@ typedef struct {
     int64_t id, pipeline_id;
     char *name;
     bool active, won, lost;
+    int likelihood;
 } stage_t;
 
 typedef struct {
@@ -174,8 +177,8 @@ static int catalog_load(crm_db_t *tx, catalog_t *cat, crm_err_t *err)
             (pipe_t){crm_db_i64(res, r, 0), strdup(PQgetvalue(res, r, 1)), crm_db_bool(res, r, 2)};
     PQclear(res);
     res = crm_db_exec(tx, "import_stages",
-                      "SELECT id, pipeline_id, name, active, category = 'won', category = 'lost' FROM stages "
-                      "ORDER BY pipeline_id, position",
+                      "SELECT id, pipeline_id, name, active, category = 'won', category = 'lost', likelihood "
+                      "FROM stages ORDER BY pipeline_id, position",
                       0, NULL, err);
     if (!res)
         return err->code;
@@ -183,8 +186,9 @@ static int catalog_load(crm_db_t *tx, catalog_t *cat, crm_err_t *err)
     cat->stages = calloc((size_t)cat->nstages + 1, sizeof *cat->stages);
     for (int r = 0; r < cat->nstages; r++)
         cat->stages[r] =
-            (stage_t){crm_db_i64(res, r, 0),  crm_db_i64(res, r, 1),  strdup(PQgetvalue(res, r, 2)),
-                      crm_db_bool(res, r, 3), crm_db_bool(res, r, 4), crm_db_bool(res, r, 5)};
+            (stage_t){crm_db_i64(res, r, 0),     crm_db_i64(res, r, 1),  strdup(PQgetvalue(res, r, 2)),
+                      crm_db_bool(res, r, 3),    crm_db_bool(res, r, 4), crm_db_bool(res, r, 5),
+                      (int)crm_db_i64(res, r, 6)};
     PQclear(res);
     return CRM_OK;
 }
@@ -213,6 +217,32 @@ static bool same_name(const char *a, const char *b)
     while (n > 0 && (b[n - 1] == ' ' || b[n - 1] == '\t'))
         n--;
     return strlen(a) == n && strncasecmp(a, b, n) == 0;
+}
+
+/* Salesforce's default open opportunity stages and their default probability (%). */
+static const struct {
+    const char *name;
+    int probability;
+} SF_OPEN_STAGES[] = {{"Prospecting", 10},          {"Qualification", 10},       {"Needs Analysis", 20},
+                      {"Value Proposition", 50},    {"Id. Decision Makers", 60}, {"Perception Analysis", 70},
+                      {"Proposal/Price Quote", 75}, {"Negotiation/Review", 90}};
+
+/* For a Salesforce default open stage no stage of the pipeline is named: the pipeline's active stage
+ * whose likelihood is nearest that stage's probability (the earlier one on a tie), else NULL. */
+static const stage_t *salesforce_open_stage(const catalog_t *cat, int64_t pipeline_id, const char *name)
+{
+    int want = -1;
+    for (size_t i = 0; i < sizeof SF_OPEN_STAGES / sizeof *SF_OPEN_STAGES && want < 0; i++)
+        if (same_name(SF_OPEN_STAGES[i].name, name))
+            want = SF_OPEN_STAGES[i].probability;
+    const stage_t *best = NULL;
+    for (int i = 0; i < cat->nstages && want >= 0; i++) {
+        const stage_t *s = &cat->stages[i];
+        if (s->pipeline_id == pipeline_id && s->active && !s->won && !s->lost &&
+            (!best || abs(s->likelihood - want) < abs(best->likelihood - want)))
+            best = s;
+    }
+    return best;
 }
 
 /* The pipeline and stage of a row (names win over ids; "" = the defaults); false with the reason. */
@@ -252,6 +282,8 @@ static bool resolve_stage(const catalog_t *cat, const Crm__ImportRow *in, drow_t
         if (s->pipeline_id == pipe->id && (won ? s->won : s->lost))
             st = s;
     }
+    if (!st && given(in->stage_name) && !won && !lost)
+        st = salesforce_open_stage(cat, pipe->id, in->stage_name);
     if (!st) {
         if (given(in->stage_name))
             snprintf(r->reason, sizeof r->reason, "unknown stage \"%.100s\" in pipeline \"%.100s\"",
@@ -740,18 +772,19 @@ static int store_rows(deals_t *self, const crm_rpc_ctx_t *ctx, const Crm__Import
         rc = crm_db_run(
             tx, "import_deal_stays",
             "INSERT INTO stage_changes (deal_id, pipeline_id, from_stage_id, stage_id, changed_by, "
-            "owner_id) SELECT s.id, s.pipeline_id, NULL, s.stage_id, $1::bigint, coalesce(s.owner_id, 0) "
-            "FROM import_deal_stage s JOIN deals d ON d.id = s.id",
+            "owner_id, currency, won_value) SELECT s.id, s.pipeline_id, NULL, s.stage_id, $1::bigint, "
+            "coalesce(s.owner_id, 0), CASE WHEN s.won THEN d.currency ELSE '' END, CASE WHEN s.won THEN "
+            "d.value ELSE 0 END FROM import_deal_stage s JOIN deals d ON d.id = s.id",
             1, sp, err);
     if (rc == CRM_OK)
         rc = crm_db_run(
             tx, "import_deal_funnel",
-            "INSERT INTO funnel_daily AS f (pipeline_id, stage_id, day, owner_id, entered, won_value) "
-            "SELECT s.pipeline_id, s.stage_id, (now() AT TIME ZONE 'UTC')::date, coalesce(s.owner_id, "
-            "0), count(*), sum(CASE WHEN s.won THEN d.value ELSE 0 END) FROM import_deal_stage s JOIN "
-            "deals d ON d.id = s.id GROUP BY 1, 2, 3, 4 ON CONFLICT (pipeline_id, stage_id, day, "
-            "owner_id) DO UPDATE SET entered = f.entered + EXCLUDED.entered, won_value = f.won_value + "
-            "EXCLUDED.won_value",
+            "INSERT INTO funnel_daily AS f (pipeline_id, stage_id, day, owner_id, currency, entered, "
+            "won_value) SELECT s.pipeline_id, s.stage_id, (now() AT TIME ZONE 'UTC')::date, "
+            "coalesce(s.owner_id, 0), CASE WHEN s.won THEN d.currency ELSE '' END, count(*), "
+            "sum(CASE WHEN s.won THEN d.value ELSE 0 END) FROM import_deal_stage s JOIN deals d ON d.id = "
+            "s.id GROUP BY 1, 2, 3, 4, 5 ON CONFLICT (pipeline_id, stage_id, day, owner_id, currency) DO "
+            "UPDATE SET entered = f.entered + EXCLUDED.entered, won_value = f.won_value + EXCLUDED.won_value",
             0, NULL, err);
     if (rc == CRM_OK)
         rc = crm_db_run(tx, "import_deal_stage_clear", "TRUNCATE import_deal_stage", 0, NULL, err);

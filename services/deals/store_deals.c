@@ -395,54 +395,56 @@ static int record_stay(crm_db_t *tx, const deals_caller_t *c, int64_t deal_id, c
         if (crm_db_run(
                 tx, "deals_stay_close",
                 "WITH c AS (UPDATE stage_changes SET left_at = now(), next_stage_id = $2 "
-                "WHERE deal_id = $1 AND left_at IS NULL RETURNING pipeline_id, stage_id, owner_id, "
+                "WHERE deal_id = $1 AND left_at IS NULL RETURNING pipeline_id, stage_id, owner_id, currency, "
                 "changed_at) "
-                "INSERT INTO funnel_daily AS f (pipeline_id, stage_id, day, owner_id, onward, lost, "
-                "time_sum, "
-                "time_n) SELECT pipeline_id, stage_id, (changed_at AT TIME ZONE 'UTC')::date, owner_id, "
-                "$3::integer, $4::integer, extract(epoch FROM now() - changed_at), 1 FROM c "
-                "ON CONFLICT (pipeline_id, stage_id, day, owner_id) DO UPDATE SET onward = f.onward + "
+                "INSERT INTO funnel_daily AS f (pipeline_id, stage_id, day, owner_id, currency, onward, "
+                "lost, "
+                "time_sum, time_n) SELECT pipeline_id, stage_id, (changed_at AT TIME ZONE 'UTC')::date, "
+                "owner_id, currency, $3::integer, $4::integer, extract(epoch FROM now() - changed_at), 1 "
+                "FROM c "
+                "ON CONFLICT (pipeline_id, stage_id, day, owner_id, currency) DO UPDATE SET onward = "
+                "f.onward + "
                 "EXCLUDED.onward, lost = f.lost + EXCLUDED.lost, time_sum = f.time_sum + EXCLUDED.time_sum, "
                 "time_n = f.time_n + 1",
                 4, cp, err))
             return err->code;
     }
+    /* A won stay remembers the currency and value it counted (migration 007). */
     return crm_db_run(
         tx, "deals_stay_open",
         "WITH o AS (INSERT INTO stage_changes (deal_id, pipeline_id, from_stage_id, stage_id, "
-        "changed_by, reason_id, owner_id) SELECT $1, $2, $3, $4, $5, $6, coalesce(d.owner_id, 0) "
-        "FROM deals d WHERE d.id = $1 RETURNING pipeline_id, stage_id, owner_id, changed_at) "
-        "INSERT INTO funnel_daily AS f (pipeline_id, stage_id, day, owner_id, entered, won_value) "
-        "SELECT o.pipeline_id, o.stage_id, (o.changed_at AT TIME ZONE 'UTC')::date, o.owner_id, 1, "
-        "CASE WHEN $7::boolean THEN (SELECT value FROM deals WHERE id = $1) ELSE 0 END FROM o "
-        "ON CONFLICT (pipeline_id, stage_id, day, owner_id) DO UPDATE SET entered = f.entered + 1, "
+        "changed_by, reason_id, owner_id, currency, won_value) SELECT $1, $2, $3, $4, $5, $6, "
+        "coalesce(d.owner_id, 0), CASE WHEN $7::boolean THEN d.currency ELSE '' END, "
+        "CASE WHEN $7::boolean THEN d.value ELSE 0 END FROM deals d WHERE d.id = $1 "
+        "RETURNING pipeline_id, stage_id, owner_id, currency, won_value, changed_at) "
+        "INSERT INTO funnel_daily AS f (pipeline_id, stage_id, day, owner_id, currency, entered, won_value) "
+        "SELECT o.pipeline_id, o.stage_id, (o.changed_at AT TIME ZONE 'UTC')::date, o.owner_id, o.currency, "
+        "1, o.won_value FROM o "
+        "ON CONFLICT (pipeline_id, stage_id, day, owner_id, currency) DO UPDATE SET entered = f.entered + 1, "
         "won_value = f.won_value + EXCLUDED.won_value",
         7, p, err);
 }
 
-/* After an owner change: the deal's open stay, and its entered count (and won value) in the funnel
- * summary, move to the new owner, so a rep's funnel shows the deals it was given. A no-op when the
- * owner did not change. Closed stays keep the owner they had. */
+/* After an owner change: the deal's open stay, and its entered count (and the won value it
+ * counted) in the funnel summary, move to the new owner, so a rep's funnel shows the deals it was
+ * given. A no-op when the owner did not change. Closed stays keep the owner they had. */
 static int reattribute_open_stay(crm_db_t *tx, int64_t deal_id, crm_err_t *err)
 {
     char b[24];
     const char *p[] = {crm_param_i64(b, true, deal_id)};
     return crm_db_run(
         tx, "deals_stay_owner",
-        "WITH n AS (SELECT coalesce(d.owner_id, 0) AS owner, CASE WHEN s.category = 'won' THEN d.value ELSE "
-        "0 END "
-        "AS v FROM deals d JOIN stages s ON s.id = d.stage_id WHERE d.id = $1), "
+        "WITH n AS (SELECT coalesce(d.owner_id, 0) AS owner FROM deals d WHERE d.id = $1), "
         "m AS (UPDATE stage_changes c SET owner_id = n.owner FROM n, (SELECT id, owner_id FROM stage_changes "
         "WHERE deal_id = $1 AND left_at IS NULL FOR UPDATE) o WHERE c.id = o.id AND o.owner_id <> n.owner "
         "RETURNING c.pipeline_id, c.stage_id, (c.changed_at AT TIME ZONE 'UTC')::date AS day, o.owner_id AS "
-        "old), "
-        "dec AS (UPDATE funnel_daily f SET entered = f.entered - 1, won_value = f.won_value - n.v FROM m, n "
-        "WHERE f.pipeline_id = m.pipeline_id AND f.stage_id = m.stage_id AND f.day = m.day AND f.owner_id = "
-        "m.old "
-        "RETURNING 1) "
-        "INSERT INTO funnel_daily AS f (pipeline_id, stage_id, day, owner_id, entered, won_value) "
-        "SELECT m.pipeline_id, m.stage_id, m.day, n.owner, 1, n.v FROM m, n "
-        "ON CONFLICT (pipeline_id, stage_id, day, owner_id) DO UPDATE SET entered = f.entered + 1, "
+        "old, c.currency, c.won_value), "
+        "dec AS (UPDATE funnel_daily f SET entered = f.entered - 1, won_value = f.won_value - m.won_value "
+        "FROM m WHERE f.pipeline_id = m.pipeline_id AND f.stage_id = m.stage_id AND f.day = m.day AND "
+        "f.owner_id = m.old AND f.currency = m.currency RETURNING 1) "
+        "INSERT INTO funnel_daily AS f (pipeline_id, stage_id, day, owner_id, currency, entered, won_value) "
+        "SELECT m.pipeline_id, m.stage_id, m.day, n.owner, m.currency, 1, m.won_value FROM m, n "
+        "ON CONFLICT (pipeline_id, stage_id, day, owner_id, currency) DO UPDATE SET entered = f.entered + 1, "
         "won_value = f.won_value + EXCLUDED.won_value",
         1, p, err);
 }
@@ -1379,6 +1381,35 @@ static double pct(int64_t part, int64_t whole)
     return whole > 0 ? (double)(int64_t)((double)part * 1000.0 / (double)whole + 0.5) / 10.0 : 0.0;
 }
 
+/* Sets won_value, currency and won_values from {"EUR": "10.00", ...} (funnel_report's jsonb): the
+ * value and currency only when there is exactly one currency ("0.00" when none). */
+static void set_won_values(const char *json, char **won_value, char **currency, size_t *n_out,
+                           Crm__FunnelWonValue ***out)
+{
+    json_t *o = json_loads(json ? json : "{}", 0, NULL);
+    size_t n = json_is_object(o) ? json_object_size(o) : 0;
+    *out = n ? calloc(n, sizeof **out) : NULL;
+    *n_out = 0;
+    const char *cur;
+    json_t *v;
+    json_object_foreach(o, cur, v)
+    {
+        if (!*out || *n_out >= n || !json_is_string(v))
+            continue;
+        Crm__FunnelWonValue *w = (Crm__FunnelWonValue *)crm_pb_new(&crm__funnel_won_value__descriptor);
+        w->currency = crm_pb_strdup(cur);
+        w->won_value = crm_pb_strdup(json_string_value(v));
+        (*out)[(*n_out)++] = w;
+    }
+    if (*n_out == 1) {
+        *won_value = crm_pb_strdup((*out)[0]->won_value);
+        *currency = crm_pb_strdup((*out)[0]->currency);
+    } else if (*n_out == 0) {
+        *won_value = crm_pb_strdup("0.00");
+    }
+    json_decref(o);
+}
+
 int deals_store_funnel(crm_db_t *db, const Crm__FunnelRequest *req, const int64_t *owners, size_t nowners,
                        Crm__Funnel **out, crm_err_t *err)
 {
@@ -1386,11 +1417,11 @@ int deals_store_funnel(crm_db_t *db, const Crm__FunnelRequest *req, const int64_
     char *arr = owners ? id_array(owners, nowners) : NULL;
     char b[24];
     const char *p[] = {crm_param_i64(b, true, req->pipeline_id), req->from, req->to, arr};
-    PGresult *res = crm_db_exec(
-        db, "funnel_report",
-        "SELECT stage_id, name, category, pos, entered, onward, lost, avg_seconds, "
-        "won_value::numeric(20, 2)::text FROM funnel_report($1, $2::date, $3::date, $4::bigint[])",
-        4, p, err);
+    PGresult *res =
+        crm_db_exec(db, "funnel_report",
+                    "SELECT stage_id, name, category, pos, entered, onward, lost, avg_seconds, "
+                    "won_values, won_total FROM funnel_report($1, $2::date, $3::date, $4::bigint[])",
+                    4, p, err);
     free(arr);
     if (!res)
         return err->code;
@@ -1406,7 +1437,6 @@ int deals_store_funnel(crm_db_t *db, const Crm__FunnelRequest *req, const int64_
     f->from = crm_pb_strdup(req->from);
     f->to = crm_pb_strdup(req->to);
     f->stages = calloc((size_t)n, sizeof *f->stages);
-    double won = 0;
     for (int r = 0; r < n; r++) {
         Crm__FunnelStage *s = (Crm__FunnelStage *)crm_pb_new(&crm__funnel_stage__descriptor);
         crm_row_i64(res, r, 0, &s->has_stage_id, &s->stage_id);
@@ -1423,15 +1453,11 @@ int deals_store_funnel(crm_db_t *db, const Crm__FunnelRequest *req, const int64_
             s->has_avg_seconds_in_stage = 1;
             s->avg_seconds_in_stage = strtod(PQgetvalue(res, r, 7), NULL);
         }
-        s->won_value = crm_row_str(res, r, 8);
-        if (strcmp(s->category, "won") == 0)
-            won += strtod(s->won_value, NULL);
+        set_won_values(PQgetvalue(res, r, 8), &s->won_value, &s->currency, &s->n_won_values, &s->won_values);
         f->stages[f->n_stages++] = s;
     }
+    set_won_values(PQgetvalue(res, 0, 9), &f->won_value, &f->currency, &f->n_won_values, &f->won_values);
     PQclear(res);
-    char wv[64];
-    snprintf(wv, sizeof wv, "%.2f", won);
-    f->won_value = crm_pb_strdup(wv);
     *out = f;
     return CRM_OK;
 }

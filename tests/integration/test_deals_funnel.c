@@ -155,3 +155,118 @@ Test(deals_funnel, from_stage_history)
     free(s2);
     free(mgr);
 }
+
+static const char *fs(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* The won value of currency cur in a won_values array, NULL when absent. */
+static const char *won_in(json_t *o, const char *cur)
+{
+    json_t *a = json_object_get(o, "won_values");
+    for (size_t i = 0; i < json_array_size(a); i++)
+        if (strcmp(fs(json_array_get(a, i), "currency") ?: "", cur) == 0)
+            return fs(json_array_get(a, i), "won_value");
+    return NULL;
+}
+
+static json_t *funnel_whole(const char *query, const char *token)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v2/reports/funnel?%s", query);
+    harness_resp_t *r = dl_expect(h, "GET", path, token, NULL, 200);
+    json_t *f = json_incref(dl_data(r));
+    harness_resp_destroy(&r);
+    return f;
+}
+
+/* Won values are never added across currencies; an owner change moves what the stay counted when
+ * it entered the won stage, even when the deal's value changed since. */
+Test(deals_funnel, won_values_per_currency)
+{
+    h = harness_start();
+    cr_assert_not_null(h, "stack did not start");
+    const char *admin = harness_admin_token(h);
+    long long u1, u2;
+    free(dl_user_token(h, "w1@example.com", "sales", &u1));
+    free(dl_user_token(h, "w2@example.com", "sales", &u2));
+    json_t *sl = dl_list(h, "/v2/stages?pipeline_id=1", admin);
+    for (size_t i = 0; i < 7; i++)
+        st[i] = dl_item_int(sl, i, "id");
+    json_decref(sl);
+    char body[160];
+    snprintf(body, sizeof body, "{\"name\":\"X\",\"value\":\"1000\",\"currency\":\"USD\",\"owner_id\":%lld}",
+             u1);
+    long long x = dl_create(h, "/v2/deals", admin, body);
+    snprintf(body, sizeof body, "{\"name\":\"Y\",\"value\":\"500\",\"currency\":\"EUR\",\"owner_id\":%lld}",
+             u1);
+    long long y = dl_create(h, "/v2/deals", admin, body);
+    snprintf(body, sizeof body,
+             "{\"name\":\"Z\",\"value\":\"250.50\",\"currency\":\"USD\",\"owner_id\":%lld}", u2);
+    long long z = dl_create(h, "/v2/deals", admin, body);
+    move(admin, x, 4), move(admin, y, 4), move(admin, z, 4);
+
+    json_t *f = funnel_whole("pipeline_id=1", admin);
+    json_t *won = json_array_get(json_object_get(f, "stages"), 4);
+    cr_expect(json_is_null(json_object_get(won, "won_value")),
+              "a stage mixing currencies has no single value");
+    cr_expect(json_is_null(json_object_get(won, "currency")));
+    cr_expect_str_eq(won_in(won, "USD") ?: "", "1250.50");
+    cr_expect_str_eq(won_in(won, "EUR") ?: "", "500.00");
+    cr_expect_eq(json_array_size(json_object_get(won, "won_values")), 2);
+    cr_expect(json_is_null(json_object_get(f, "won_value")), "nor the funnel");
+    cr_expect_str_eq(won_in(f, "USD") ?: "", "1250.50");
+    cr_expect_str_eq(won_in(f, "EUR") ?: "", "500.00");
+    cr_expect_str_eq(fs(json_array_get(json_object_get(f, "stages"), 0), "won_value") ?: "", "0.00");
+    json_decref(f);
+
+    /* One owner's funnel holds one currency: a single value. */
+    char q[96];
+    snprintf(q, sizeof q, "pipeline_id=1&owner_id=%lld", u2);
+    f = funnel_whole(q, admin);
+    cr_expect_str_eq(fs(f, "won_value") ?: "", "250.50");
+    cr_expect_str_eq(fs(f, "currency") ?: "", "USD");
+    json_decref(f);
+
+    /* Y's value changes while it is won, then it goes to u2: u2 gets the 500 EUR it counted, u1
+     * keeps none of it. */
+    char path[64];
+    snprintf(path, sizeof path, "/v2/deals/%lld", y);
+    harness_resp_destroy(
+        &(harness_resp_t *){dl_expect(h, "PUT", path, admin, "{\"data\":{\"value\":\"700\"}}", 200)});
+    snprintf(body, sizeof body, "{\"data\":{\"owner_id\":%lld}}", u2);
+    harness_resp_destroy(&(harness_resp_t *){dl_expect(h, "PUT", path, admin, body, 200)});
+    f = funnel_whole(q, admin);
+    cr_expect(json_is_null(json_object_get(f, "won_value")));
+    cr_expect_str_eq(won_in(f, "EUR") ?: "", "500.00");
+    cr_expect_str_eq(won_in(f, "USD") ?: "", "250.50");
+    json_decref(f);
+    snprintf(q, sizeof q, "pipeline_id=1&owner_id=%lld", u1);
+    f = funnel_whole(q, admin);
+    cr_expect_str_eq(fs(f, "won_value") ?: "", "1000.00");
+    cr_expect_str_eq(fs(f, "currency") ?: "", "USD");
+    cr_expect_null(won_in(f, "EUR"), "no EUR left with u1: %s", won_in(f, "EUR"));
+    json_decref(f);
+    f = funnel_whole("pipeline_id=1", admin);
+    cr_expect_str_eq(won_in(f, "EUR") ?: "", "500.00", "the whole funnel is unchanged");
+    cr_expect_eq(fi(json_object_get(f, "stages"), 4, "entered"), 3);
+    json_decref(f);
+
+    /* The summary rebuilt from the history agrees with the one kept move by move. */
+    long long kept =
+        harness_sql_long(h, "SELECT count(*) FROM (SELECT stage_id, currency, sum(entered), "
+                            "sum(won_value) FROM deals.funnel_daily GROUP BY 1, 2 HAVING sum(entered) "
+                            "<> 0) x");
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM deals.funnel_daily WHERE won_value < 0"), 0);
+    cr_assert_eq(harness_sql_long(h, "SET search_path TO deals; SELECT 1 FROM (SELECT funnel_rebuild()) x"),
+                 1);
+    cr_expect_eq(harness_sql_long(h,
+                                  "SELECT count(*) FROM (SELECT stage_id, currency, sum(entered), "
+                                  "sum(won_value) FROM deals.funnel_daily GROUP BY 1, 2 HAVING sum(entered) "
+                                  "<> 0) x"),
+                 kept);
+    f = funnel_whole(q, admin);
+    cr_expect_str_eq(fs(f, "won_value") ?: "", "1000.00", "after the rebuild too");
+    json_decref(f);
+}

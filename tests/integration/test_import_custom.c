@@ -165,15 +165,22 @@ Test(import_custom, deals_leads_contacts)
     long long price = harness_create(h, "loss_reasons", json_pack("{s:s}", "name", "Price"));
     cr_assert_gt(price, 0);
     write_file(path, "Opportunity Name,StageName,Probability (%),Loss Reason\n"
-                     "Won one,Closed Won,100%,\n"        /* 2 */
-                     "Lost one,closed lost,0,price\n"    /* 3: the existing reason */
-                     "Odd,Prospecting,10,\n"             /* 4 */
-                     "Too likely,Closed Won,150,\n"      /* 5 */
-                     "Half,Qualified, 40 %, Timing \n"); /* 6: a new reason */
+                     "Won one,Closed Won,100%,\n"      /* 2 */
+                     "Lost one,closed lost,0,price\n"  /* 3: the existing reason */
+                     "Odd,Pondering,10,\n"             /* 4 */
+                     "Too likely,Closed Won,150,\n"    /* 5 */
+                     "Half,Qualified, 40 %, Timing \n" /* 6: a new reason */
+                     "Early,Prospecting,,\n"           /* 7: Salesforce's 10% → Incoming (10) */
+                     "Talks,negotiation/review,,\n"    /* 8: 90% → Closure (75) */
+                     "Needs,Needs Analysis,,\n");      /* 9: 20% → Qualified (25) */
     import("deals", path, out, sizeof out);
-    cr_expect(strstr(out, "3 created"), "%s", out);
+    cr_expect(strstr(out, "6 created"), "%s", out);
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM deals.deals d JOIN deals.stages s ON s.id = "
+                                     "d.stage_id WHERE (d.name, s.name) IN (('Early', 'Incoming'), ('Talks', "
+                                     "'Closure'), ('Needs', 'Qualified'))"),
+                 3, "Salesforce's open stages by their default probability");
     static const char *const sf_rejects[] = {
-        "\"4\",\"unknown stage \"\"Prospecting\"\" in pipeline \"\"Sales Pipeline\"\"\"",
+        "\"4\",\"unknown stage \"\"Pondering\"\" in pipeline \"\"Sales Pipeline\"\"\"",
         "\"5\",\"win likelihood '150' is not 0 to 100 (column Probability (%))\""};
     expect_rejects(path, sf_rejects, 2);
     cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM deals.deals d JOIN deals.stages s ON s.id = "
