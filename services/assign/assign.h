@@ -80,7 +80,10 @@ typedef struct {
     int64_t owner_id;
     const char *import_id;
     int64_t changed_by;
-    int64_t phase_us[5]; /* out: known, ids, picks, log COPY, ownership (for the log) */
+    int64_t phase_us[5];    /* out: known, ids, picks, log COPY, ownership (for the log) */
+    const int64_t *release; /* records that will never exist: this import's picks for them go */
+    size_t nrelease;
+    int64_t released; /* out: assignments removed */
 } assign_bulk_t;
 int assign_store_pick_bulk(crm_db_t *tx, assign_bulk_t *in, int64_t *owners, int64_t *aids,
                            int64_t *pool_used, crm_err_t *err);

@@ -285,6 +285,15 @@ HANDLER(pool_list)
     return rc;
 }
 
+static int ids_positive(const int64_t *ids, size_t n, const char *field, crm_err_t *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] <= 0)
+            return crm_err_set(err, CRM_EINVALID, field, "incorrect_value",
+                               "record id %lld at index %zu is not a positive id", (long long)ids[i], i);
+    return CRM_OK;
+}
+
 /* assign.pick_bulk (importers): owners for many records at once, no owner.assigned (see the
  * contract in proto/assign.proto). The system or an admin only. */
 HANDLER(pick_bulk)
@@ -301,11 +310,9 @@ HANDLER(pick_bulk)
     if (req->n_record_ids > 2000000)
         return crm_err_set(err, CRM_EINVALID, "/record_ids", "too_long",
                            "at most 2,000,000 records per call");
-    for (size_t i = 0; i < req->n_record_ids; i++)
-        if (req->record_ids[i] <= 0)
-            return crm_err_set(err, CRM_EINVALID, "/record_ids", "incorrect_value",
-                               "record id %lld at index %zu is not a positive id",
-                               (long long)req->record_ids[i], i);
+    if (ids_positive(req->record_ids, req->n_record_ids, "/record_ids", err) != CRM_OK ||
+        ids_positive(req->release_ids, req->n_release_ids, "/release_ids", err) != CRM_OK)
+        return err->code;
     Crm__PickBulkReply *rep = (Crm__PickBulkReply *)crm_pb_new(&crm__pick_bulk_reply__descriptor);
     size_t n = req->n_record_ids;
     rep->owner_ids = calloc(n + 1, sizeof *rep->owner_ids);
@@ -318,25 +325,31 @@ HANDLER(pick_bulk)
                        .pool_id = req->has_pool_id ? req->pool_id : 0,
                        .owner_id = req->has_owner_id ? req->owner_id : 0,
                        .import_id = req->import_id,
-                       .changed_by = req->has_changed_by ? req->changed_by : ctx->user_id};
+                       .changed_by = req->has_changed_by ? req->changed_by : ctx->user_id,
+                       .release = req->release_ids,
+                       .nrelease = req->n_release_ids};
     int64_t t0 = crm_mono_us();
-    int rc = n == 0 ? CRM_OK : crm_db_begin(ctx->db, err);
-    if (n > 0 && rc == CRM_OK)
+    bool work = n > 0 || b.nrelease > 0;
+    int rc = work ? crm_db_begin(ctx->db, err) : CRM_OK;
+    if (work && rc == CRM_OK)
         rc = assign_store_pick_bulk(ctx->db, &b, rep->owner_ids, rep->assignment_ids, &rep->pool_id, err);
-    if (n > 0 && rc == CRM_OK)
+    if (work && rc == CRM_OK)
         rc = crm_db_commit(ctx->db, err);
     if (rc != CRM_OK) {
         crm_db_rollback(ctx->db);
         protobuf_c_message_free_unpacked(&rep->base, NULL);
         return rc;
     }
+    rep->has_released = 1;
+    rep->released = b.released;
     crm_log_info(ctx->correlation_id, "assign.pick_bulk",
-                 "resource_type=%s records=%zu pool_id=%lld owner_id=%lld import_id=%s ms=%lld known_ms=%lld "
-                 "ids_ms=%lld picks_ms=%lld copy_ms=%lld ownership_ms=%lld",
-                 type, n, (long long)rep->pool_id, (long long)b.owner_id, b.import_id ? b.import_id : "",
-                 (long long)((crm_mono_us() - t0) / 1000), (long long)(b.phase_us[0] / 1000),
-                 (long long)(b.phase_us[1] / 1000), (long long)(b.phase_us[2] / 1000),
-                 (long long)(b.phase_us[3] / 1000), (long long)(b.phase_us[4] / 1000));
+                 "resource_type=%s records=%zu released=%lld pool_id=%lld owner_id=%lld import_id=%s ms=%lld "
+                 "known_ms=%lld ids_ms=%lld picks_ms=%lld copy_ms=%lld ownership_ms=%lld",
+                 type, n, (long long)b.released, (long long)rep->pool_id, (long long)b.owner_id,
+                 b.import_id ? b.import_id : "", (long long)((crm_mono_us() - t0) / 1000),
+                 (long long)(b.phase_us[0] / 1000), (long long)(b.phase_us[1] / 1000),
+                 (long long)(b.phase_us[2] / 1000), (long long)(b.phase_us[3] / 1000),
+                 (long long)(b.phase_us[4] / 1000));
     REPLY(rep);
     return CRM_OK;
 }

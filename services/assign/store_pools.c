@@ -1012,6 +1012,33 @@ static int bulk_known(crm_db_t *tx, const char *type, const char *ids_lit, idmap
     return CRM_OK;
 }
 
+/* Removes the picks this import made for records that will never exist (a retried batch's rows that
+ * ended merged or rejected: their reserved ids stay unused), with their ownership rows, so that the
+ * log and the open counts hold only real records. Only assignments caused by this import's bulk
+ * pick of that id (cause "<import_id>:<type>:<id>") go. The cursor is not rewound: picks made after
+ * it may have moved it on. */
+static int bulk_release(crm_db_t *tx, assign_bulk_t *in, crm_err_t *err)
+{
+    if (!in->import_id || !*in->import_id)
+        return crm_err_set(err, CRM_EINVALID, "/import_id", "missing", "release_ids need the import_id");
+    crm_buf_t ids = {0};
+    crm_buf_i64_array(&ids, in->release, in->nrelease);
+    const char *p[] = {in->type, ids.s, in->import_id};
+    PGresult *res = crm_db_exec(
+        tx, "pick_bulk_release",
+        "WITH d AS (DELETE FROM assignments a USING unnest($2::bigint[]) AS r(id) WHERE a.resource_type = $1 "
+        "AND a.resource_id = r.id AND a.cause_event_id = $3 || ':' || $1 || ':' || r.id RETURNING "
+        "a.resource_id), o AS (DELETE FROM ownership o USING d WHERE o.resource_type = $1 AND o.resource_id "
+        "= d.resource_id) SELECT count(*) FROM d",
+        3, p, err);
+    crm_buf_free(&ids);
+    if (!res)
+        return err->code;
+    in->released = crm_db_i64(res, 0, 0);
+    PQclear(res);
+    return CRM_OK;
+}
+
 int assign_store_pick_bulk(crm_db_t *tx, assign_bulk_t *in, int64_t *owners, int64_t *aids,
                            int64_t *pool_used, crm_err_t *err)
 {
@@ -1033,6 +1060,10 @@ int assign_store_pick_bulk(crm_db_t *tx, assign_bulk_t *in, int64_t *owners, int
     if (crm_db_run(tx, "pick_bulk_lock", "SELECT pg_advisory_xact_lock(hashtext('assign.pick_bulk:' || $1))",
                    1, lk, err))
         return err->code;
+    if (in->nrelease > 0 && bulk_release(tx, in, err) != CRM_OK)
+        return err->code;
+    if (n == 0)
+        return CRM_OK;
     pool_turns_t ps = {0};
     if (in->owner_id <= 0) {
         bool mismatch;

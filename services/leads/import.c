@@ -16,7 +16,11 @@
  *   4. owners of the new records in bulk: crm-assign's assign.pick_bulk (the pool given, the user
  *      given, or the type's default pool) with the reserved ids — the same pool cursor as every
  *      other path, idempotent per id; unreachable → the batch fails and crmctl retries. The call
- *      runs on a thread of its own while step 5 stages the rows and writes the merges;
+ *      runs on a thread of its own while step 5 stages the rows and writes the merges. Ids are
+ *      keyed by (import, line), so a retried batch gets the same owners back; a row whose id an
+ *      earlier, failed attempt reserved and that now merges (a record with its key was created
+ *      meanwhile) or is rejected sends its id in release_ids: crm-assign removes the pick that
+ *      attempt made for it, and no assignment is left for a record that never exists;
  *   5. the rows go into a temporary staging table with COPY, then UPDATE ... FROM for the merges
  *      (with a timeline entry each), then, owners known, INSERT ... SELECT of the new records
  *      (owner_id set, import_id and import_line unique: their "Imported from" timeline entry is
@@ -96,6 +100,7 @@ typedef struct {
     int rep;        /* index of the row it merges into (itself when it is a representative) */
     int64_t target; /* existing record it merges into (representatives) */
     int64_t id;     /* reserved id of a new record */
+    bool reused;    /* the id was reserved by an earlier attempt (which may have picked an owner for it) */
     int64_t owner;  /* owner of a new record (assign.pick_bulk) */
     int64_t assignment;
     const char *state; /* NULL: stored; else "rejected" */
@@ -1048,7 +1053,7 @@ static int check_batch(const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, crm_
  * aligned with b->rows (0: none). A reservation an earlier attempt made for a line is reused; the
  * others are drawn from the table's sequence and reserved in a statement of their own (committed
  * before the batch's transaction, and so before crm-assign records owners for them). */
-static int reserve_ids(crm_db_t *db, const ikind_t *k, const Crm__ImportBatch *b, int64_t *ids,
+static int reserve_ids(crm_db_t *db, const ikind_t *k, const Crm__ImportBatch *b, int64_t *ids, bool *reused,
                        crm_err_t *err)
 {
     if (b->n_rows == 0)
@@ -1082,8 +1087,10 @@ static int reserve_ids(crm_db_t *db, const ikind_t *k, const Crm__ImportBatch *b
             else
                 hi_i = mid;
         }
-        if (lo_i < b->n_rows && b->rows[lo_i]->line == line)
+        if (lo_i < b->n_rows && b->rows[lo_i]->line == line) {
             ids[lo_i] = atoll(PQgetvalue(res, j, 1));
+            reused[lo_i] = true;
+        }
     }
     PQclear(res);
     int64_t *need = calloc(b->n_rows, sizeof *need);
@@ -1128,21 +1135,23 @@ static int reserve_ids(crm_db_t *db, const ikind_t *k, const Crm__ImportBatch *b
 static int pick_owners(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, batch_t *bt,
                        crm_err_t *err)
 {
-    size_t n = 0;
-    int64_t *ids = calloc(bt->n + 1, sizeof *ids);
+    size_t n = 0, nrel = 0;
+    int64_t *ids = calloc(bt->n + 1, sizeof *ids), *rel = calloc(bt->n + 1, sizeof *rel);
     irow_t **rows = calloc(bt->n + 1, sizeof *rows);
     for (size_t i = 0; i < bt->n; i++) {
         irow_t *r = &bt->rows[i];
         if (!r->state && r->rep == (int)i && !r->target) {
             rows[n] = r;
             ids[n++] = r->id;
+        } else if (r->reused && r->id > 0) {
+            rel[nrel++] = r->id; /* an earlier attempt may have picked for it: never a record now */
         }
     }
     int rc = CRM_OK;
     if (n > 0 && b->dry_run) {
         for (size_t i = 0; i < n; i++)
             rows[i]->owner = b->owner_id;
-    } else if (n > 0) {
+    } else if (n > 0 || nrel > 0) {
         Crm__PickBulkRequest req = CRM__PICK_BULK_REQUEST__INIT;
         req.resource_type = (char *)bt->k->rtype;
         req.record_ids = ids;
@@ -1152,6 +1161,8 @@ static int pick_owners(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__Impor
         req.owner_id = b->owner_id;
         req.changed_by = ctx->user_id;
         req.import_id = b->import_id;
+        req.release_ids = rel;
+        req.n_release_ids = nrel;
         crm_rpc_caller_t caller = {
             .user_id = ctx->user_id, .role = NULL, .correlation_id = ctx->correlation_id};
         Crm__PickBulkReply *rep = NULL;
@@ -1173,11 +1184,16 @@ static int pick_owners(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__Impor
                 rows[i]->owner = rep->owner_ids[i];
                 rows[i]->assignment = rep->assignment_ids[i];
             }
+            if (rep->released > 0)
+                crm_log_info(ctx->correlation_id, "import.released",
+                             "import_id=%s released=%lld (picks of rows that ended merged or rejected)",
+                             b->import_id, (long long)rep->released);
         }
         if (rep)
             protobuf_c_message_free_unpacked(&rep->base, NULL);
     }
     free(ids);
+    free(rel);
     free(rows);
     return rc == CRM_OK ? CRM_OK : err->code;
 }
@@ -1278,7 +1294,7 @@ static int save_owner_counts(crm_db_t *tx, const char *import_id, const batch_t 
 }
 
 static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, const int64_t *ids,
-                     batch_t *bt, Crm__ImportBatchReply *rep, crm_err_t *err)
+                     const bool *reused, batch_t *bt, Crm__ImportBatchReply *rep, crm_err_t *err)
 {
     const ikind_t *k = bt->k;
     crm_db_t *tx = ctx->db;
@@ -1322,6 +1338,7 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
         irow_t *r = &bt->rows[bt->n++];
         r->in = b->rows[i];
         r->id = ids[i];
+        r->reused = reused[i];
         check_row(self, k, b, &defs, r);
         bt->flagged += r->in->n_flags > 0;
     }
@@ -1385,6 +1402,8 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
         snprintf(name, sizeof name, "import_stage_clear_%s", k->rtype);
         if (rc == CRM_OK)
             rc = crm_db_run(tx, name, k->stage_clear, 0, NULL, err);
+    } else if (!b->dry_run) {
+        rc = pick_owners(self, ctx, b, bt, err); /* nothing new: only the picks to release, if any */
     }
     if (rc == CRM_OK)
         rc = save_owner_counts(tx, b->import_id, bt, err);
@@ -1437,13 +1456,14 @@ static int import_batch(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMess
     Crm__ImportBatchReply *rep = (Crm__ImportBatchReply *)crm_pb_new(&crm__import_batch_reply__descriptor);
     batch_t bt = {.k = strcmp(b->resource_type, "contact") == 0 ? &kcontact : &klead};
     int64_t *ids = calloc(b->n_rows + 1, sizeof *ids);
+    bool *reused = calloc(b->n_rows + 1, sizeof *reused);
     int64_t t0 = crm_mono_us();
-    int rc = b->dry_run ? CRM_OK : reserve_ids(ctx->db, bt.k, b, ids, err);
+    int rc = b->dry_run ? CRM_OK : reserve_ids(ctx->db, bt.k, b, ids, reused, err);
     bt.t_reserve = crm_mono_us() - t0;
     if (rc == CRM_OK)
         rc = crm_db_begin(ctx->db, err);
     if (rc == CRM_OK) {
-        rc = run_batch(self, ctx, b, ids, &bt, rep, err);
+        rc = run_batch(self, ctx, b, ids, reused, &bt, rep, err);
         if (rc == CRM_OK && !b->dry_run)
             rc = crm_db_commit(ctx->db, err);
         else
@@ -1451,6 +1471,7 @@ static int import_batch(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMess
     }
     bt.t_total = crm_mono_us() - t0;
     free(ids);
+    free(reused);
     if (rc == CRM_OK) {
         rep->has_created = rep->has_merged = rep->has_duplicates = rep->has_rejected = rep->has_skipped = 1;
         rep->created = bt.created;

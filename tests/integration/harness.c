@@ -629,6 +629,19 @@ int harness_crmctl(harness_t *self, const char *args, char *out, size_t len)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+pid_t harness_crmctl_spawn(harness_t *self, const char *args)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "exec %s/tools/crmctl/crmctl --config '%s' %s >/dev/null 2>>'%s/crmctl-stderr.log'",
+             CRM_BUILD_DIR, self->config, args, harness_dir(self));
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
 char *harness_slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -872,6 +885,12 @@ int harness_rpc_port(harness_t *self, const char *name)
 {
     daemon_t *d = find_daemon(self, name);
     return d ? d->rpc_port : 0;
+}
+
+int harness_admin_port(harness_t *self, const char *name)
+{
+    daemon_t *d = find_daemon(self, name);
+    return d ? d->admin_port : 0;
 }
 
 /* --- extra instances (issue 5: several crm-assign on one schema) ------------------------- */

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <jansson.h>
 #include "pgtest.h"
 
@@ -44,6 +45,10 @@ const char *harness_config_path(const harness_t *self); /* the YAML file the dae
  * (len bytes, NUL-terminated), its stderr is appended to <harness_dir>/crmctl-stderr.log.
  * Returns crmctl's exit status (-1 when it did not exit). */
 int harness_crmctl(harness_t *self, const char *args, char *out, size_t len);
+/* Starts crmctl --config <the stack's config> ARGS (through the shell, exec'd: the pid is crmctl's)
+ * in the background, stdout discarded, stderr appended as above; returns its pid (-1: fork failed).
+ * The caller kills and reaps it. */
+pid_t harness_crmctl_spawn(harness_t *self, const char *args);
 /* A file's content (at most 64 KiB) in a static buffer kept until the next call; NULL when it
  * cannot be read. */
 char *harness_slurp(const char *path);
@@ -61,6 +66,8 @@ int harness_restart(harness_t *self, const char *name);
 bool harness_running(harness_t *self, const char *name);
 /* The RPC port of a daemon (tcp://127.0.0.1:<port>), 0 when unknown or the broker. */
 int harness_rpc_port(harness_t *self, const char *name);
+/* The admin HTTP port of a daemon (/metrics, /readyz), 0 when unknown. */
+int harness_admin_port(harness_t *self, const char *name);
 /* Prints the last `lines` lines of every daemon's log to stderr. */
 void harness_dump_logs(const harness_t *self, int lines);
 

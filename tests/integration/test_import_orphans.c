@@ -1,0 +1,157 @@
+/* An import batch whose owners were picked (assign.pick_bulk committed in crm-assign) and whose
+ * own transaction then failed: crm-leads is killed while the batch waits for a lock after the
+ * pick. Meanwhile a lead with one of the file's e-mails is created, so the retry MERGES that row
+ * instead of creating it. The retry must give the other rows the SAME owners (no second
+ * assignment) and remove the pick of the merged row: afterwards every assignment and ownership
+ * row of crm-assign is about a lead that exists, and the digest's per-owner counts match them. */
+#include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "crm/util.h"
+#include "harness.h"
+
+static harness_t *h;
+
+static void stop_stack(void)
+{
+    harness_destroy(&h);
+}
+
+TestSuite(import_orphans, .fini = stop_stack, .timeout = 900);
+
+static bool is_true(harness_t *self, void *arg)
+{
+    return harness_sql_long(self, arg) == 1;
+}
+
+/* The first column of the first row as text (static buffer), "" when none. */
+static const char *sql_text(PGconn *c, const char *sql)
+{
+    static char buf[4096];
+    PGresult *res = PQexec(c, sql);
+    buf[0] = '\0';
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+        snprintf(buf, sizeof buf, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return buf;
+}
+
+Test(import_orphans, failed_batch_after_pick_retried_with_a_merge)
+{
+    h = harness_start();
+    cr_assert_not_null(h);
+    long long users[3];
+    long long pool = harness_seed_pool(h, "orph", 3, users);
+    cr_assert_gt(pool, 0);
+    char path[512], args[700], out[8192], q[1200];
+    snprintf(path, sizeof path, "%s/orphans.csv", harness_dir(h));
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fputs("first_name,last_name,email\nA,One,a@orph.test\nB,Two,b@orph.test\nC,Three,c@orph.test\n"
+          "D,Four,d@orph.test\n",
+          f);
+    fclose(f);
+
+    /* A session holds a lock the batch needs after the pick (its per-owner counts). */
+    PGconn *lock = PQconnectdb(pgtest_url(harness_pg(h)));
+    cr_assert_eq(PQstatus(lock), CONNECTION_OK);
+    PGresult *res = PQexec(lock, "BEGIN; LOCK TABLE leads.import_owner_counts IN EXCLUSIVE MODE");
+    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(lock));
+    PQclear(res);
+
+    snprintf(args, sizeof args, "import leads '%s'", path);
+    pid_t pid = harness_crmctl_spawn(h, args);
+    cr_assert_gt(pid, 0);
+    cr_assert(
+        harness_wait_until(h, harness_ms(60000), is_true,
+                           "SELECT (count(*) = 4)::int FROM assign.assignments WHERE resource_type = 'lead'",
+                           "the batch's four picks committed in crm-assign"));
+    cr_assert(harness_wait_until(h, harness_ms(60000), is_true,
+                                 "SELECT (count(*) = 1)::int FROM pg_stat_activity WHERE wait_event_type = "
+                                 "'Lock' AND query LIKE 'INSERT INTO import_owner_counts%'",
+                                 "the batch waiting for the lock after the pick"));
+    PGconn *c = PQconnectdb(pgtest_url(harness_pg(h)));
+    cr_assert_eq(PQstatus(c), CONNECTION_OK);
+    char first[4096];
+    snprintf(first, sizeof first, ",%s,",
+             sql_text(c, "SELECT string_agg(resource_id || ':' || owner_id, ',' ORDER BY resource_id) FROM "
+                         "assign.assignments WHERE resource_type = 'lead'"));
+
+    /* crm-leads dies mid-batch (its transaction never commits), crmctl is stopped. */
+    kill(pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    cr_assert_eq(harness_kill(h, "leads"), 0);
+    res = PQexec(lock, "ROLLBACK");
+    PQclear(res);
+    PQfinish(lock);
+    cr_assert(harness_wait_until(h, harness_ms(60000), is_true,
+                                 "SELECT (count(*) = 0)::int FROM pg_stat_activity WHERE query LIKE "
+                                 "'INSERT INTO import_owner_counts%' AND state <> 'idle'",
+                                 "the dead batch's transaction gone"));
+    cr_assert_eq(harness_sql_long(h, "SELECT count(*) FROM leads.leads"), 0, "nothing of the batch stored");
+    cr_assert_eq(harness_restart(h, "leads"), 0);
+
+    /* Meanwhile a lead with line 3's e-mail is created (its own owner, a manual assignment). */
+    long long meanwhile = harness_create(h, "leads",
+                                         json_pack("{s:s,s:s,s:i}", "last_name", "Meanwhile", "email",
+                                                   "b@orph.test", "owner_id", (int)users[2]));
+    cr_assert_gt(meanwhile, 0);
+    snprintf(
+        q, sizeof q,
+        "SELECT (count(*) = 1)::int FROM assign.assignments WHERE resource_type = 'lead' AND resource_id = "
+        "%lld",
+        meanwhile);
+    cr_assert(harness_wait_until(h, harness_ms(60000), is_true, q, "the new lead's owner recorded"));
+
+    /* The same command again: the batch is retried, line 3 merges into the new lead. */
+    snprintf(args, sizeof args, "import leads '%s'", path);
+    st = harness_crmctl(h, args, out, sizeof out);
+    cr_assert_eq(st, 0, "%s", out);
+    cr_expect(strstr(out, "3 created, 1 merged into existing leads"), "%s", out);
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM leads.leads WHERE import_id IS NOT NULL"), 3);
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM leads.leads WHERE email_norm = 'b@orph.test'"), 1);
+
+    /* No assignment or ownership row of crm-assign is about a lead that does not exist. */
+    cr_expect_eq(harness_sql_long(h,
+                                  "SELECT count(*) FROM assign.assignments a WHERE a.resource_type = 'lead' "
+                                  "AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.id = a.resource_id)"),
+                 0, "orphan assignment left for the merged line");
+    cr_expect_eq(harness_sql_long(h,
+                                  "SELECT count(*) FROM assign.ownership o WHERE o.resource_type = 'lead' "
+                                  "AND NOT EXISTS (SELECT 1 FROM leads.leads l WHERE l.id = o.resource_id)"),
+                 0, "orphan ownership row left for the merged line");
+    /* Each imported lead: exactly one assignment, its owner, the one picked by the failed attempt. */
+    cr_expect_eq(harness_sql_long(h,
+                                  "SELECT count(*) FROM leads.leads l WHERE l.import_id IS NOT NULL AND "
+                                  "(SELECT count(*) FROM assign.assignments a WHERE a.resource_type = 'lead' "
+                                  "AND a.resource_id = l.id) = 1 AND (SELECT a.owner_id FROM "
+                                  "assign.assignments a WHERE a.resource_type = 'lead' AND a.resource_id = "
+                                  "l.id) = l.owner_id"),
+                 3);
+    const char *after =
+        sql_text(c, "SELECT string_agg(id || ':' || owner_id, ',' ORDER BY id) FROM leads.leads "
+                    "WHERE import_id IS NOT NULL");
+    char one[64];
+    for (const char *p = after; *p;) {
+        size_t n = strcspn(p, ",");
+        snprintf(one, sizeof one, ",%.*s,", (int)n, p);
+        cr_expect(strstr(first, one), "lead %s kept the owner of the first attempt (%s)", one, first);
+        p += n + (p[n] == ',');
+    }
+    /* The pool's log counts the three imported leads, and the digest's counts match the records. */
+    snprintf(q, sizeof q, "SELECT count(*) FROM assign.assignments WHERE pool_id = %lld", pool);
+    cr_expect_eq(harness_sql_long(h, q), 3, "pool assignments = imported leads");
+    cr_expect_eq(harness_sql_long(h, "SELECT sum(created) FROM leads.import_owner_counts"), 3);
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM leads.import_owner_counts c WHERE c.created <> "
+                                     "(SELECT count(*) FROM leads.leads l WHERE l.import_id IS NOT NULL AND "
+                                     "l.owner_id = c.owner_id)"),
+                 0, "digest per owner = the owner's imported leads");
+    PQfinish(c);
+}
