@@ -144,6 +144,12 @@ static int open_messaging(crm_daemon_t *self, crm_err_t *err)
         self->outbox = crm_outbox_new(spec->name, self->zctx, pub, &self->db_params, self->metrics, err);
         if (!self->outbox)
             return err->code ? err->code : CRM_EINTERNAL;
+        /* <svc>.outbox_retention_seconds (7 days; 0 keeps every event), <svc>.outbox_prune_interval_ms */
+        long retention = crm_config_int(
+            self->config, cfg_key(key, sizeof key, spec->name, "outbox_retention_seconds"), 7L * 24 * 3600);
+        long prune_ms = crm_config_int(
+            self->config, cfg_key(key, sizeof key, spec->name, "outbox_prune_interval_ms"), 60000);
+        crm_outbox_set_retention(self->outbox, retention, prune_ms);
         crm_outbox_serve_replay(self->outbox, self->rpc);
     }
     if (spec->inbox) {

@@ -326,6 +326,32 @@ static int replay_range(crm_inbox_t *self, producer_t *p, uint64_t *offset, uint
         int rc = crm_rpc_call(p->rpc, "events.replay", &caller, &req.base, &crm__replay_reply__descriptor,
                               REPLAY_TIMEOUT_MS, &out, &err);
         self->replays++;
+        uint64_t oldest = 0;
+        if (rc != CRM_OK && crm_outbox_replay_pruned(&err, &oldest) && oldest > req.from_seq) {
+            /* The producer pruned what we still lacked (its outbox retention is shorter than our
+             * outage): those events are gone. Say so loudly, count it, and go on from the oldest
+             * retained event (or from `to`: events we hold past it are still applied); every event
+             * still retained is applied exactly once as usual. */
+            uint64_t upto = to && oldest - 1 > to ? to : oldest - 1;
+            crm_log_error(
+                NULL, "inbox.replay_pruned",
+                "producer=%s wanted_seq=%llu oldest_seq=%llu lost_upto=%llu remedy=\"make the producer's "
+                "outbox_retention_seconds longer than the longest consumer outage\"",
+                p->name, (unsigned long long)req.from_seq, (unsigned long long)oldest,
+                (unsigned long long)upto);
+            if (self->metrics) {
+                char t[200], lab[300];
+                label_value(t, sizeof t, p->name);
+                snprintf(lab, sizeof lab, "producer=\"%s\"", t);
+                crm_metrics_inc(self->metrics, "crm_inbox_replay_pruned_total", lab, 1);
+                crm_metrics_inc(self->metrics, "crm_inbox_replay_pruned_seqs_total", lab,
+                                (double)(upto - req.from_seq + 1));
+            }
+            *offset = upto;
+            if (to && *offset >= to)
+                *done = true;
+            continue;
+        }
         if (rc != CRM_OK || !out) {
             char q[600];
             crm_log_warn(NULL, "inbox.replay_failed", "producer=%s from=%llu error=%s", p->name,

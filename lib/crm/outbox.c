@@ -22,6 +22,9 @@
 #define HEARTBEAT_US 1000000
 #define REPLAY_DEFAULT_LIMIT 1000
 #define REPLAY_MAX_LIMIT 5000
+#define PRUNE_BATCH 5000
+#define PRUNE_DEFAULT_RETENTION_S (7L * 24 * 3600)
+#define PRUNE_DEFAULT_INTERVAL_MS 60000L
 
 struct crm_outbox_t {
     char *producer;
@@ -43,6 +46,9 @@ struct crm_outbox_t {
     atomic_llong backlog;
     atomic_ullong appended; /* appends made by this process (crm_outbox_appended) */
     int64_t after_id;       /* relay thread: the highest outbox id sequenced so far */
+    long retention_s;       /* published rows older than this are pruned; 0 keeps them all */
+    long prune_interval_ms; /* how often a pruning pass starts */
+    int64_t next_prune_us;  /* relay thread: when the next pruning batch is due */
 };
 
 static const char SQL_APPEND[] =
@@ -83,6 +89,30 @@ static const char SQL_SEQUENCE[] =
     "  WHERE id = 1 AND EXISTS (SELECT 1 FROM batch)"
     ") SELECT " ROW_COLUMNS ", (SELECT max(id) FROM batch) FROM upd ORDER BY seq";
 
+/* Retention (crm_outbox_set_retention): deletes the oldest published rows in seq order, at most
+ * $2 of them, up to (not including) the first row that occurred less than $1 seconds ago, and
+ * never the newest one (the heartbeat and the next seq count on outbox_state, but replay answers
+ * from the rows). Rows without a seq are not published yet and are never touched. What is left is
+ * always a contiguous seq range [oldest, latest]: events.replay tells a consumer asking below it.
+ * It walks the outbox_seq index from the low end: a pass costs the rows it deletes, not the table.
+ * Returns the count deleted and the oldest seq retained (NULL when the batch was empty). */
+static const char SQL_PRUNE[] =
+    "WITH batch AS MATERIALIZED ("
+    "  SELECT id, seq, occurred_at FROM outbox WHERE seq IS NOT NULL ORDER BY seq LIMIT $2::int"
+    "), cut AS ("
+    "  SELECT least(coalesce((SELECT min(seq) FROM batch"
+    "                         WHERE occurred_at >= now() - make_interval(secs => $1::bigint)),"
+    "                        (SELECT max(seq) + 1 FROM batch)),"
+    "               (SELECT last_seq FROM outbox_state WHERE id = 1)) AS s"
+    "), del AS ("
+    "  DELETE FROM outbox o USING batch b, cut WHERE o.id = b.id AND b.seq < cut.s RETURNING b.seq"
+    ") SELECT (SELECT count(*) FROM del), coalesce((SELECT max(seq) + 1 FROM del), (SELECT min(seq) FROM "
+    "batch))";
+
+/* events.replay's bounds: the latest seq and the oldest one still retained (NULL: no row). */
+static const char SQL_REPLAY_BOUNDS[] =
+    "SELECT last_seq, (SELECT min(seq) FROM outbox WHERE seq IS NOT NULL) FROM outbox_state WHERE id = 1";
+
 static const char SQL_REPLAY[] =
     "SELECT " ROW_COLUMNS " FROM outbox WHERE seq >= $1::bigint AND seq <= $2::bigint"
     " AND (cardinality($3::text[]) = 0 OR type = ANY ($3::text[])) ORDER BY seq";
@@ -117,7 +147,17 @@ crm_outbox_t *crm_outbox_new(const char *producer, void *zctx, const char *pub_e
     pthread_condattr_destroy(&ca);
     atomic_init(&self->backlog, 0);
     atomic_init(&self->appended, 0);
+    self->retention_s = PRUNE_DEFAULT_RETENTION_S;
+    self->prune_interval_ms = PRUNE_DEFAULT_INTERVAL_MS;
     return self;
+}
+
+void crm_outbox_set_retention(crm_outbox_t *self, long retention_s, long prune_interval_ms)
+{
+    if (!self)
+        return;
+    self->retention_s = retention_s > 0 ? retention_s : 0;
+    self->prune_interval_ms = prune_interval_ms > 0 ? prune_interval_ms : PRUNE_DEFAULT_INTERVAL_MS;
 }
 
 int crm_outbox_append(crm_outbox_t *self, crm_db_t *tx, const char *type, const char *correlation_id,
@@ -344,6 +384,44 @@ static void heartbeat(crm_outbox_t *self, crm_bus_pub_t *pub) {
     crm_bus_publish_heartbeat(pub, self->producer, (uint64_t)latest, &err);
 }
 
+/* One pruning batch (SQL_PRUNE) when one is due: the next batch follows at once while batches come
+ * back full, then the next pass after prune_interval_ms. A batch of PRUNE_BATCH rows is one short
+ * statement, so publishing waits at most that long. */
+static void relay_prune(crm_outbox_t *self, int64_t now)
+{
+    if (self->retention_s <= 0 || now < self->next_prune_us)
+        return;
+    char ret_s[32], lim_s[32];
+    snprintf(ret_s, sizeof ret_s, "%ld", self->retention_s);
+    snprintf(lim_s, sizeof lim_s, "%d", PRUNE_BATCH);
+    const char *p[2] = {ret_s, lim_s};
+    crm_err_t err = {0};
+    PGresult *res = crm_db_exec(self->db, "crm_outbox_prune", SQL_PRUNE, 2, p, &err);
+    if (!res) {
+        char q[600];
+        crm_log_warn(NULL, "outbox.prune_failed", "producer=%s error=%s", self->producer,
+                     crm_log_quote(err.message, q, sizeof q));
+        self->next_prune_us = now + self->prune_interval_ms * 1000;
+        return;
+    }
+    int64_t deleted = crm_db_i64(res, 0, 0);
+    bool has_oldest = !PQgetisnull(res, 0, 1);
+    int64_t oldest = has_oldest ? crm_db_i64(res, 0, 1) : 0;
+    PQclear(res);
+    self->next_prune_us = deleted >= PRUNE_BATCH ? now : now + self->prune_interval_ms * 1000;
+    if (deleted > 0)
+        crm_log_info(NULL, "outbox.pruned", "producer=%s rows=%lld oldest_seq=%lld retention_seconds=%ld",
+                     self->producer, (long long)deleted, (long long)oldest, self->retention_s);
+    if (self->metrics) {
+        char labels[200];
+        labels_of(labels, sizeof labels, "producer", self->producer);
+        if (deleted > 0)
+            crm_metrics_inc(self->metrics, "crm_outbox_pruned_total", labels, (double)deleted);
+        if (has_oldest)
+            crm_metrics_set(self->metrics, "crm_outbox_oldest_seq", labels, (double)oldest);
+    }
+}
+
 /* Waits for a kick or RELAY_IDLE_MS; returns true when asked to stop. */
 static bool relay_wait(crm_outbox_t *self, long ms) {
     struct timespec until;
@@ -410,6 +488,8 @@ static void *relay_run(void *arg) {
             update_backlog(self);
             next_heartbeat = now + HEARTBEAT_US;
         }
+        if (n >= 0)
+            relay_prune(self, now);
         if (n < 0) {
             stop = relay_wait(self, backoff_ms);
             backoff_ms = backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2;
@@ -520,9 +600,16 @@ static int replay_handler(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
     crm_outbox_t *self = arg;
     const Crm__ReplayRequest *req = (const Crm__ReplayRequest *)in;
     if (!ctx->db) return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "events.replay: no database");
-    bool ok = false;
-    int64_t latest = query_i64(ctx->db, "crm_outbox_state_get", SQL_STATE_GET, &ok);
-    if (!ok) return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "events.replay: cannot read the outbox state");
+    PGresult *bounds = crm_db_exec(ctx->db, "crm_outbox_replay_bounds", SQL_REPLAY_BOUNDS, 0, NULL, err);
+    if (!bounds || PQntuples(bounds) != 1) {
+        if (bounds)
+            PQclear(bounds);
+        return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "events.replay: cannot read the outbox state");
+    }
+    int64_t latest = crm_db_i64(bounds, 0, 0);
+    /* no row left at all (only by hand: pruning keeps the newest) means nothing is retained */
+    uint64_t oldest = PQgetisnull(bounds, 0, 1) ? (uint64_t)latest + 1 : (uint64_t)crm_db_i64(bounds, 0, 1);
+    PQclear(bounds);
     uint64_t limit = req->has_limit && req->limit > 0 ? req->limit : REPLAY_DEFAULT_LIMIT;
     if (limit > REPLAY_MAX_LIMIT) limit = REPLAY_MAX_LIMIT;
     uint64_t from = req->has_from_seq && req->from_seq > 0 ? req->from_seq : 1;
@@ -532,6 +619,23 @@ static int replay_handler(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
      * `from` reaches exactly from + limit - 1. */
     uint64_t through = to;
     if (from <= to && to - from + 1 > limit) through = from + limit - 1;
+    /* Rows below the oldest retained one were pruned (crm_outbox_set_retention): answering with
+     * what is left would let the consumer skip them silently. The second field error carries the
+     * oldest retained seq as a number (crm_outbox_replay_pruned reads it). */
+    if (from <= (uint64_t)latest && from < oldest) {
+        if (self->metrics) {
+            char labels[200];
+            labels_of(labels, sizeof labels, "producer", self->producer);
+            crm_metrics_inc(self->metrics, "crm_outbox_replay_pruned_total", labels, 1);
+        }
+        crm_err_set(
+            err, CRM_ECONFLICT, "/from_seq", CRM_OUTBOX_PRUNED,
+            "events.replay: seq %llu of producer %s is past the outbox retention; the oldest retained "
+            "seq is %llu",
+            (unsigned long long)from, self->producer, (unsigned long long)oldest);
+        return crm_err_add(err, CRM_ECONFLICT, "/oldest_seq", CRM_OUTBOX_PRUNED, "%llu",
+                           (unsigned long long)oldest);
+    }
 
     Crm__ReplayReply *reply = malloc(sizeof *reply);
     if (!reply) return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
@@ -562,6 +666,23 @@ static int replay_handler(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
     }
     *out = &reply->base;
     return CRM_OK;
+}
+
+bool crm_outbox_replay_pruned(const crm_err_t *err, uint64_t *oldest)
+{
+    if (!err || err->code != CRM_ECONFLICT || strcmp(err->reason, CRM_OUTBOX_PRUNED) != 0)
+        return false;
+    for (int i = 0; i < err->nmore && i < CRM_ERR_MAX_MORE; i++) {
+        if (strcmp(err->more[i].field, "/oldest_seq") != 0)
+            continue;
+        char *end = NULL;
+        unsigned long long v = strtoull(err->more[i].message, &end, 10);
+        if (end == err->more[i].message || v == 0)
+            return false;
+        *oldest = (uint64_t)v;
+        return true;
+    }
+    return false;
 }
 
 void crm_outbox_serve_replay(crm_outbox_t *self, crm_rpc_server_t *rpc) {

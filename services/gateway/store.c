@@ -420,7 +420,7 @@ int gw_store_accept_batch(crm_db_t *db, const gw_archive_in_t *const *in, const 
 
 #define ARCHIVE_COLS                                                                                         \
     "id, source, outcome, reason, status, sender_delivery_id, content_type, octet_length(body), "            \
-    "correlation_id, details, " TS_UTC("received_at")
+    "correlation_id, details, " TS_UTC("received_at") ", body IS NULL"
 
 static json_t *archive_item(const PGresult *res, int r)
 {
@@ -437,6 +437,8 @@ static json_t *archive_item(const PGresult *res, int r)
     json_object_set_new(o, "correlation_id", gw_json_text(crm_db_str(res, r, 8)));
     json_object_set_new(o, "details", gw_json_text(crm_db_str(res, r, 9)));
     json_object_set_new(o, "received_at", gw_json_text(crm_db_str(res, r, 10)));
+    /* the raw body was dropped after gateway.delivery_retention_seconds (the row stays: dedupe) */
+    json_object_set_new(o, "body_pruned", json_boolean(crm_db_bool(res, r, 11)));
     return o;
 }
 
@@ -479,7 +481,12 @@ int gw_store_archive_get(crm_db_t *db, int64_t id, json_t **item, crm_err_t *err
         return crm_err_set(err, CRM_ENOTFOUND, NULL, "not_found", "no such webhook delivery");
     }
     *item = archive_item(res, 0);
-    const char *hex = crm_db_str(res, 0, 11);
+    if (PQgetisnull(res, 0, 12)) { /* pruned: the body is gone, not empty */
+        json_object_set_new(*item, "body", json_null());
+        PQclear(res);
+        return CRM_OK;
+    }
+    const char *hex = crm_db_str(res, 0, 12);
     size_t hl = hex ? strlen(hex) : 0;
     char *body = malloc(hl / 2 + 1);
     if (body) {
@@ -493,6 +500,30 @@ int gw_store_archive_get(crm_db_t *db, int64_t id, json_t **item, crm_err_t *err
         json_object_set_new(*item, "body", gw_json_text(body));
         free(body);
     }
+    PQclear(res);
+    return CRM_OK;
+}
+
+int gw_store_deliveries_prune(crm_db_t *db, long retention_s, int limit, int64_t *dropped, int64_t *deleted,
+                              crm_err_t *err)
+{
+    char ret[24], lim[24];
+    snprintf(ret, sizeof ret, "%ld", retention_s);
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *params[] = {ret, lim};
+    PGresult *res = crm_db_exec(
+        db, "gw_deliveries_prune",
+        "WITH b AS MATERIALIZED (SELECT id, outcome = 'accepted' AS keep FROM deliveries"
+        "  WHERE body IS NOT NULL AND received_at < now() - make_interval(secs => $1::bigint)"
+        "  ORDER BY received_at LIMIT $2::int),"
+        " u AS (UPDATE deliveries d SET body = NULL FROM b WHERE d.id = b.id AND b.keep RETURNING 1),"
+        " x AS (DELETE FROM deliveries d USING b WHERE d.id = b.id AND NOT b.keep RETURNING 1)"
+        " SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM x)",
+        2, params, err);
+    if (!res)
+        return err->code;
+    *dropped = crm_db_i64(res, 0, 0);
+    *deleted = crm_db_i64(res, 0, 1);
     PQclear(res);
     return CRM_OK;
 }

@@ -84,11 +84,17 @@ int gw_store_delivery_ids(crm_db_t *db, size_t n, int64_t *ids, crm_err_t *err);
 /* The archive as JSON for GET /v2/webhook_deliveries: items (newest first) of the page,
  * filtered by source and outcome when not NULL; *has_more when another page follows. Each item:
  * id, source, outcome, reason, status, delivery_id (sender's), content_type, body_size,
- * correlation_id, details, received_at; with_body adds "body" (text, invalid UTF-8 as '?'). */
+ * correlation_id, details, received_at, body_pruned; with_body adds "body" (text, invalid UTF-8 as '?'). */
 int gw_store_archive_list(crm_db_t *db, const char *source, const char *outcome, long page, long per_page,
                           json_t **items, bool *has_more, crm_err_t *err);
 /* One archived delivery with its body; CRM_ENOTFOUND when none. */
 int gw_store_archive_get(crm_db_t *db, int64_t id, json_t **item, crm_err_t *err);
+
+/* Delivery archive retention: of at most `limit` deliveries received more than retention_s
+ * seconds ago and still carrying a body, the accepted ones lose their raw body (the row and its
+ * dedupe key stay) and the others (refused, ignored, duplicate) are deleted. */
+int gw_store_deliveries_prune(crm_db_t *db, long retention_s, int limit, int64_t *dropped, int64_t *deleted,
+                              crm_err_t *err);
 
 /* POST .../upsert: waits for and takes the transaction-scoped advisory lock of key (the
  * collection and its normalized filters), held until tx commits or rolls back. */

@@ -15,6 +15,7 @@
 #include "crm/util.h"
 #include "deals.pb-c.h"
 #include "leads.pb-c.h"
+#include "retention.h"
 #include "routes.h"
 #include "sell.h"
 #include "store_stream.h"
@@ -275,6 +276,7 @@ static void *prune_run(void *arg)
     while (!self->stopping) {
         pthread_mutex_unlock(&self->mu);
         prune_once(self);
+        gw_deliveries_prune(self->gw); /* the delivery archive's retention rides on this thread */
         pthread_mutex_lock(&self->mu);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -322,6 +324,10 @@ gw_stream_t *gw_stream_new(gw_t *gw, crm_err_t *err)
                      (void *)&topics[i]);
     crm_metrics_help(gw->metrics, "crm_gateway_stream_pruned_total",
                      "Firehose rows deleted after the retention period");
+    crm_metrics_help(
+        gw->metrics, "crm_gateway_deliveries_pruned_total",
+        "Archived webhook deliveries past gateway.delivery_retention_seconds: accepted ones whose "
+        "raw body was dropped, others deleted");
     return self;
 }
 

@@ -887,6 +887,12 @@ int harness_rpc_port(harness_t *self, const char *name)
     return d ? d->rpc_port : 0;
 }
 
+int harness_admin_port(harness_t *self, const char *name)
+{
+    daemon_t *d = find_daemon(self, name);
+    return d ? d->admin_port : 0;
+}
+
 /* --- extra instances (issue 5: several crm-assign on one schema) ------------------------- */
 
 int harness_spawn_extra(harness_t *self, const char *name, int n)

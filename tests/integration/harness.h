@@ -66,6 +66,8 @@ int harness_restart(harness_t *self, const char *name);
 bool harness_running(harness_t *self, const char *name);
 /* The RPC port of a daemon (tcp://127.0.0.1:<port>), 0 when unknown or the broker. */
 int harness_rpc_port(harness_t *self, const char *name);
+/* The admin HTTP port of a daemon (/metrics, /readyz), 0 when unknown. */
+int harness_admin_port(harness_t *self, const char *name);
 /* Prints the last `lines` lines of every daemon's log to stderr. */
 void harness_dump_logs(const harness_t *self, int lines);
 

@@ -360,3 +360,40 @@ Test(inbox, poison_in_the_middle_of_a_batch_dead_letters_only_itself)
     crm_metrics_destroy(&m);
     atomic_store(&poison_sql, false);
 }
+
+/* The producer pruned events the consumer had not applied yet (its outbox retention ran out
+ * while the consumer was down): the replay answers "pruned" with the oldest retained seq, the
+ * consumer counts it and goes on from there, and every retained event is applied exactly once. */
+Test(inbox, consumer_down_past_retention_goes_on_from_the_oldest_retained)
+{
+    crm_inbox_t *ib = consumer(1, NULL);
+    produce(0, 50, 5, 0);
+    cr_assert(wait_caught_up(50, 30000), "applied %lld of 50", applied_count());
+    crm_inbox_destroy(&ib);
+    produce(50, 150, 4, 3); /* other types interleaved: seqs are not marks */
+    crm_sleep_ms(300);
+    /* what the relay's retention does (tested in test_outbox): a seq prefix is gone */
+    long long cut = q_i64(prod_db, "SELECT seq FROM outbox WHERE type = 'item.made'"
+                                   " AND get_byte(payload, 1) = 100 ORDER BY seq LIMIT 1");
+    cr_assert_gt(cut, 50);
+    char del[128];
+    snprintf(del, sizeof del, "DELETE FROM outbox WHERE seq < %lld", cut);
+    crm_err_t err = {0};
+    cr_assert_eq(crm_db_exec_simple(prod_db, del, &err), CRM_OK, "%s", err.message);
+
+    crm_metrics_t *m = crm_metrics_new();
+    ib = consumer(1, m);
+    cr_assert(wait_caught_up(100, 30000), "applied %lld of 100", applied_count());
+    crm_sleep_ms(300);
+    cr_assert_eq(applied_count(), 100, "the 50 before the crash and marks 100..149, nothing else");
+    cr_assert_eq(q_i64(cons_db, "SELECT count(*) FROM applied WHERE mark BETWEEN 50 AND 99"), 0);
+    cr_assert_eq(q_i64(cons_db, "SELECT count(*) FROM applied WHERE mark BETWEEN 100 AND 149"), 50);
+    cr_assert_eq(q_i64(cons_db, "SELECT min(seq) FROM applied WHERE mark >= 100"), cut);
+    assert_exactly_once_in_order(100);
+    /* offset 50 (marks 0..49 were seqs 1..50): seqs 51 .. cut-1 are gone */
+    cr_assert_eq(crm_metrics_get(m, "crm_inbox_replay_pruned_total", "producer=\"prod\""), 1.0);
+    cr_assert_eq(crm_metrics_get(m, "crm_inbox_replay_pruned_seqs_total", "producer=\"prod\""),
+                 (double)(cut - 51));
+    crm_inbox_destroy(&ib);
+    crm_metrics_destroy(&m);
+}

@@ -316,6 +316,40 @@ Test(outbox, relay_publishes_in_seq_order_with_heartbeat) {
 
 /* ---- events.replay ---- */
 
+/* events.replay of ob served on a fresh port, and a client of it. */
+typedef struct {
+    crm_db_pool_t *pool;
+    crm_rpc_server_t *srv;
+    crm_rpc_client_t *cl;
+} replay_server_t;
+
+static replay_server_t replay_server_start(crm_outbox_t *ob)
+{
+    crm_err_t err = {0};
+    crm_db_params_t p = params();
+    replay_server_t rs = {0};
+    rs.pool = crm_db_pool_new(&p, 2, &err);
+    cr_assert_not_null(rs.pool, "%s", err.message);
+    char ep[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", pgtest_free_port());
+    rs.srv = crm_rpc_server_new(zctx, ep, 2, rs.pool, NULL, &err);
+    cr_assert_not_null(rs.srv, "%s", err.message);
+    crm_outbox_serve_replay(ob, rs.srv);
+    cr_assert_eq(crm_rpc_server_start(rs.srv, &err), CRM_OK, "%s", err.message);
+    const char *eps[1] = {ep};
+    rs.cl = crm_rpc_client_new(zctx, eps, 1, &err);
+    cr_assert_not_null(rs.cl, "%s", err.message);
+    return rs;
+}
+
+static void replay_server_stop(replay_server_t *rs)
+{
+    crm_rpc_client_destroy(&rs->cl);
+    crm_rpc_server_stop(rs->srv);
+    crm_rpc_server_destroy(&rs->srv);
+    crm_db_pool_destroy(&rs->pool);
+}
+
 static Crm__ReplayReply *replay(crm_rpc_client_t *cl, uint64_t from, uint64_t to, const char *type, uint32_t limit) {
     Crm__ReplayRequest req = CRM__REPLAY_REQUEST__INIT;
     req.has_from_seq = 1;
@@ -365,17 +399,8 @@ Test(outbox, replay_range_types_limit_and_through) {
     crm_outbox_kick(ob);
     cr_assert(wait_last_seq(db, 10, 10000));
 
-    crm_db_pool_t *pool = crm_db_pool_new(&p, 2, &err);
-    cr_assert_not_null(pool, "%s", err.message);
-    char ep[64];
-    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", pgtest_free_port());
-    crm_rpc_server_t *srv = crm_rpc_server_new(zctx, ep, 2, pool, NULL, &err);
-    cr_assert_not_null(srv, "%s", err.message);
-    crm_outbox_serve_replay(ob, srv);
-    cr_assert_eq(crm_rpc_server_start(srv, &err), CRM_OK, "%s", err.message);
-    const char *eps[1] = {ep};
-    crm_rpc_client_t *cl = crm_rpc_client_new(zctx, eps, 1, &err);
-    cr_assert_not_null(cl, "%s", err.message);
+    replay_server_t rs = replay_server_start(ob);
+    crm_rpc_client_t *cl = rs.cl;
 
     Crm__ReplayReply *r = replay(cl, 1, 0, NULL, 0);
     uint64_t all[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
@@ -417,11 +442,127 @@ Test(outbox, replay_range_types_limit_and_through) {
     protobuf_c_message_free_unpacked(&r->base, NULL);
 
     crm_db_rollback(open_tx);
-    crm_rpc_client_destroy(&cl);
-    crm_rpc_server_stop(srv);
-    crm_rpc_server_destroy(&srv);
-    crm_db_pool_destroy(&pool);
+    replay_server_stop(&rs);
     crm_outbox_destroy(&ob);
     crm_db_destroy(&open_tx);
+    crm_db_destroy(&db);
+}
+
+static bool wait_value(crm_db_t *db, const char *sql, long long want, int timeout_ms)
+{
+    int64_t until = crm_mono_us() + (int64_t)timeout_ms * 1000;
+    while (crm_mono_us() < until) {
+        if (q_i64(db, sql) == want)
+            return true;
+        crm_sleep_ms(20);
+    }
+    return false;
+}
+
+/* Retention: published rows past it go, in seq order; rows not published yet (no seq: here the
+ * relay cannot take its lock, as when another instance holds it) stay however old, and so does
+ * the newest row. A replay below the oldest retained seq gets the "pruned" error naming it. */
+Test(outbox, retention_prunes_published_rows_only_and_replay_names_the_oldest)
+{
+    crm_err_t err = {0};
+    crm_db_params_t p = params();
+    crm_metrics_t *m = crm_metrics_new();
+    crm_outbox_t *ob = crm_outbox_new("prod", zctx, pub_ep, &p, m, &err);
+    crm_outbox_set_retention(ob, 2, 50);
+    cr_assert_eq(crm_outbox_start(ob, &err), CRM_OK, "%s", err.message);
+    crm_db_t *db = connect_prod();
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
+        cr_assert_eq(append_one(ob, db, "thing.made", (uint64_t)i + 1, &err), CRM_OK);
+        cr_assert_eq(crm_db_commit(db, &err), CRM_OK);
+    }
+    crm_outbox_kick(ob);
+    cr_assert(wait_last_seq(db, 10, 10000));
+    cr_assert_eq(q_i64(db, "SELECT count(*) FROM outbox"), 10, "nothing is pruned before the retention");
+
+    /* hold the relay's lock: rows appended now stay unsequenced (unpublished) */
+    crm_db_t *lock = connect_prod();
+    cr_assert_eq(crm_db_exec_simple(lock, "SELECT pg_advisory_lock(hashtext('crm.outbox.prod'))", &err),
+                 CRM_OK, "%s", err.message);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
+        cr_assert_eq(append_one(ob, db, "thing.made", 100 + (uint64_t)i, &err), CRM_OK);
+        cr_assert_eq(crm_db_commit(db, &err), CRM_OK);
+    }
+    cr_assert_eq(crm_db_exec_simple(
+                     db, "UPDATE outbox SET occurred_at = now() - interval '1 hour' WHERE seq IS NULL", &err),
+                 CRM_OK, "%s", err.message);
+    /* the ten published rows pass the 2 s retention: all but the newest go */
+    cr_assert(wait_value(db, "SELECT count(*) FROM outbox WHERE seq IS NOT NULL", 1, 10000), "left %lld",
+              q_i64(db, "SELECT count(*) FROM outbox WHERE seq IS NOT NULL"));
+    cr_assert_eq(q_i64(db, "SELECT min(seq) FROM outbox"), 10, "the newest row stays");
+    crm_sleep_ms(300); /* a few more passes */
+    cr_assert_eq(q_i64(db, "SELECT count(*) FROM outbox WHERE seq IS NULL"), 2,
+                 "unpublished rows are never pruned");
+    cr_assert_eq(q_i64(db, "SELECT count(*) FROM outbox"), 3);
+    cr_assert_eq(crm_metrics_get(m, "crm_outbox_pruned_total", "producer=\"prod\""), 9.0);
+    cr_assert_eq(crm_metrics_get(m, "crm_outbox_oldest_seq", "producer=\"prod\""), 10.0);
+
+    /* events.replay below the oldest retained seq */
+    replay_server_t rs = replay_server_start(ob);
+    crm_rpc_client_t *cl = rs.cl;
+    Crm__ReplayRequest req = CRM__REPLAY_REQUEST__INIT;
+    req.has_from_seq = 1;
+    req.from_seq = 3;
+    ProtobufCMessage *out = NULL;
+    crm_err_t rerr = {0};
+    int rc =
+        crm_rpc_call(cl, "events.replay", NULL, &req.base, &crm__replay_reply__descriptor, 5000, &out, &rerr);
+    cr_assert_eq(rc, CRM_ECONFLICT, "replay from a pruned seq: %d %s", rc, rerr.message);
+    cr_assert_null(out);
+    cr_assert_str_eq(rerr.field, "/from_seq");
+    cr_assert(strstr(rerr.message, "oldest retained seq is 10"), "%s", rerr.message);
+    uint64_t oldest = 0;
+    cr_assert(crm_outbox_replay_pruned(&rerr, &oldest));
+    cr_assert_eq(oldest, 10);
+    Crm__ReplayReply *r = replay(cl, 10, 0, NULL, 0); /* from the oldest: fine */
+    cr_assert_eq(r->n_events, 1);
+    cr_assert_eq(r->events[0]->seq, 10);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    r = replay(cl, 11, 0, NULL, 0); /* past the latest: nothing, no error */
+    cr_assert_eq(r->n_events, 0);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+
+    /* the lock released: the old unpublished rows are published, then pruned but the newest */
+    cr_assert_eq(crm_db_exec_simple(lock, "SELECT pg_advisory_unlock(hashtext('crm.outbox.prod'))", &err),
+                 CRM_OK);
+    crm_outbox_kick(ob);
+    cr_assert(wait_last_seq(db, 12, 10000));
+    cr_assert(wait_value(db, "SELECT count(*) FROM outbox", 1, 10000), "left %lld",
+              q_i64(db, "SELECT count(*) FROM outbox"));
+    cr_assert_eq(q_i64(db, "SELECT min(seq) FROM outbox"), 12);
+
+    replay_server_stop(&rs);
+    crm_outbox_destroy(&ob);
+    crm_db_destroy(&lock);
+    crm_db_destroy(&db);
+    crm_metrics_destroy(&m);
+}
+
+Test(outbox, retention_zero_keeps_every_row)
+{
+    crm_err_t err = {0};
+    crm_db_params_t p = params();
+    crm_outbox_t *ob = crm_outbox_new("prod", zctx, pub_ep, &p, NULL, &err);
+    crm_outbox_set_retention(ob, 0, 20);
+    cr_assert_eq(crm_outbox_start(ob, &err), CRM_OK, "%s", err.message);
+    crm_db_t *db = connect_prod();
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
+        cr_assert_eq(append_one(ob, db, "thing.made", (uint64_t)i, &err), CRM_OK);
+        cr_assert_eq(crm_db_commit(db, &err), CRM_OK);
+    }
+    crm_outbox_kick(ob);
+    cr_assert(wait_last_seq(db, 5, 10000));
+    cr_assert_eq(crm_db_exec_simple(db, "UPDATE outbox SET occurred_at = now() - interval '1 year'", &err),
+                 CRM_OK);
+    crm_sleep_ms(500);
+    cr_assert_eq(q_i64(db, "SELECT count(*) FROM outbox"), 5);
+    crm_outbox_destroy(&ob);
     crm_db_destroy(&db);
 }
