@@ -23,6 +23,7 @@
 #include "crm/bus.h"
 #include "crm/config.h"
 #include "crm/log.h"
+#include "crm/outbox.h"
 #include "crm/pbjson.h"
 #include "crm/rpc.h"
 #include "crm/util.h"
@@ -132,8 +133,23 @@ static int catch_up(sub_t *s, uint64_t to)
         ProtobufCMessage *out = NULL;
         crm_err_t err;
         crm_rpc_caller_t caller = {.role = "system"};
-        if (crm_rpc_call(s->rpc, "events.replay", &caller, &req.base, &crm__replay_reply__descriptor, 5000,
-                         &out, &err) != CRM_OK) {
+        int rc = crm_rpc_call(s->rpc, "events.replay", &caller, &req.base, &crm__replay_reply__descriptor,
+                              5000, &out, &err);
+        uint64_t oldest = 0;
+        if (rc != CRM_OK && crm_outbox_replay_pruned(&err, &oldest) && oldest > req.from_seq) {
+            /* The producer's outbox retention dropped them: they cannot be had any more. Say so
+             * and go on from the oldest retained event (README: Retention). */
+            uint64_t upto = to && oldest - 1 > to ? to : oldest - 1;
+            fprintf(stderr,
+                    "crm-subscriber: events %llu..%llu of %s were pruned by its outbox retention; going on\n",
+                    (unsigned long long)req.from_seq, (unsigned long long)upto, s->producer);
+            s->offset = upto;
+            offset_store(s->offset_file, s->offset);
+            if (to && s->offset >= to)
+                return 0;
+            continue;
+        }
+        if (rc != CRM_OK) {
             fprintf(stderr, "crm-subscriber: events.replay on %s: %s\n", s->producer, err.message);
             return -1;
         }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "notify_support.h"
 
 static harness_t *h;
 
@@ -242,4 +243,36 @@ Test(retention, delivery_archive_drops_bodies_and_keeps_the_dedupe_row)
               r->body);
     cr_expect(strstr(r->body, "crm_gateway_deliveries_pruned_total{action=\"deleted\"}"), "deleted metric");
     harness_resp_destroy(&r);
+}
+
+/* examples/subscriber (an external consumer) started after the producer pruned what it never
+ * read: it says so on stderr, goes on from the oldest retained event and prints it. */
+Test(retention, subscriber_goes_on_past_pruned_events)
+{
+    h = harness_start_opts(
+        &(harness_opts_t){.deals_extra = "  outbox_retention_seconds: 2\n  outbox_prune_interval_ms: 200\n"});
+    cr_assert_not_null(h, "stack did not start");
+    for (long long id = 801; id <= 803; id++)
+        ns_stage_changed(h, id, 0, "Deal", "A", "B");
+    cr_assert(wait_sql("SELECT count(*) FROM deals.outbox WHERE seq IS NOT NULL", 1, "deals' outbox pruned"));
+    long long oldest = harness_sql_long(h, "SELECT min(seq) FROM deals.outbox");
+    cr_assert_eq(oldest, 3);
+    char offset_file[512], err_file[512], cmd[2048];
+    snprintf(offset_file, sizeof offset_file, "%s/subscriber.offset", harness_dir(h));
+    snprintf(err_file, sizeof err_file, "%s/subscriber.err", harness_dir(h));
+    snprintf(cmd, sizeof cmd,
+             "'%s/examples/crm-subscriber' --config '%s' --offset-file '%s' --exit-idle-ms %d 2>'%s'",
+             CRM_BUILD_DIR, harness_config_path(h), offset_file, harness_ms(2000), err_file);
+    FILE *f = popen(cmd, "r");
+    cr_assert_not_null(f);
+    char line[8192];
+    cr_assert_not_null(fgets(line, sizeof line, f), "the retained event");
+    json_t *j = json_loads(line, 0, NULL);
+    cr_expect_eq(json_integer_value(json_object_get(j, "seq")), 3, "%s", line);
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(j, "data"), "deal_id")), 803, "%s", line);
+    json_decref(j);
+    cr_expect_null(fgets(line, sizeof line, f), "nothing else: %s", line);
+    cr_expect_eq(pclose(f), 0);
+    const char *err = harness_slurp(err_file);
+    cr_expect(err && strstr(err, "events 1..2 of deals were pruned"), "stderr: %s", err ? err : "(none)");
 }
