@@ -42,6 +42,32 @@ static const char *sql_text(PGconn *c, const char *sql)
     return buf;
 }
 
+/* Every imported record of table has the id and owner of a pick of the failed attempt. */
+static void expect_first_picks(PGconn *c, const char *table, const char *first)
+{
+    char q[300], one[64];
+    snprintf(
+        q, sizeof q,
+        "SELECT string_agg(id || ':' || owner_id, ',' ORDER BY id) FROM leads.%s WHERE import_id IS NOT NULL",
+        table);
+    for (const char *p = sql_text(c, q); *p;) {
+        size_t n = strcspn(p, ",");
+        snprintf(one, sizeof one, ",%.*s,", (int)n, p);
+        cr_expect(strstr(first, one), "%s %s: the id and owner of the first attempt (%s)", table, one, first);
+        p += n + (p[n] == ',');
+    }
+}
+
+/* Writes the CSV text to <stack dir>/name (path: its path). */
+static void write_csv(const char *name, const char *text, char *path, size_t len)
+{
+    snprintf(path, len, "%s/%s", harness_dir(h), name);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
 /* Runs `crmctl ARGS` until its first batch has its owners picked (npicks assignments of type in
  * crm-assign) and waits for a lock after the pick, then kills crm-leads -9 (the batch's transaction
  * never commits) and crmctl, and restarts crm-leads. Returns the picks made ("," id:owner ",").
@@ -102,13 +128,10 @@ Test(import_orphans, failed_batch_after_pick_retried_with_a_merge)
     long long pool = harness_seed_pool(h, "orph", 3, users);
     cr_assert_gt(pool, 0);
     char path[512], args[700], out[8192], q[1200];
-    snprintf(path, sizeof path, "%s/orphans.csv", harness_dir(h));
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    fputs("first_name,last_name,email\nA,One,a@orph.test\nB,Two,b@orph.test\nC,Three,c@orph.test\n"
-          "D,Four,d@orph.test\n",
-          f);
-    fclose(f);
+    write_csv("orphans.csv",
+              "first_name,last_name,email\nA,One,a@orph.test\nB,Two,b@orph.test\nC,Three,c@orph.test\n"
+              "D,Four,d@orph.test\n",
+              path, sizeof path);
 
     snprintf(args, sizeof args, "import leads '%s'", path);
     char first[4096];
@@ -153,16 +176,7 @@ Test(import_orphans, failed_batch_after_pick_retried_with_a_merge)
                                   "assign.assignments a WHERE a.resource_type = 'lead' AND a.resource_id = "
                                   "l.id) = l.owner_id"),
                  3);
-    const char *after =
-        sql_text(c, "SELECT string_agg(id || ':' || owner_id, ',' ORDER BY id) FROM leads.leads "
-                    "WHERE import_id IS NOT NULL");
-    char one[64];
-    for (const char *p = after; *p;) {
-        size_t n = strcspn(p, ",");
-        snprintf(one, sizeof one, ",%.*s,", (int)n, p);
-        cr_expect(strstr(first, one), "lead %s kept the owner of the first attempt (%s)", one, first);
-        p += n + (p[n] == ',');
-    }
+    expect_first_picks(c, "leads", first);
     /* The pool's log counts the three imported leads, and the digest's counts match the records. */
     snprintf(q, sizeof q, "SELECT count(*) FROM assign.assignments WHERE pool_id = %lld", pool);
     cr_expect_eq(harness_sql_long(h, q), 3, "pool assignments = imported leads");
@@ -190,13 +204,10 @@ Test(import_orphans, contacts_and_organizations_retried)
                                               (json_int_t)users[1], (json_int_t)users[2]));
     cr_assert_gt(pool, 0);
     char path[512], args[700], out[8192];
-    snprintf(path, sizeof path, "%s/people.csv", harness_dir(h));
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    fputs("FirstName,LastName,Account Name,Email\nA,One,Newco,a@orpc.test\nB,Two,Newco,b@orpc.test\n"
-          "C,Three,newco,c@orpc.test\nS,Solo,Lonely Inc,s@orpc.test\n",
-          f);
-    fclose(f);
+    write_csv("people.csv",
+              "FirstName,LastName,Account Name,Email\nA,One,Newco,a@orpc.test\nB,Two,Newco,b@orpc.test\n"
+              "C,Three,newco,c@orpc.test\nS,Solo,Lonely Inc,s@orpc.test\n",
+              path, sizeof path);
     snprintf(args, sizeof args, "import contacts '%s' --owner 'pool:Contact pool'", path);
     /* 4 persons from the pool + 2 organizations (manual, their first person's owner) */
     char first[4096];
@@ -248,16 +259,7 @@ Test(import_orphans, contacts_and_organizations_retried)
                                   "'contact' AND a.resource_id = c.id AND a.owner_id = c.owner_id) <> 1"),
                  0, "every imported contact: one assignment, its owner");
     PGconn *c = PQconnectdb(pgtest_url(harness_pg(h)));
-    const char *after = sql_text(c, "SELECT string_agg(id || ':' || owner_id, ',' ORDER BY id) FROM "
-                                    "leads.contacts WHERE import_id IS NOT NULL");
-    char one[64];
-    for (const char *p = after; *p;) {
-        size_t n = strcspn(p, ",");
-        snprintf(one, sizeof one, ",%.*s,", (int)n, p);
-        cr_expect(strstr(first, one), "contact %s kept the id and owner of the first attempt (%s)", one,
-                  first);
-        p += n + (p[n] == ',');
-    }
+    expect_first_picks(c, "contacts", first);
     PQfinish(c);
     cr_expect_eq(harness_sql_long(h, "SELECT sum(created) FROM leads.import_owner_counts"), 4);
 }
