@@ -48,6 +48,8 @@ struct crm_outbox_t {
     atomic_ullong appended; /* appends made by this process (crm_outbox_appended) */
     int64_t after_id;       /* relay thread: the highest outbox id sequenced so far */
     bool contended;         /* relay thread: the last step found another instance relaying */
+    bool drained;           /* relay thread: the last step held the lock and left nothing behind ... */
+    int64_t drained_seq;    /* ... and this was last_seq after it (the heartbeat's latest) */
     long retention_s;       /* published rows older than this are pruned; 0 keeps them all */
     long prune_interval_ms; /* how often a pruning pass starts */
     int64_t next_prune_us;  /* relay thread: when the next pruning batch is due */
@@ -305,6 +307,7 @@ static int relay_sequence(crm_outbox_t *self, int64_t after_id, int64_t *max_id,
     crm_err_t err = {0};
     crm_db_t *db = self->db;
     *out = NULL;
+    self->drained = false;
     if (crm_db_begin(db, &err) != CRM_OK) goto fail;
     PGresult *res = crm_db_exec(db, "crm_outbox_lock", SQL_LOCK, 0, NULL, &err);
     if (!res) goto fail;
@@ -328,12 +331,16 @@ static int relay_sequence(crm_outbox_t *self, int64_t after_id, int64_t *max_id,
     if (n == 0) {
         PQclear(rows);
         crm_db_rollback(db);
+        self->drained = true;
+        self->drained_seq = last;
         return 0;
     }
     if (crm_db_commit(db, &err) != CRM_OK) {
         PQclear(rows);
         goto fail;
     }
+    self->drained = n < RELAY_BATCH;
+    self->drained_seq = last + n;
     *out = rows;
     return n;
 fail:
@@ -374,9 +381,10 @@ static int64_t query_i64(crm_db_t *db, const char *name, const char *sql, bool *
     return v;
 }
 
-static void update_backlog(crm_outbox_t *self) {
-    bool ok = false;
-    int64_t n = query_i64(self->db, "crm_outbox_backlog", SQL_BACKLOG, &ok);
+/* known: the backlog is 0 (a step from the start just left nothing behind), no need to count. */
+static void update_backlog(crm_outbox_t *self, bool known) {
+    bool ok = known;
+    int64_t n = known ? 0 : query_i64(self->db, "crm_outbox_backlog", SQL_BACKLOG, &ok);
     if (!ok) return;
     atomic_store(&self->backlog, n);
     if (self->metrics) {
@@ -386,9 +394,10 @@ static void update_backlog(crm_outbox_t *self) {
     }
 }
 
-static void heartbeat(crm_outbox_t *self, crm_bus_pub_t *pub) {
-    bool ok = false;
-    int64_t latest = query_i64(self->db, "crm_outbox_state_get", SQL_STATE_GET, &ok);
+/* known: latest is last_seq as the relay's own step just left it, no need to read it. */
+static void heartbeat(crm_outbox_t *self, crm_bus_pub_t *pub, bool known, int64_t latest) {
+    bool ok = known;
+    if (!known) latest = query_i64(self->db, "crm_outbox_state_get", SQL_STATE_GET, &ok);
     if (!ok) return;
     crm_err_t err = {0};
     crm_bus_publish_heartbeat(pub, self->producer, (uint64_t)latest, &err);
@@ -494,8 +503,10 @@ static void *relay_run(void *arg) {
         int64_t now = crm_mono_us();
         int n = relay_drain(self, pub, 4, now >= next_heartbeat);
         if (now >= next_heartbeat) {
-            heartbeat(self, pub);
-            update_backlog(self);
+            /* the step from the start held the lock and left nothing: it knows both figures */
+            bool known = n >= 0 && self->drained;
+            heartbeat(self, pub, known, self->drained_seq);
+            update_backlog(self, known);
             next_heartbeat = now + HEARTBEAT_US;
         }
         if (n >= 0)
@@ -529,8 +540,8 @@ static void *relay_run(void *arg) {
     /* Stopping: sequence and publish what is committed (drains on SIGTERM, DESIGN §9). */
     if (crm_db_check(self->db, &err) == CRM_OK) {
         relay_drain(self, pub, 100, true);
-        heartbeat(self, pub);
-        update_backlog(self);
+        heartbeat(self, pub, false, 0);
+        update_backlog(self, false);
     }
     crm_bus_pub_destroy(&pub);
     return NULL;

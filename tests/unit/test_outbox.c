@@ -316,6 +316,7 @@ Test(outbox, relay_publishes_in_seq_order_with_heartbeat) {
             Crm__Heartbeat *hb = crm__heartbeat__unpack(NULL, len, body);
             cr_assert_not_null(hb);
             cr_assert_str_eq(hb->producer, "prod");
+            cr_assert_leq(hb->latest_seq, 100, "a heartbeat never announces a seq not given");
             if (hb->latest_seq > hb_latest) hb_latest = hb->latest_seq;
             crm__heartbeat__free_unpacked(hb, NULL);
             continue;
