@@ -22,7 +22,7 @@
 #define HEARTBEAT_US 1000000
 #define REPLAY_DEFAULT_LIMIT 1000
 #define REPLAY_MAX_LIMIT 5000
-#define PRUNE_BATCH 5000
+#define PRUNE_BATCH 1000 /* ~30-50 ms a statement on a loaded machine: the relay waits at most that */
 #define PRUNE_DEFAULT_RETENTION_S (7L * 24 * 3600)
 #define PRUNE_DEFAULT_INTERVAL_MS 60000L
 
