@@ -23,6 +23,8 @@ struct crm_db_t {
     char **prepared;   /* names prepared on this connection (forgotten after a reset) */
     size_t nprepared, capprepared;
     char sqlstate[8];
+    void (*on_commit)(void *); /* crm_db_on_commit: called once after the open transaction commits */
+    void *on_commit_arg;
 };
 
 struct crm_db_pool_t {
@@ -320,18 +322,34 @@ int crm_db_commit(crm_db_t *self, crm_err_t *err) {
     if (!result_ok(res)) {
         rc = map_error(self, res, "commit", err);
         PQclear(res);
+        self->on_commit = NULL;
         return rc;
     }
     /* COMMIT of a transaction that already failed answers "ROLLBACK": nothing was kept. */
     if (strcmp(PQcmdStatus(res), "ROLLBACK") == 0) {
         PQclear(res);
+        self->on_commit = NULL;
         return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "db: commit of a failed transaction rolled back");
     }
     PQclear(res);
+    void (*fn)(void *) = self->on_commit;
+    self->on_commit = NULL;
+    if (fn) fn(self->on_commit_arg);
     return CRM_OK;
 }
 
+void crm_db_on_commit(crm_db_t *self, void (*fn)(void *), void *arg) {
+    if (!self || !fn) return;
+    if (!self->conn || PQtransactionStatus(self->conn) == PQTRANS_IDLE) { /* autocommit: already committed */
+        fn(arg);
+        return;
+    }
+    self->on_commit = fn;
+    self->on_commit_arg = arg;
+}
+
 void crm_db_rollback(crm_db_t *self) {
+    if (self) self->on_commit = NULL;
     if (!self || !self->conn || PQstatus(self->conn) != CONNECTION_OK) return;
     if (PQtransactionStatus(self->conn) == PQTRANS_IDLE) return;
     PGresult *res = PQexec(self->conn, "ROLLBACK");

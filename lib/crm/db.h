@@ -40,6 +40,10 @@ int crm_db_check(crm_db_t *self, crm_err_t *err);
 int crm_db_begin(crm_db_t *self, crm_err_t *err);
 int crm_db_commit(crm_db_t *self, crm_err_t *err);
 void crm_db_rollback(crm_db_t *self); /* safe to call when no transaction is open */
+/* fn(arg) runs once right after the open transaction commits (crm_db_commit); a rollback or a
+ * failed commit drops it. Outside a transaction (autocommit) it runs at once. One per transaction:
+ * the last one set wins (crm_outbox_append uses it to wake its relay). */
+void crm_db_on_commit(crm_db_t *self, void (*fn)(void *), void *arg);
 int crm_db_savepoint(crm_db_t *self, const char *name, crm_err_t *err);
 int crm_db_rollback_to(crm_db_t *self, const char *name, crm_err_t *err);
 

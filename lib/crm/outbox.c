@@ -17,7 +17,8 @@
 #include "rpc.pb-c.h"
 
 #define RELAY_BATCH 1000
-#define RELAY_IDLE_MS 50
+#define RELAY_IDLE_MS 50     /* retry delay after an error or when another instance holds the relay lock */
+#define RELAY_POLL_MS 1000   /* idle poll, a net: an append's commit wakes the relay (crm_db_on_commit) */
 #define RELAY_COALESCE_MS 2
 #define HEARTBEAT_US 1000000
 #define REPLAY_DEFAULT_LIMIT 1000
@@ -46,6 +47,7 @@ struct crm_outbox_t {
     atomic_llong backlog;
     atomic_ullong appended; /* appends made by this process (crm_outbox_appended) */
     int64_t after_id;       /* relay thread: the highest outbox id sequenced so far */
+    bool contended;         /* relay thread: the last step found another instance relaying */
     long retention_s;       /* published rows older than this are pruned; 0 keeps them all */
     long prune_interval_ms; /* how often a pruning pass starts */
     int64_t next_prune_us;  /* relay thread: when the next pruning batch is due */
@@ -152,6 +154,9 @@ crm_outbox_t *crm_outbox_new(const char *producer, void *zctx, const char *pub_e
     return self;
 }
 
+/* The appender's transaction committed: wake the relay (it polls only once a second when idle). */
+static void kick_on_commit(void *arg) { crm_outbox_kick(arg); }
+
 void crm_outbox_set_retention(crm_outbox_t *self, long retention_s, long prune_interval_ms)
 {
     if (!self)
@@ -182,8 +187,10 @@ int crm_outbox_append(crm_outbox_t *self, crm_db_t *tx, const char *type, const 
     int rc = crm_db_run(tx, "crm_outbox_append", SQL_APPEND, 4, params, err);
     free(buf);
     free(hex);
-    if (rc == CRM_OK)
+    if (rc == CRM_OK) {
         atomic_fetch_add(&self->appended, 1);
+        crm_db_on_commit(tx, kick_on_commit, self);
+    }
     return rc;
 }
 
@@ -228,8 +235,10 @@ int crm_outbox_append_many(crm_outbox_t *self, crm_db_t *tx, const char *const *
     }
     if (rc == CRM_OK)
         rc = crm_db_copy_in(tx, "COPY outbox (event_id, type, correlation_id, payload) FROM STDIN", data, len, err);
-    if (rc == CRM_OK)
+    if (rc == CRM_OK) {
         atomic_fetch_add(&self->appended, n);
+        crm_db_on_commit(tx, kick_on_commit, self);
+    }
     free(data);
     free(buf);
     return rc;
@@ -299,6 +308,7 @@ static int relay_sequence(crm_outbox_t *self, int64_t after_id, int64_t *max_id,
     if (crm_db_begin(db, &err) != CRM_OK) goto fail;
     PGresult *res = crm_db_exec(db, "crm_outbox_lock", SQL_LOCK, 0, NULL, &err);
     if (!res) goto fail;
+    self->contended = PQntuples(res) == 0;
     if (PQntuples(res) == 0) { /* another instance is relaying this producer */
         PQclear(res);
         crm_db_rollback(db);
@@ -422,7 +432,7 @@ static void relay_prune(crm_outbox_t *self, int64_t now)
     }
 }
 
-/* Waits for a kick or RELAY_IDLE_MS; returns true when asked to stop. */
+/* Waits for a kick or ms milliseconds; returns true when asked to stop. */
 static bool relay_wait(crm_outbox_t *self, long ms) {
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
@@ -505,7 +515,15 @@ static void *relay_run(void *arg) {
             /* Rows came: let a few more commits gather before the next step, so that a steady
              * stream of small transactions is sequenced in a few statements, not one each. */
             if (n > 0) crm_sleep_ms(RELAY_COALESCE_MS);
-            stop = relay_wait(self, RELAY_IDLE_MS);
+            /* Idle: until a kick, or the next heartbeat (its step from the start is the net for
+             * appends no kick announced: another process's, a commit out of id order). Another
+             * instance holding the relay lock may not see our rows: look again soon. */
+            long wait_ms = (long)((next_heartbeat - crm_mono_us()) / 1000) + 1;
+            if (wait_ms > RELAY_POLL_MS) wait_ms = RELAY_POLL_MS;
+            if (self->contended && wait_ms > RELAY_IDLE_MS) wait_ms = RELAY_IDLE_MS;
+            if (self->retention_s > 0 && (self->next_prune_us - crm_mono_us()) / 1000 + 1 < wait_ms)
+                wait_ms = (long)((self->next_prune_us - crm_mono_us()) / 1000) + 1; /* a pruning batch due */
+            stop = relay_wait(self, wait_ms < 1 ? 1 : wait_ms);
         }
     }
     /* Stopping: sequence and publish what is committed (drains on SIGTERM, DESIGN §9). */

@@ -2,7 +2,8 @@
  * leads, contacts and deals, and the open/closed state of records for the caps.
  *
  * For lead.created/updated, contact.created/updated, deal.created/updated:
- *   assignment_id set          → the record applied one of our owner.assigned: only note the owner;
+ *   assignment_id set          → the record applied one of our owner.assigned: nothing (the
+ *                                assignment wrote the ownership row in its own transaction);
  *   assign_pool_id set         → pick from that pool (a pool of another record type is refused:
  *                                the default pool of the record's type is used instead, logged);
  *   owner changed, by hand     → (created with an owner, or updated with owner_id !=
@@ -107,8 +108,10 @@ static int decide(assign_t *self, crm_db_t *tx, const Crm__Envelope *env, const 
 {
     if (r->id <= 0)
         return CRM_OK;
+    /* The echo of an assignment: every assignment row was written with its ownership row in one
+     * transaction (a pick, a manual change, assign.pick_bulk), so there is nothing to note. */
     if (r->assignment > 0)
-        return r->owner > 0 ? assign_store_ownership_set(tx, r->type, r->id, r->owner, err) : CRM_OK;
+        return CRM_OK;
     bool seen = false;
     if (assign_store_seen(tx, env->event_id, &seen, err) != CRM_OK)
         return err->code;

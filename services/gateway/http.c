@@ -26,12 +26,22 @@
 #include "stream.h"
 #include "webhooks.h"
 
+typedef struct api_job api_job_t;
+
 struct gw_http_t {
     gw_t *gw;
     struct MHD_Daemon *mhd;
     int port;
     pthread_mutex_t lock;
-    _Atomic int suspended; /* webhooks from their suspension until their answer is sent */
+    _Atomic int suspended; /* webhooks and API requests from their suspension until their answer is sent */
+    /* API workers: a /v2 or /v3 request runs on one of them (its RPCs may take a while) while its
+     * connection is suspended, so the pool threads stay free for webhooks and other requests. */
+    pthread_t *api_threads;
+    int napi;
+    pthread_mutex_t api_mu;
+    pthread_cond_t api_cv;
+    api_job_t *api_head, *api_tail;
+    bool api_stopping;
 };
 
 /* What we keep about one request between libmicrohttpd's calls. */
@@ -54,7 +64,19 @@ typedef struct {
     atomic_bool stored;
     bool counted; /* in gw_http_t.suspended until on_completed */
     struct MHD_Connection *conn;
+    /* an API request on an API worker (the connection is suspended); done once it has answered */
+    api_job_t *api;
+    atomic_bool api_done;
 } req_ctx_t;
+
+struct api_job {
+    api_job_t *next;
+    req_ctx_t *ctx;
+    struct MHD_Connection *conn;
+    gw_request_t req;
+    char base[300];
+    gw_response_t resp;
+};
 
 static const char *mhd_header(void *arg, const char *name)
 {
@@ -276,6 +298,61 @@ static enum MHD_Result on_headers(gw_http_t *self, struct MHD_Connection *conn, 
     return MHD_YES;
 }
 
+/* An API worker: takes a suspended request, dispatches it (authentication, RPCs) and resumes its
+ * connection; the pool thread then sends the answer. */
+static void *api_worker(void *arg)
+{
+    gw_http_t *self = arg;
+    pthread_mutex_lock(&self->api_mu);
+    for (;;) {
+        while (!self->api_head && !self->api_stopping)
+            pthread_cond_wait(&self->api_cv, &self->api_mu);
+        api_job_t *job = self->api_head;
+        if (!job)
+            break; /* stopping and nothing left */
+        self->api_head = job->next;
+        if (!self->api_head)
+            self->api_tail = NULL;
+        pthread_mutex_unlock(&self->api_mu);
+        gw_dispatch(self->gw, &job->req, &job->resp);
+        if (job->resp.status == 0)
+            gw_respond_error(&job->resp, 500, "server_error", "no answer", NULL, NULL, job->req.corr);
+        req_ctx_t *ctx = job->ctx;
+        struct MHD_Connection *conn = job->conn;
+        atomic_store(&ctx->api_done, true);
+        MHD_resume_connection(conn); /* job and ctx belong to the pool thread from here */
+        pthread_mutex_lock(&self->api_mu);
+    }
+    pthread_mutex_unlock(&self->api_mu);
+    return NULL;
+}
+
+/* Hands a request to the API workers: its connection waits suspended (MHD keeps its headers,
+ * query arguments and our body meanwhile), counted like a held webhook. */
+static enum MHD_Result api_submit(gw_http_t *self, struct MHD_Connection *conn, req_ctx_t *ctx)
+{
+    api_job_t *job = calloc(1, sizeof *job);
+    if (!job)
+        return MHD_NO;
+    job->ctx = ctx;
+    job->conn = conn;
+    fill_request(conn, ctx, &job->req, job->base, sizeof job->base);
+    ctx->api = job;
+    ctx->conn = conn;
+    ctx->counted = true;
+    atomic_fetch_add(&self->suspended, 1);
+    MHD_suspend_connection(conn);
+    pthread_mutex_lock(&self->api_mu);
+    if (self->api_tail)
+        self->api_tail->next = job;
+    else
+        self->api_head = job;
+    self->api_tail = job;
+    pthread_cond_signal(&self->api_cv);
+    pthread_mutex_unlock(&self->api_mu);
+    return MHD_YES;
+}
+
 /* From a committer thread: the suspended webhook's events are stored; its pool thread answers. */
 static void on_stored(void *arg)
 {
@@ -351,6 +428,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (ctx->too_large)
         return answer_too_large(self, conn, ctx);
     gw_response_t resp = {0};
+    if (ctx->api) {
+        if (!atomic_load(&ctx->api_done))
+            return MHD_YES; /* not resumed by its API worker yet */
+        api_job_t *job = ctx->api;
+        ctx->api = NULL;
+        enum MHD_Result ret = send_response(conn, ctx, &job->resp); /* counted until on_completed */
+        free(job);
+        return ret;
+    }
     if (ctx->pending) {
         if (!atomic_load(&ctx->stored))
             return MHD_YES; /* not resumed by the committer yet */
@@ -379,6 +465,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return send_response(conn, ctx, &resp);
     }
+    if (self->napi > 0 && !admin_path(ctx->path))
+        return api_submit(self, conn, ctx);
     gw_dispatch(self->gw, &req, &resp);
     if (resp.status == 0)
         gw_respond_error(&resp, 500, "server_error", "no answer", NULL, NULL, ctx->corr);
@@ -461,20 +549,27 @@ gw_http_t *gw_http_new(gw_t *gw, crm_err_t *err)
     }
     self->gw = gw;
     pthread_mutex_init(&self->lock, NULL);
+    pthread_mutex_init(&self->api_mu, NULL);
+    pthread_cond_init(&self->api_cv, NULL);
+    long api = crm_config_int(gw->config, "gateway.api_threads", threads);
+    api = api < 0 ? 0 : (api > 256 ? 256 : api);
+    self->api_threads = api > 0 ? calloc((size_t)api, sizeof *self->api_threads) : NULL;
+    for (long i = 0; i < api && self->api_threads; i++)
+        if (pthread_create(&self->api_threads[self->napi], NULL, api_worker, self) == 0)
+            self->napi++;
     self->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, self, MHD_OPTION_SOCK_ADDR,
                                  sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(timeout_s > 0 ? timeout_s : 30),
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, self, MHD_OPTION_END);
     if (!self->mhd) {
         crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "cannot listen on %s:%ld", bind, port);
-        pthread_mutex_destroy(&self->lock);
-        free(self);
+        gw_http_destroy(&self);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(self->mhd, MHD_DAEMON_INFO_BIND_PORT);
     self->port = info ? info->port : (int)port;
-    crm_log_info(NULL, "http.listening", "bind=%s port=%d threads=%ld max_body=%zu", bind, self->port,
-                 threads, gw->max_body);
+    crm_log_info(NULL, "http.listening", "bind=%s port=%d threads=%ld api_threads=%d max_body=%zu", bind,
+                 self->port, threads, self->napi, gw->max_body);
     return self;
 }
 
@@ -504,6 +599,14 @@ void gw_http_stop(gw_http_t *self)
         self->mhd = NULL;
         crm_log_info(NULL, "http.stopped", "port=%d", self->port);
     }
+    /* The API workers last: every request they had is answered (none can come any more). */
+    pthread_mutex_lock(&self->api_mu);
+    self->api_stopping = true;
+    pthread_cond_broadcast(&self->api_cv);
+    pthread_mutex_unlock(&self->api_mu);
+    for (int i = 0; i < self->napi; i++)
+        pthread_join(self->api_threads[i], NULL);
+    self->napi = 0;
     pthread_mutex_unlock(&self->lock);
 }
 
@@ -511,8 +614,12 @@ void gw_http_destroy(gw_http_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    gw_http_stop(*self_p);
-    pthread_mutex_destroy(&(*self_p)->lock);
-    free(*self_p);
+    gw_http_t *self = *self_p;
+    gw_http_stop(self);
+    pthread_mutex_destroy(&self->lock);
+    pthread_mutex_destroy(&self->api_mu);
+    pthread_cond_destroy(&self->api_cv);
+    free(self->api_threads);
+    free(self);
     *self_p = NULL;
 }

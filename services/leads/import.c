@@ -97,11 +97,17 @@ typedef struct {
     const char *org_name;          /* a contact person's organization (linked by name) */
     bool is_org;                   /* contacts: an organization */
     const char *source;
-    int rep;        /* index of the row it merges into (itself when it is a representative) */
-    int64_t target; /* existing record it merges into (representatives) */
-    int64_t id;     /* reserved id of a new record */
-    bool reused;    /* the id was reserved by an earlier attempt (which may have picked an owner for it) */
-    int64_t owner;  /* owner of a new record (assign.pick_bulk) */
+    int rep;           /* index of the row it merges into (itself when it is a representative) */
+    int64_t target;    /* existing record it merges into (representatives) */
+    int64_t id;        /* reserved id of a new record */
+    bool reused;       /* the id was reserved by an earlier attempt (which may have picked an owner for it) */
+    int64_t org_id;    /* contacts: id reserved for the company this row names (first row naming it) */
+    bool org_reused;   /* ...by an earlier attempt */
+    bool org_used;     /* an organization made by this batch took org_id */
+    bool auto_org;     /* an organization made for persons' unknown company (not a row of the file) */
+    int owner_row;     /* auto_org: the first person naming it (the organization gets its owner) */
+    int64_t own_owner; /* the row's owner column (crmctl resolved an active user): a manual owner */
+    int64_t owner;     /* owner of a new record (assign.pick_bulk) */
     int64_t assignment;
     const char *state; /* NULL: stored; else "rejected" */
     char reason[200];
@@ -202,7 +208,7 @@ static void kind_setup(ikind_t *k)
     else
         sb(&s, &len, &cap,
            ", s.is_org, (SELECT o.id FROM contacts o WHERE s.org_name IS NOT NULL AND o.is_organization AND "
-           "lower(o.name) = lower(s.org_name) ORDER BY o.id LIMIT 1)");
+           "lower(o.name) = lower(btrim(s.org_name)) ORDER BY o.id LIMIT 1)");
     for (size_t i = 0; i < k->ncols; i++)
         sb(&s, &len, &cap, ", s.%s", k->cols[i].col);
     if (lead)
@@ -366,6 +372,16 @@ static bool check_lead(leads_t *self, const ikind_t *k, irow_t *r)
     return true;
 }
 
+/* Contacts: the company a person row names (its "name" column), NULL for other rows. */
+static const char *org_key(const ikind_t *k, const Crm__ImportRow *row)
+{
+    const Crm__Contact *c = row->contact;
+    if (k != &kcontact || !c || (c->has_is_organization && c->is_organization) || blank(c->name) ||
+        (blank(c->first_name) && blank(c->last_name)))
+        return NULL;
+    return c->name;
+}
+
 /* Contact rows: an organization needs a name; a person a last name, its "name" column is
  * "First Last" and the name crmctl sent is the organization it belongs to (linked by name). */
 static bool check_contact(const ikind_t *k, irow_t *r)
@@ -407,6 +423,8 @@ static void check_row(leads_t *self, const ikind_t *k, const Crm__ImportBatch *b
         r->v[i] = blank(col_value(k, m, &k->cols[i])) ? NULL : col_value(k, m, &k->cols[i]);
     if (!(k == &klead ? check_lead(self, k, r) : check_contact(k, r)))
         return;
+    if (k == &klead ? in->lead && in->lead->has_owner_id : in->contact && in->contact->has_owner_id)
+        r->own_owner = k == &klead ? in->lead->owner_id : in->contact->owner_id;
     int em = col_index(k, "email");
     r->email_norm = lower_trim(r->v[em]);
     if (r->email_norm && (!strchr(r->email_norm, '@') || strpbrk(r->email_norm, " \t,;<>"))) {
@@ -475,6 +493,23 @@ static int *smap_slot(smap_t *m, const char *key, bool insert)
     m->keys[i] = strdup(key);
     m->vals[i] = -1;
     return &m->vals[i];
+}
+
+static void smap_free(smap_t *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->keys[i]);
+    free(m->keys);
+    free(m->vals);
+}
+
+static void smap_init(smap_t *m, size_t n)
+{
+    m->cap = 16;
+    while (m->cap < 2 * n + 2)
+        m->cap *= 2;
+    m->keys = calloc(m->cap, sizeof *m->keys);
+    m->vals = calloc(m->cap, sizeof *m->vals);
 }
 
 /* ---- COPY text --------------------------------------------------------------------------------- */
@@ -596,6 +631,7 @@ typedef struct {
     int64_t t_pick_wait;   /* how long the batch waited for the pick (it overlaps copy and merges) */
     owner_count_t *owners; /* per owner, this batch */
     size_t nowners;
+    Crm__ImportRow *synth; /* the lines (-L) of the organizations made for persons' companies */
 } batch_t;
 
 static void count_owner(batch_t *bt, int64_t owner, bool created)
@@ -664,11 +700,7 @@ static int find_existing(crm_db_t *tx, const char *import_id, batch_t *bt, crm_e
         } else {
             /* key → the first record (rows in id order: the oldest wins, as in dedup_find) */
             smap_t m = {0};
-            m.cap = 16;
-            while (m.cap < 4 * (size_t)PQntuples(res) + 4)
-                m.cap *= 2;
-            m.keys = calloc(m.cap, sizeof *m.keys);
-            m.vals = calloc(m.cap, sizeof *m.vals);
+            smap_init(&m, 2 * (size_t)PQntuples(res) + 1);
             char key[600];
             for (int j = 0; j < PQntuples(res); j++)
                 for (int c = 1; c <= 2; c++) {
@@ -698,10 +730,7 @@ static int find_existing(crm_db_t *tx, const char *import_id, batch_t *bt, crm_e
                 r->target = atoll(PQgetvalue(res, j, 0));
                 r->dup_in_file = !PQgetisnull(res, j, 3) && strcmp(PQgetvalue(res, j, 3), import_id) == 0;
             }
-            for (size_t i = 0; i < m.cap; i++)
-                free(m.keys[i]);
-            free(m.keys);
-            free(m.vals);
+            smap_free(&m);
             PQclear(res);
         }
     }
@@ -714,11 +743,7 @@ static int find_existing(crm_db_t *tx, const char *import_id, batch_t *bt, crm_e
 static void dedup_batch(batch_t *bt)
 {
     smap_t m = {0};
-    m.cap = 16;
-    while (m.cap < 4 * bt->n + 4)
-        m.cap *= 2;
-    m.keys = calloc(m.cap, sizeof *m.keys);
-    m.vals = calloc(m.cap, sizeof *m.vals);
+    smap_init(&m, 2 * bt->n + 1);
     char k[600];
     for (size_t i = 0; i < bt->n; i++) {
         irow_t *r = &bt->rows[i];
@@ -747,10 +772,7 @@ static void dedup_batch(batch_t *bt)
         if (sp && *sp < 0)
             *sp = rep;
     }
-    for (size_t i = 0; i < m.cap; i++)
-        free(m.keys[i]);
-    free(m.keys);
-    free(m.vals);
+    smap_free(&m);
 }
 
 /* Two representatives that found the same existing record: the later merges into the earlier. */
@@ -770,6 +792,112 @@ static void dedup_targets(batch_t *bt)
             }
         }
     }
+}
+
+/* Contacts: an organization contact for each company that new persons of the batch name and that
+ * no organization has (case-insensitively: an existing one, or an organization row of the batch),
+ * one per name however many rows name it: the first person's spelling (trimmed), owner (picked
+ * after the persons') and line (import_line -L, its id reserved under -L). The persons then link
+ * to it by name (store_new inserts organizations first). Under the contact dedup gate, so that two
+ * imports do not both make it. Appends the organizations to bt->rows, counted as created. */
+static int plan_orgs(crm_db_t *tx, const Crm__ImportBatch *b, batch_t *bt, crm_err_t *err)
+{
+    const ikind_t *k = bt->k;
+    if (k != &kcontact)
+        return CRM_OK;
+    size_t n0 = bt->n, nn = 0;
+    int name = col_index(k, "name");
+    smap_t m = {0}, holders = {0};
+    smap_init(&m, n0);
+    smap_init(&holders, n0);
+    char **names = calloc(n0 + 1, sizeof *names); /* the companies to check, as first spelled */
+    int *first = calloc(n0 + 1, sizeof *first);
+    for (size_t i = 0; i < n0; i++) {
+        irow_t *r = &bt->rows[i];
+        char *key = r->org_id > 0 && org_key(k, r->in) ? lower_trim(org_key(k, r->in)) : NULL;
+        int *h = key ? smap_slot(&holders, key, true) : NULL;
+        if (h && *h < 0)
+            *h = (int)i;
+        free(key);
+        if (r->state || r->rep != (int)i || r->target)
+            continue;
+        key = lower_trim(r->is_org ? r->v[name] : r->org_name);
+        int *slot = key ? smap_slot(&m, key, true) : NULL;
+        if (slot && r->is_org) {
+            *slot = -2; /* an organization row of the file makes it */
+        } else if (slot && *slot == -1) {
+            *slot = (int)nn;
+            first[nn] = (int)i;
+            names[nn++] = (char *)r->org_name;
+        }
+        free(key);
+    }
+    int rc = CRM_OK;
+    bool *exists = calloc(nn + 1, sizeof *exists);
+    if (nn > 0) {
+        const char *gp[] = {"contact-dedup-gate"};
+        rc = crm_db_run(tx, "import_dedup_gate", "SELECT pg_advisory_xact_lock(hashtextextended($1, 3))", 1,
+                        gp, err);
+        char *na = crm_param_text_array(names, nn);
+        const char *p[] = {na};
+        PGresult *res =
+            rc != CRM_OK ? NULL
+                         : crm_db_exec(tx, "import_orgs_existing",
+                                       "SELECT u.o - 1 FROM unnest($1::text[]) WITH ORDINALITY u(n, o) WHERE "
+                                       "EXISTS (SELECT 1 FROM contacts c WHERE c.is_organization AND "
+                                       "lower(c.name) = lower(btrim(u.n)))",
+                                       1, p, err);
+        free(na);
+        if (!res && rc == CRM_OK)
+            rc = err->code;
+        for (int j = 0; res && j < PQntuples(res); j++)
+            exists[atoll(PQgetvalue(res, j, 0))] = true;
+        PQclear(res);
+    }
+    for (size_t j = 0; rc == CRM_OK && j < nn; j++) {
+        irow_t *person = &bt->rows[first[j]];
+        char *key = lower_trim(names[j]);
+        int *slot = smap_slot(&m, key, false), *h = smap_slot(&holders, key, false);
+        free(key);
+        if (exists[j] || !slot || *slot < 0)
+            continue;
+        irow_t *holder = h ? &bt->rows[*h] : NULL;
+        if (!holder && !b->dry_run) {
+            rc = crm_err_set(err, CRM_EINTERNAL, NULL, "internal",
+                             "no id reserved for the organization of line %lld", (long long)person->in->line);
+            break;
+        }
+        if (!bt->synth)
+            bt->synth = calloc(nn, sizeof *bt->synth);
+        Crm__ImportRow *line = &bt->synth[bt->n - n0];
+        crm__import_row__init(line);
+        line->has_line = 1;
+        line->line = -(holder ? holder->in->line : person->in->line);
+        irow_t *o = &bt->rows[bt->n];
+        memset(o, 0, sizeof *o);
+        o->in = line;
+        o->rep = (int)bt->n++;
+        o->is_org = o->auto_org = true;
+        o->owner_row = first[j];
+        o->custom = json_object();
+        o->person_name = lower_trim(names[j]); /* owned; replaced by the trimmed spelling */
+        const char *v = names[j];
+        while (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n')
+            v++;
+        memcpy(o->person_name, v, strlen(o->person_name));
+        o->v[name] = o->person_name;
+        if (holder) {
+            o->id = holder->org_id;
+            holder->org_used = true;
+        }
+        bt->created++;
+    }
+    free(exists);
+    free(names);
+    free(first);
+    smap_free(&m);
+    smap_free(&holders);
+    return rc;
 }
 
 static char *stage_rows(const batch_t *bt, size_t *len)
@@ -917,14 +1045,10 @@ static int emit_rows(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
 static int ensure_tags(const crm_rpc_ctx_t *ctx, const batch_t *bt, crm_err_t *err)
 {
     smap_t m = {0};
-    m.cap = 16;
     size_t total = 0;
     for (size_t i = 0; i < bt->n; i++)
         total += bt->rows[i].ntags;
-    while (m.cap < 2 * total + 2)
-        m.cap *= 2;
-    m.keys = calloc(m.cap, sizeof *m.keys);
-    m.vals = calloc(m.cap, sizeof *m.vals);
+    smap_init(&m, total);
     char **names = calloc(total + 1, sizeof *names);
     size_t n = 0;
     for (size_t i = 0; i < bt->n; i++) {
@@ -938,10 +1062,7 @@ static int ensure_tags(const crm_rpc_ctx_t *ctx, const batch_t *bt, crm_err_t *e
         }
     }
     int rc = leads_tags_ensure(ctx->db, bt->k->rtype, names, n, ctx->user_id, err);
-    for (size_t i = 0; i < m.cap; i++)
-        free(m.keys[i]);
-    free(m.keys);
-    free(m.vals);
+    smap_free(&m);
     free(names);
     return rc;
 }
@@ -1049,10 +1170,30 @@ static int check_batch(const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, crm_
     return err->code;
 }
 
+/* The slot of a reserved line in ids[]: line L → the row of line L; -L → n_rows + that row (the
+ * organization a person row of line L may need); -1 when the batch has no such row. */
+static long line_slot(const Crm__ImportBatch *b, int64_t line)
+{
+    int64_t want = line < 0 ? -line : line;
+    size_t lo = 0, hi = b->n_rows;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (b->rows[mid]->line < want)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == b->n_rows || b->rows[lo]->line != want)
+        return -1;
+    return (long)(line < 0 ? b->n_rows + lo : lo);
+}
+
 /* Ids for the rows of the batch not stored yet (line above the watermark, not refused by crmctl),
- * aligned with b->rows (0: none). A reservation an earlier attempt made for a line is reused; the
- * others are drawn from the table's sequence and reserved in a statement of their own (committed
- * before the batch's transaction, and so before crm-assign records owners for them). */
+ * aligned with b->rows (0: none); contacts: ids[n_rows + i] for the organization row i's company
+ * may need (reserved under line -L on the first row naming each company). A reservation an earlier
+ * attempt made for a line is reused (reused[] set: that attempt may have picked an owner for it);
+ * the others are drawn from the table's sequence and reserved in a statement of their own
+ * (committed before the batch's transaction, and so before crm-assign records owners for them). */
 static int reserve_ids(crm_db_t *db, const ikind_t *k, const Crm__ImportBatch *b, int64_t *ids, bool *reused,
                        crm_err_t *err)
 {
@@ -1066,8 +1207,9 @@ static int reserve_ids(crm_db_t *db, const ikind_t *k, const Crm__ImportBatch *b
     int64_t watermark = PQntuples(res) == 1 ? atoll(PQgetvalue(res, 0, 0)) : 0;
     PQclear(res);
     char lo[24], hi[24];
-    const char *rp[] = {b->import_id, crm_param_i64(lo, true, b->rows[0]->line),
-                        crm_param_i64(hi, true, b->rows[b->n_rows - 1]->line)};
+    int64_t last = b->rows[b->n_rows - 1]->line;
+    const char *rp[] = {b->import_id, crm_param_i64(lo, true, k == &kcontact ? -last : b->rows[0]->line),
+                        crm_param_i64(hi, true, last)};
     res =
         crm_db_exec(db, "import_reserved",
                     "SELECT u.l, u.i FROM import_reservations r, unnest(r.lines, r.ids) AS u(l, i) WHERE "
@@ -1076,53 +1218,59 @@ static int reserve_ids(crm_db_t *db, const ikind_t *k, const Crm__ImportBatch *b
                     3, rp, err);
     if (!res)
         return err->code;
-    /* rows in line order, reservations newest first: the oldest reservation of a line wins */
+    /* reservations newest first: the oldest reservation of a line wins */
     for (int j = 0; j < PQntuples(res); j++) {
-        int64_t line = atoll(PQgetvalue(res, j, 0));
-        size_t lo_i = 0, hi_i = b->n_rows;
-        while (lo_i < hi_i) {
-            size_t mid = (lo_i + hi_i) / 2;
-            if (b->rows[mid]->line < line)
-                lo_i = mid + 1;
-            else
-                hi_i = mid;
-        }
-        if (lo_i < b->n_rows && b->rows[lo_i]->line == line) {
-            ids[lo_i] = atoll(PQgetvalue(res, j, 1));
-            reused[lo_i] = true;
+        long slot = line_slot(b, atoll(PQgetvalue(res, j, 0)));
+        if (slot >= 0) {
+            ids[slot] = atoll(PQgetvalue(res, j, 1));
+            reused[slot] = true;
         }
     }
     PQclear(res);
-    int64_t *need = calloc(b->n_rows, sizeof *need);
+    int64_t *need = calloc(2 * b->n_rows, sizeof *need);
     size_t nneed = 0;
-    for (size_t i = 0; i < b->n_rows; i++)
-        if (!ids[i] && b->rows[i]->line > watermark &&
-            !(b->rows[i]->reject_reason && *b->rows[i]->reject_reason))
-            need[nneed++] = b->rows[i]->line;
+    smap_t m = {0};
+    smap_init(&m, b->n_rows);
+    for (size_t i = 0; i < b->n_rows; i++) {
+        const Crm__ImportRow *row = b->rows[i];
+        if (row->line <= watermark || (row->reject_reason && *row->reject_reason))
+            continue;
+        if (!ids[i])
+            need[nneed++] = row->line;
+        char *key = org_key(k, row) ? lower_trim(org_key(k, row)) : NULL;
+        int *first = key ? smap_slot(&m, key, true) : NULL;
+        if (first && *first < 0) {
+            *first = (int)i;
+            if (!ids[b->n_rows + i])
+                need[nneed++] = -row->line;
+        }
+        free(key);
+    }
+    smap_free(&m);
     int rc = CRM_OK;
     if (nneed > 0) {
         char *lines = i64_array(need, nneed);
         const char *np[] = {b->import_id, lines, k->sequence};
         res = crm_db_exec(
-            db, "import_reserve",
+            db, "import_reserve_lines",
             "WITH v AS (SELECT l, nextval($3::text::regclass) AS i FROM unnest($2::bigint[]) WITH "
             "ORDINALITY u(l, o) ORDER BY o) INSERT INTO import_reservations (import_id, first_line, "
             "last_line, lines, ids) SELECT $1, min(l), max(l), array_agg(l ORDER BY l), "
-            "array_agg(i ORDER BY l) FROM v RETURNING array_to_string(ids, ',')",
+            "array_agg(i ORDER BY l) FROM v RETURNING array_to_string(lines, ','), array_to_string(ids, ',')",
             3, np, err);
         free(lines);
         if (!res) {
             rc = err->code;
         } else {
-            const char *p = PQgetvalue(res, 0, 0);
-            size_t j = 0;
-            for (size_t i = 0; i < b->n_rows && j < nneed; i++)
-                if (b->rows[i]->line == need[j]) {
-                    ids[i] = strtoll(p, (char **)&p, 10);
-                    if (*p == ',')
-                        p++;
-                    j++;
-                }
+            const char *pl = PQgetvalue(res, 0, 0), *pi = PQgetvalue(res, 0, 1);
+            for (size_t j = 0; j < nneed; j++) {
+                long slot = line_slot(b, strtoll(pl, (char **)&pl, 10));
+                int64_t id = strtoll(pi, (char **)&pi, 10);
+                pl += *pl == ',';
+                pi += *pi == ',';
+                if (slot >= 0)
+                    ids[slot] = id;
+            }
             PQclear(res);
         }
     }
@@ -1130,72 +1278,107 @@ static int reserve_ids(crm_db_t *db, const ikind_t *k, const Crm__ImportBatch *b
     return rc;
 }
 
-/* Owners of the new records: assign.pick_bulk with their ids, in line order. Unreachable or
- * refused → the batch fails (crmctl retries; the same ids get the same owners). */
-static int pick_owners(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, batch_t *bt,
-                       crm_err_t *err)
+/* One assign.pick_bulk call: owners for rows[0..n) (their reserved ids, in line order) from the
+ * batch's pool, or all to owner_id (> 0: manual); rel: ids whose earlier picks go. */
+static int pick_call(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, const char *rtype,
+                     irow_t **rows, size_t n, int64_t owner_id, int64_t *rel, size_t nrel, crm_err_t *err)
 {
-    size_t n = 0, nrel = 0;
-    int64_t *ids = calloc(bt->n + 1, sizeof *ids), *rel = calloc(bt->n + 1, sizeof *rel);
-    irow_t **rows = calloc(bt->n + 1, sizeof *rows);
-    for (size_t i = 0; i < bt->n; i++) {
-        irow_t *r = &bt->rows[i];
-        if (!r->state && r->rep == (int)i && !r->target) {
-            rows[n] = r;
-            ids[n++] = r->id;
-        } else if (r->reused && r->id > 0) {
-            rel[nrel++] = r->id; /* an earlier attempt may have picked for it: never a record now */
-        }
-    }
-    int rc = CRM_OK;
-    if (n > 0 && b->dry_run) {
+    if (n == 0 && nrel == 0)
+        return CRM_OK;
+    if (b->dry_run) {
         for (size_t i = 0; i < n; i++)
-            rows[i]->owner = b->owner_id;
-    } else if (n > 0 || nrel > 0) {
-        Crm__PickBulkRequest req = CRM__PICK_BULK_REQUEST__INIT;
-        req.resource_type = (char *)bt->k->rtype;
-        req.record_ids = ids;
-        req.n_record_ids = n;
-        req.has_pool_id = req.has_owner_id = req.has_changed_by = 1;
-        req.pool_id = b->pool_id;
-        req.owner_id = b->owner_id;
-        req.changed_by = ctx->user_id;
-        req.import_id = b->import_id;
-        req.release_ids = rel;
-        req.n_release_ids = nrel;
-        crm_rpc_caller_t caller = {
-            .user_id = ctx->user_id, .role = NULL, .correlation_id = ctx->correlation_id};
-        Crm__PickBulkReply *rep = NULL;
-        crm_err_t perr;
-        crm_err_clear(&perr);
-        rc = self->assign ? crm_rpc_call(self->assign, "assign.pick_bulk", &caller, &req.base,
+            rows[i]->owner = owner_id;
+        return CRM_OK;
+    }
+    int64_t *ids = calloc(n + 1, sizeof *ids);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = rows[i]->id;
+    Crm__PickBulkRequest req = CRM__PICK_BULK_REQUEST__INIT;
+    req.resource_type = (char *)rtype;
+    req.record_ids = ids;
+    req.n_record_ids = n;
+    req.has_pool_id = req.has_owner_id = req.has_changed_by = 1;
+    req.pool_id = owner_id > 0 ? 0 : b->pool_id;
+    req.owner_id = owner_id;
+    req.changed_by = ctx->user_id;
+    req.import_id = b->import_id;
+    req.release_ids = rel;
+    req.n_release_ids = nrel;
+    crm_rpc_caller_t caller = {.user_id = ctx->user_id, .role = NULL, .correlation_id = ctx->correlation_id};
+    Crm__PickBulkReply *rep = NULL;
+    crm_err_t perr;
+    crm_err_clear(&perr);
+    int rc = self->assign ? crm_rpc_call(self->assign, "assign.pick_bulk", &caller, &req.base,
                                          &crm__pick_bulk_reply__descriptor, self->assign_timeout_ms,
                                          (ProtobufCMessage **)&rep, &perr)
                           : CRM_EUNAVAILABLE;
-        if (rc == CRM_OK && (rep->n_owner_ids != n || rep->n_assignment_ids != n)) {
-            rc = crm_err_set(err, CRM_EINTERNAL, NULL, "internal",
-                             "assign.pick_bulk answered %zu owners for %zu", rep->n_owner_ids, n);
-        } else if (rc != CRM_OK) {
-            /* the client retries an unavailable crm-assign; anything else is reported as it is */
-            crm_err_set(err, rc == CRM_EUNAVAILABLE ? CRM_EUNAVAILABLE : rc, NULL, "owners",
-                        "owners for the batch: assign.pick_bulk: %s", perr.message);
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                rows[i]->owner = rep->owner_ids[i];
-                rows[i]->assignment = rep->assignment_ids[i];
-            }
-            if (rep->released > 0)
-                crm_log_info(ctx->correlation_id, "import.released",
-                             "import_id=%s released=%lld (picks of rows that ended merged or rejected)",
-                             b->import_id, (long long)rep->released);
+    if (rc == CRM_OK && (rep->n_owner_ids != n || rep->n_assignment_ids != n)) {
+        rc = crm_err_set(err, CRM_EINTERNAL, NULL, "internal", "assign.pick_bulk answered %zu owners for %zu",
+                         rep->n_owner_ids, n);
+    } else if (rc != CRM_OK) {
+        /* the client retries an unavailable crm-assign; anything else is reported as it is */
+        crm_err_set(err, rc == CRM_EUNAVAILABLE ? CRM_EUNAVAILABLE : rc, NULL, "owners",
+                    "owners for the batch: assign.pick_bulk: %s", perr.message);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            rows[i]->owner = rep->owner_ids[i];
+            rows[i]->assignment = rep->assignment_ids[i];
         }
-        if (rep)
-            protobuf_c_message_free_unpacked(&rep->base, NULL);
+        if (rep->released > 0)
+            crm_log_info(ctx->correlation_id, "import.released",
+                         "import_id=%s released=%lld (picks of rows that ended merged or rejected)",
+                         b->import_id, (long long)rep->released);
     }
+    if (rep)
+        protobuf_c_message_free_unpacked(&rep->base, NULL);
     free(ids);
-    free(rel);
-    free(rows);
     return rc == CRM_OK ? CRM_OK : err->code;
+}
+
+/* Owners of the new records: assign.pick_bulk with their ids, in line order (the pool or the user
+ * of the batch); then, one call per owner (manual), the rows with their own owner column and the
+ * organizations made for persons' companies (the owner their first person got). Unreachable or
+ * refused → the batch fails (crmctl retries; the same ids get the same owners). Ids an earlier
+ * attempt reserved that no record takes now are released with the first call. */
+static int pick_owners(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportBatch *b, batch_t *bt,
+                       crm_err_t *err)
+{
+    size_t n = 0, nrel = 0, nown = 0;
+    int64_t *rel = calloc(2 * bt->n + 1, sizeof *rel), *want = calloc(bt->n + 1, sizeof *want);
+    irow_t **rows = calloc(bt->n + 1, sizeof *rows), **own = calloc(bt->n + 1, sizeof *own);
+    for (size_t i = 0; i < bt->n; i++) {
+        irow_t *r = &bt->rows[i];
+        bool fresh = !r->state && r->rep == (int)i && !r->target;
+        if (fresh && (r->auto_org || r->own_owner > 0))
+            own[nown++] = r;
+        else if (fresh)
+            rows[n++] = r;
+        else if (r->reused && r->id > 0)
+            rel[nrel++] = r->id; /* an earlier attempt may have picked for it: never a record now */
+        if (r->org_reused && r->org_id > 0 && !r->org_used)
+            rel[nrel++] = r->org_id;
+    }
+    int rc = pick_call(self, ctx, b, bt->k->rtype, rows, n, b->owner_id, rel, nrel, err);
+    for (size_t i = 0; i < nown; i++)
+        want[i] = own[i]->auto_org ? bt->rows[own[i]->owner_row].owner : own[i]->own_owner;
+    /* one call per owner, the rows in line order */
+    for (size_t i = 0; rc == CRM_OK && i < nown; i++) {
+        if (want[i] <= 0)
+            continue;
+        int64_t owner = want[i];
+        size_t m = 0;
+        for (size_t j = i; j < nown; j++)
+            if (want[j] == owner) {
+                rows[m++] = own[j];
+                want[j] = 0;
+            }
+        rc = pick_call(self, ctx, b, bt->k->rtype, rows, m, owner, NULL, 0, err);
+    }
+    free(rel);
+    free(want);
+    free(rows);
+    free(own);
+    return rc;
 }
 
 typedef struct {
@@ -1329,7 +1512,7 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
     crm_cv_defs_t defs = {0};
     rc = leads_import_custom_defs(tx, k->rtype, b->custom_columns, b->n_custom_columns, &defs,
                                   &rep->unknown_columns, &rep->n_unknown_columns, err);
-    bt->rows = calloc(b->n_rows + 1, sizeof *bt->rows);
+    bt->rows = calloc(2 * b->n_rows + 1, sizeof *bt->rows); /* the file's rows, then organizations made */
     for (size_t i = 0; rc == CRM_OK && i < b->n_rows; i++) {
         if (b->rows[i]->line <= watermark) {
             bt->skipped++;
@@ -1339,6 +1522,8 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
         r->in = b->rows[i];
         r->id = ids[i];
         r->reused = reused[i];
+        r->org_id = ids[b->n_rows + i];
+        r->org_reused = reused[b->n_rows + i];
         check_row(self, k, b, &defs, r);
         bt->flagged += r->in->n_flags > 0;
     }
@@ -1367,6 +1552,11 @@ static int run_batch(leads_t *self, const crm_rpc_ctx_t *ctx, const Crm__ImportB
             return crm_err_set(err, CRM_EINTERNAL, NULL, "internal", "line %lld has no reserved id",
                                (long long)r->in->line);
     }
+    int64_t created_rows = bt->created;
+    rc = plan_orgs(tx, b, bt, err);
+    if (rc != CRM_OK)
+        return rc;
+    stored += (size_t)bt->created - created_rows;
     int64_t t1 = crm_mono_us();
     bt->t_check = t1 - t0;
     if (stored > 0) {
@@ -1455,8 +1645,8 @@ static int import_batch(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMess
         return err->code;
     Crm__ImportBatchReply *rep = (Crm__ImportBatchReply *)crm_pb_new(&crm__import_batch_reply__descriptor);
     batch_t bt = {.k = strcmp(b->resource_type, "contact") == 0 ? &kcontact : &klead};
-    int64_t *ids = calloc(b->n_rows + 1, sizeof *ids);
-    bool *reused = calloc(b->n_rows + 1, sizeof *reused);
+    int64_t *ids = calloc(2 * b->n_rows + 1, sizeof *ids);
+    bool *reused = calloc(2 * b->n_rows + 1, sizeof *reused);
     int64_t t0 = crm_mono_us();
     int rc = b->dry_run ? CRM_OK : reserve_ids(ctx->db, bt.k, b, ids, reused, err);
     bt.t_reserve = crm_mono_us() - t0;
@@ -1513,6 +1703,7 @@ static int import_batch(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMess
     }
     free(bt.rows);
     free(bt.owners);
+    free(bt.synth);
     if (rc != CRM_OK) {
         protobuf_c_message_free_unpacked(&rep->base, NULL);
         return rc;

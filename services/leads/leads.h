@@ -79,9 +79,6 @@ int leads_timeline_add(crm_db_t *tx, bool contact, int64_t id, const char *kind,
 /* Links a support ticket or chat on a contact's timeline (one row per (source, ticket)). */
 int leads_contact_ticket_link(crm_db_t *tx, int64_t contact_id, const Crm__LeadCaptured *cap,
                               const char *event_id, crm_err_t *err);
-/* Sets the context (JSON object text) of the "captured" entry written for event_id. */
-int leads_timeline_capture_context(crm_db_t *tx, const char *event_id, const char *context_json,
-                                   crm_err_t *err);
 /* The lead a (source, ticket) is linked to, or 0. */
 int leads_ticket_lead(crm_db_t *tx, const char *source, const char *ticket_id, int64_t *lead_id,
                       crm_err_t *err);

@@ -30,27 +30,28 @@ static int dedup_find(crm_db_t *tx, const char *email_norm, const char *phone_no
         memcpy(keys[1], tmp, sizeof tmp);
     }
     /* A bulk import holds the gate exclusively for its batch instead of one lock per key (its
-     * thousands of keys would fill Postgres' lock table): captures take it shared first. */
-    PGresult *gate = crm_db_exec(
-        tx, "leads_dedup_gate", "SELECT pg_advisory_xact_lock_shared(hashtextextended('lead-dedup-gate', 3))",
-        0, NULL, err);
-    if (!gate)
+     * thousands of keys would fill Postgres' lock table): captures take it shared first. The gate
+     * and the keys in one statement, in that order: a CASE evaluates its WHENs one after the other
+     * (a lock's void result is never NULL) and stops at the absent second key. */
+    const char *kp[] = {keys[0], nk == 2 ? keys[1] : NULL};
+    PGresult *res = crm_db_exec(
+        tx, "leads_dedup_locks",
+        "SELECT CASE WHEN pg_advisory_xact_lock_shared(hashtextextended('lead-dedup-gate', 3)) IS NULL "
+        "THEN 0 WHEN pg_advisory_xact_lock(hashtextextended($1::text, 3)) IS NULL THEN 1 "
+        "WHEN $2::text IS NULL THEN 2 "
+        "WHEN pg_advisory_xact_lock(hashtextextended($2::text, 3)) IS NULL THEN 3 ELSE 4 END",
+        2, kp, err);
+    if (!res)
         return err->code;
-    PQclear(gate);
-    for (int i = 0; i < nk; i++) {
-        const char *p[] = {keys[i]};
-        PGresult *res = crm_db_exec(tx, "leads_dedup_lock",
-                                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 3))", 1, p, err);
-        if (!res)
-            return err->code;
-        PQclear(res);
-    }
+    PQclear(res);
+    /* A statement of its own after the locks: its snapshot must follow them (a capture of the same
+     * key that committed while we waited is seen). */
     const char *p[] = {email_norm && *email_norm ? email_norm : NULL,
                        phone_norm && *phone_norm ? phone_norm : NULL};
-    PGresult *res = crm_db_exec(tx, "leads_dedup_find",
-                                "SELECT id FROM leads WHERE converted_at IS NULL AND "
-                                "((email_norm = $1) OR (phone_norm = $2)) ORDER BY id LIMIT 1",
-                                2, p, err);
+    res = crm_db_exec(tx, "leads_dedup_find",
+                      "SELECT id FROM leads WHERE converted_at IS NULL AND "
+                      "((email_norm = $1) OR (phone_norm = $2)) ORDER BY id LIMIT 1",
+                      2, p, err);
     if (!res)
         return err->code;
     protobuf_c_boolean has;
@@ -109,6 +110,80 @@ static int capture_contact(crm_db_t *tx, const Crm__LeadCaptured *cap, const cha
     return CRM_OK;
 }
 
+/* The lead a capture makes (lead_id 0) or merges into (fill what the lead lacks, add the tags), its
+ * "captured" timeline entry (with the capture's context), the tags' /v2/tags rows, and the lead
+ * as stored: one statement. */
+static int capture_write(crm_db_t *tx, const Crm__LeadCaptured *cap, const char *event_id, int64_t lead_id,
+                         const char *source_id, const char *phone, Crm__Lead **lead, crm_err_t *err)
+{
+    char summary[256], idb[24], delivery[24];
+    snprintf(summary, sizeof summary, "%s from %s (delivery %lld)",
+             lead_id == 0 ? "Captured" : "Captured again, merged", cap->source ? cap->source : "api",
+             (long long)cap->delivery_id);
+    char *tags = crm_param_text_array(cap->tags, cap->n_tags);
+    /* $1..$13 alike, then the merge's lead id, or the new lead's source, delivery and status */
+    const char *p[] = {cap->first_name,
+                       cap->last_name,
+                       cap->organization_name,
+                       cap->email,
+                       cap->phone,
+                       cap->title,
+                       cap->description,
+                       tags,
+                       phone,
+                       summary,
+                       cap->source,
+                       event_id,
+                       cap->context_json && *cap->context_json ? cap->context_json : NULL,
+                       lead_id > 0 ? crm_param_i64(idb, true, lead_id) : source_id,
+                       crm_param_i64(delivery, cap->has_delivery_id, cap->delivery_id),
+                       capture_status};
+    int np = lead_id > 0 ? 14 : 16;
+    /* the timeline entry as leads_timeline_add writes it, the tags as leads_tags_ensure does */
+    static const char tail[] =
+        "a AS (INSERT INTO lead_activities (lead_id, kind, actor_id, summary, previous_value, value, "
+        "event_id, context) SELECT l.id, 'captured', NULL, $10, NULL, $11, $12, $13::jsonb FROM l), "
+        "t AS (INSERT INTO tags (name, resource_type, creator_id) SELECT DISTINCT t, 'lead', NULL::bigint "
+        "FROM unnest($8::text[]) AS t WHERE btrim(t) <> '' ON CONFLICT (resource_type, name) DO NOTHING) "
+        "SELECT %s FROM l";
+    const char *head =
+        lead_id > 0
+            ? "WITH l AS (UPDATE leads SET first_name = COALESCE(NULLIF(first_name, ''), $1), "
+              "last_name = COALESCE(NULLIF(last_name, ''), $2), "
+              "organization_name = COALESCE(NULLIF(organization_name, ''), $3), "
+              "email = COALESCE(NULLIF(email, ''), $4), phone = COALESCE(NULLIF(phone, ''), $5), "
+              "title = COALESCE(NULLIF(title, ''), $6), description = COALESCE(NULLIF(description, ''), $7), "
+              "tags = ARRAY(SELECT DISTINCT t FROM unnest(tags || $8::text[]) t ORDER BY t), "
+              "phone_norm = COALESCE(phone_norm, $9), updated_at = now() WHERE id = $14 RETURNING *), "
+            : "WITH l AS (INSERT INTO leads (first_name, last_name, organization_name, email, phone, title, "
+              "description, tags, phone_norm, source_id, capture_delivery_id, status) "
+              "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $14, $15, $16) RETURNING *), ";
+    char *cols = rec_select_list(&rec_lead, "l.");
+    size_t len = (cols ? strlen(cols) : 0) + strlen(head) + sizeof tail + 16;
+    char *sql = malloc(len);
+    if (!cols || !sql) {
+        free(cols);
+        free(sql);
+        free(tags);
+        return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
+    }
+    int w = snprintf(sql, len, "%s", head);
+    snprintf(sql + w, len - (size_t)w, tail, cols);
+    free(cols);
+    PGresult *res = crm_db_exec(tx, lead_id > 0 ? "leads_capture_merge2" : "leads_capture4", sql, np, p, err);
+    free(sql);
+    free(tags);
+    if (!res)
+        return err->code;
+    if (PQntuples(res) == 1)
+        *lead = (Crm__Lead *)rec_from_row(&rec_lead, res, 0);
+    PQclear(res);
+    if (!*lead)
+        return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "capture: lead %lld not written",
+                           (long long)lead_id);
+    return CRM_OK;
+}
+
 int leads_store_capture_dedup(crm_db_t *tx, const Crm__LeadCaptured *cap, const char *event_id,
                               Crm__Lead **lead, bool *created, int64_t *contact_id, crm_err_t *err)
 {
@@ -116,41 +191,37 @@ int leads_store_capture_dedup(crm_db_t *tx, const Crm__LeadCaptured *cap, const 
     *created = false;
     if (contact_id)
         *contact_id = 0;
-    /* A replayed event (same envelope id or same delivery) changes nothing. */
+    /* A replayed event (same envelope id or same delivery) changes nothing. In the same statement,
+     * the source's id (read first, inserted only when missing: an upsert that updates the same row
+     * on every capture would leave a dead row version per lead and slow every later lookup). */
     char delivery[24];
-    const char *rp[] = {event_id, crm_param_i64(delivery, cap->has_delivery_id, cap->delivery_id)};
-    PGresult *res = crm_db_exec(tx, "leads_capture_seen",
-                                "SELECT 1 FROM lead_activities WHERE kind = 'captured' AND event_id = $1 "
+    const char *rp[] = {event_id, crm_param_i64(delivery, cap->has_delivery_id, cap->delivery_id),
+                        cap->source ? cap->source : "api"};
+    PGresult *res = crm_db_exec(tx, "leads_capture_seen_source",
+                                "WITH seen AS (SELECT 1 FROM lead_activities WHERE kind = 'captured' "
+                                "AND event_id = $1 "
                                 "UNION ALL SELECT 1 FROM contact_activities WHERE kind = 'captured' "
                                 "AND event_id = $1 "
-                                "UNION ALL SELECT 1 FROM leads WHERE capture_delivery_id = $2",
-                                2, rp, err);
+                                "UNION ALL SELECT 1 FROM leads WHERE capture_delivery_id = $2 LIMIT 1), "
+                                "found AS (SELECT id FROM lead_sources WHERE name = $3), "
+                                "made AS (INSERT INTO lead_sources (name) SELECT $3 WHERE NOT EXISTS "
+                                "(SELECT 1 FROM found) AND NOT EXISTS (SELECT 1 FROM seen) "
+                                "ON CONFLICT (name) DO NOTHING RETURNING id) "
+                                "SELECT EXISTS (SELECT 1 FROM seen), "
+                                "(SELECT id FROM found UNION ALL SELECT id FROM made LIMIT 1)",
+                                3, rp, err);
     if (!res)
         return err->code;
-    int seen = PQntuples(res);
-    PQclear(res);
-    if (seen > 0)
-        return CRM_OK;
-
-    const char *src[] = {cap->source ? cap->source : "api"};
-    /* Read first, insert only when missing: an upsert that updates the same row on every
-     * capture would leave a dead row version per lead and slow every later lookup. */
-    res = crm_db_exec(tx, "leads_source_ensure",
-                      "WITH found AS (SELECT id FROM lead_sources WHERE name = $1), "
-                      "made AS (INSERT INTO lead_sources (name) SELECT $1 WHERE NOT EXISTS "
-                      "(SELECT 1 FROM found) ON CONFLICT (name) DO NOTHING RETURNING id) "
-                      "SELECT id FROM found UNION ALL SELECT id FROM made",
-                      1, src, err);
-    if (!res)
-        return err->code;
-    if (PQntuples(res) != 1) { /* a concurrent insert of the same name won: it is there now */
-        PQclear(res);
-        return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "lead source '%s' was being created; retry",
-                           src[0]);
-    }
+    bool seen = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     char source_id[32];
-    snprintf(source_id, sizeof source_id, "%s", PQgetvalue(res, 0, 0));
+    snprintf(source_id, sizeof source_id, "%s", PQgetvalue(res, 0, 1));
+    bool no_source = PQgetisnull(res, 0, 1);
     PQclear(res);
+    if (seen)
+        return CRM_OK;
+    if (no_source) /* a concurrent insert of the same name won: it is there now */
+        return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "lead source '%s' was being created; retry",
+                           rp[2]);
 
     int64_t lead_id = 0;
     int rc = CRM_OK;
@@ -177,74 +248,16 @@ int leads_store_capture_dedup(crm_db_t *tx, const Crm__LeadCaptured *cap, const 
             return rc;
         }
     }
-    char *tags = crm_param_text_array(cap->tags, cap->n_tags);
-    char idb[24];
-    if (rc == CRM_OK && lead_id > 0) {
-        /* Merge: fill what the lead lacks, add the tags; the capture goes on its timeline. */
-        const char *p[] = {crm_param_i64(idb, true, lead_id),
-                           cap->first_name,
-                           cap->last_name,
-                           cap->organization_name,
-                           cap->email,
-                           cap->phone,
-                           cap->title,
-                           cap->description,
-                           tags,
-                           phone};
-        rc = crm_db_run(
-            tx, "leads_capture_merge",
-            "UPDATE leads SET first_name = COALESCE(NULLIF(first_name, ''), $2), "
-            "last_name = COALESCE(NULLIF(last_name, ''), $3), "
-            "organization_name = COALESCE(NULLIF(organization_name, ''), $4), "
-            "email = COALESCE(NULLIF(email, ''), $5), phone = COALESCE(NULLIF(phone, ''), $6), "
-            "title = COALESCE(NULLIF(title, ''), $7), description = COALESCE(NULLIF(description, ''), $8), "
-            "tags = ARRAY(SELECT DISTINCT t FROM unnest(tags || $9::text[]) t ORDER BY t), "
-            "phone_norm = COALESCE(phone_norm, $10), updated_at = now() WHERE id = $1",
-            10, p, err);
-    } else if (rc == CRM_OK) {
-        const char *p[] = {cap->first_name,
-                           cap->last_name,
-                           cap->organization_name,
-                           cap->email,
-                           cap->phone,
-                           cap->title,
-                           cap->description,
-                           tags,
-                           source_id,
-                           crm_param_i64(delivery, cap->has_delivery_id, cap->delivery_id),
-                           phone,
-                           capture_status};
-        res = crm_db_exec(tx, "leads_capture3",
-                          "INSERT INTO leads (first_name, last_name, organization_name, email, phone, title, "
-                          "description, tags, source_id, status, capture_delivery_id, phone_norm) "
-                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $10, $11) RETURNING id",
-                          12, p, err);
-        if (!res) {
-            rc = err->code;
-        } else {
-            protobuf_c_boolean has;
-            crm_row_i64(res, 0, 0, &has, &lead_id);
-            PQclear(res);
-            *created = true;
-        }
+    if (rc != CRM_OK) {
+        free(email);
+        free(phone);
+        return rc;
     }
-    free(tags);
+    rc = capture_write(tx, cap, event_id, lead_id, source_id, phone, lead, err);
+    *created = rc == CRM_OK && lead_id == 0;
     free(email);
     free(phone);
-    if (rc != CRM_OK)
-        return rc;
-    char summary[256];
-    snprintf(summary, sizeof summary, "%s from %s (delivery %lld)",
-             *created ? "Captured" : "Captured again, merged", cap->source ? cap->source : "api",
-             (long long)cap->delivery_id);
-    rc = leads_tags_ensure(tx, "lead", cap->tags, cap->n_tags, 0, err);
-    if (rc == CRM_OK)
-        rc = leads_timeline_add(tx, false, lead_id, "captured", 0, summary, NULL, cap->source, event_id, err);
-    if (rc == CRM_OK && cap->context_json && *cap->context_json)
-        rc = leads_timeline_capture_context(tx, event_id, cap->context_json, err);
-    if (rc != CRM_OK)
-        return rc;
-    return rec_get(tx, &rec_lead, lead_id, false, 0, false, (ProtobufCMessage **)lead, err);
+    return rc;
 }
 
 int leads_store_set_owner(crm_db_t *tx, int64_t lead_id, int64_t owner_id, const char *event_id,

@@ -34,16 +34,6 @@ int leads_timeline_add(crm_db_t *tx, bool contact, int64_t id, const char *kind,
                       7, p, err);
 }
 
-int leads_timeline_capture_context(crm_db_t *tx, const char *event_id, const char *context_json,
-                                   crm_err_t *err)
-{
-    const char *p[] = {event_id, context_json};
-    return crm_db_run(
-        tx, "leads_capture_context",
-        "UPDATE lead_activities SET context = $2::jsonb WHERE event_id = $1 AND kind = 'captured'", 2, p,
-        err);
-}
-
 int leads_ticket_lead(crm_db_t *tx, const char *source, const char *ticket_id, int64_t *lead_id,
                       crm_err_t *err)
 {

@@ -33,9 +33,8 @@ typedef struct {
     Crm__PickBulkReply *reply;
 } bulk_t;
 
-/* assign.pick_bulk for ids first..first+n-1 (or the given ids) as role. */
-static bulk_t pick_bulk(const char *role, const char *type, const int64_t *ids, size_t n, long long pool,
-                        long long owner)
+/* assign.pick_bulk with that request as role. */
+static bulk_t call_bulk(const char *role, Crm__PickBulkRequest *in)
 {
     if (!zctx)
         zctx = zmq_ctx_new();
@@ -46,6 +45,21 @@ static bulk_t pick_bulk(const char *role, const char *type, const int64_t *ids, 
     crm_err_clear(&err);
     crm_rpc_client_t *c = crm_rpc_client_new(zctx, eps, 1, &err);
     cr_assert_not_null(c);
+    ProtobufCMessage *out = NULL;
+    crm_rpc_caller_t caller = {.user_id = 0, .role = role, .correlation_id = "test-pick-bulk"};
+    bulk_t b = {0};
+    b.rc = crm_rpc_call(c, "assign.pick_bulk", &caller, &in->base, &crm__pick_bulk_reply__descriptor,
+                        harness_ms(60000), &out, &err);
+    snprintf(b.message, sizeof b.message, "%s", err.message);
+    b.reply = (Crm__PickBulkReply *)out;
+    crm_rpc_client_destroy(&c);
+    return b;
+}
+
+/* assign.pick_bulk for ids first..first+n-1 (or the given ids) as role. */
+static bulk_t pick_bulk(const char *role, const char *type, const int64_t *ids, size_t n, long long pool,
+                        long long owner)
+{
     Crm__PickBulkRequest in = CRM__PICK_BULK_REQUEST__INIT;
     in.resource_type = (char *)type;
     in.record_ids = (int64_t *)ids;
@@ -55,15 +69,18 @@ static bulk_t pick_bulk(const char *role, const char *type, const int64_t *ids, 
     in.has_owner_id = owner > 0;
     in.owner_id = owner;
     in.import_id = "test-import";
-    ProtobufCMessage *out = NULL;
-    crm_rpc_caller_t caller = {.user_id = 0, .role = role, .correlation_id = "test-pick-bulk"};
-    bulk_t b = {0};
-    b.rc = crm_rpc_call(c, "assign.pick_bulk", &caller, &in.base, &crm__pick_bulk_reply__descriptor,
-                        harness_ms(60000), &out, &err);
-    snprintf(b.message, sizeof b.message, "%s", err.message);
-    b.reply = (Crm__PickBulkReply *)out;
-    crm_rpc_client_destroy(&c);
-    return b;
+    return call_bulk(role, &in);
+}
+
+/* assign.pick_bulk releasing the picks import_id made for ids (no records to pick for). */
+static bulk_t release_bulk(const int64_t *ids, size_t n, const char *import_id)
+{
+    Crm__PickBulkRequest in = CRM__PICK_BULK_REQUEST__INIT;
+    in.resource_type = "lead";
+    in.release_ids = (int64_t *)ids;
+    in.n_release_ids = n;
+    in.import_id = (char *)import_id;
+    return call_bulk("system", &in);
 }
 
 static void bulk_free(bulk_t *b)
@@ -321,4 +338,57 @@ Test(pick_bulk, concurrent_bulk_and_single_picks_share_one_cursor)
                  0, "strict round robin across bulk and single picks");
     cr_expect_eq(sql("SELECT count(DISTINCT resource_id) FROM assign.assignments WHERE pool_id = %lld", pool),
                  3010);
+}
+
+/* release_ids: the picks an import made for records that will never exist go (assignment and
+ * ownership rows), only that import's, idempotently; the id picked again gets a fresh turn. */
+Test(pick_bulk, release_removes_only_this_imports_picks)
+{
+    h = harness_start();
+    cr_assert_not_null(h, "stack did not start");
+    long long u[3];
+    cr_assert_gt(harness_seed_pool(h, "rel", 3, u), 0);
+    int64_t ids[3] = {800001, 800002, 800003};
+    bulk_t b = pick_bulk("system", "lead", ids, 3, 0, 0);
+    cr_assert_eq(b.rc, CRM_OK, "%s", b.message);
+    bulk_free(&b);
+    const char *count = "SELECT count(*) FROM assign.assignments WHERE resource_id BETWEEN 800001 AND 800009";
+    cr_assert_eq(harness_sql_long(h, count), 3);
+
+    int64_t rel[2] = {800002, 800009};
+    b = release_bulk(rel, 2, "other-import");
+    cr_assert_eq(b.rc, CRM_OK, "%s", b.message);
+    cr_expect_eq(b.reply->released, 0, "another import's release removes nothing");
+    bulk_free(&b);
+    cr_expect_eq(harness_sql_long(h, count), 3);
+
+    b = release_bulk(rel, 2, "test-import");
+    cr_assert_eq(b.rc, CRM_OK, "%s", b.message);
+    cr_expect_eq(b.reply->released, 1);
+    cr_expect_eq(b.reply->n_owner_ids, 0);
+    bulk_free(&b);
+    cr_expect_eq(harness_sql_long(h, count), 2);
+    cr_expect_eq(
+        sql("SELECT count(*) FROM assign.ownership WHERE resource_type = 'lead' AND resource_id = %d",
+            800002),
+        0, "its ownership row goes too");
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM assign.ownership WHERE resource_type = 'lead' AND "
+                                     "resource_id IN (800001, 800003)"),
+                 2, "the others stay");
+    b = release_bulk(rel, 2, "test-import");
+    cr_assert_eq(b.rc, CRM_OK, "%s", b.message);
+    cr_expect_eq(b.reply->released, 0, "a second release removes nothing");
+    bulk_free(&b);
+
+    /* picked again (a later attempt where the row is new again): a fresh turn, the 4th → member 1 */
+    b = pick_bulk("system", "lead", &ids[1], 1, 0, 0);
+    cr_assert_eq(b.rc, CRM_OK, "%s", b.message);
+    cr_expect_eq(b.reply->owner_ids[0], u[0]);
+    bulk_free(&b);
+    cr_expect_eq(harness_sql_long(h, count), 3);
+
+    int64_t bad[1] = {0};
+    b = release_bulk(bad, 1, "test-import");
+    cr_expect_eq(b.rc, CRM_EINVALID, "a release id must be positive: %s", b.message);
+    bulk_free(&b);
 }

@@ -223,3 +223,57 @@ Test(webhook_suspend, the_events_of_one_post_split_over_batches_answer_once)
     cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM leads.leads WHERE email LIKE 'split-%'"),
                  POSTERS * POSTS * EVENTS);
 }
+
+/* A REST call waits for its RPC on an API worker, not on a pool thread (services/gateway/http.c):
+ * with ONE pool thread and crm-leads unable to read its leads, GET /v2/leads waits while a
+ * webhook and /healthz are answered at once; the GET gets its 200 once the lock goes. */
+typedef struct {
+    long status;
+    double done_at;
+} api_call_t;
+
+static void *list_leads(void *arg)
+{
+    api_call_t *c = arg;
+    harness_resp_t *r = harness_api(h, "GET", "/v2/leads", harness_admin_token(h), NULL);
+    c->status = r ? r->status : 0;
+    c->done_at = now_s();
+    harness_resp_destroy(&r);
+    return NULL;
+}
+
+Test(webhook_suspend, a_slow_api_call_does_not_hold_the_thread)
+{
+    start();
+    PGconn *lock = PQconnectdb(pgtest_url(harness_pg(h)));
+    cr_assert_eq(PQstatus(lock), CONNECTION_OK, "%s", PQerrorMessage(lock));
+    PGresult *res = PQexec(lock, "BEGIN; LOCK TABLE leads.leads IN ACCESS EXCLUSIVE MODE");
+    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(lock));
+    PQclear(res);
+    api_call_t c = {0};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, list_leads, &c), 0);
+    usleep(500 * 1000);
+    cr_assert_eq(c.status, 0, "GET /v2/leads cannot be answered while crm-leads waits for the lock");
+
+    double t0 = now_s();
+    harness_resp_t *r = harness_post_form(h, "application/x-www-form-urlencoded",
+                                          "first_name=Fast&last_name=Lane&email=fast-lane@example.com");
+    double took = now_s() - t0;
+    cr_assert(r && r->status == 202, "a webhook while a REST call waits: %ld", r ? r->status : 0);
+    cr_expect_lt(took, 2.0, "the webhook took %.3f s", took);
+    harness_resp_destroy(&r);
+    r = harness_http(h, &(harness_req_t){.path = "/healthz"});
+    cr_assert(r && r->status == 200, "GET /healthz while a REST call waits: %ld", r ? r->status : 0);
+    harness_resp_destroy(&r);
+    cr_assert_eq(c.status, 0, "still waiting");
+
+    double released = now_s();
+    PQclear(PQexec(lock, "COMMIT"));
+    PQfinish(lock);
+    pthread_join(t, NULL);
+    cr_assert_eq(c.status, 200, "answered once crm-leads could read: %ld", c.status);
+    cr_expect_geq(c.done_at, released);
+    cr_assert(
+        harness_wait_until(h, harness_ms(30000), lead_stored, "fast-lane@example.com", "the webhook's lead"));
+}

@@ -103,6 +103,40 @@ Test(db, transactions_and_savepoints) {
     crm_db_destroy(&db);
 }
 
+static void count_call(void *arg) { (*(int *)arg)++; }
+
+/* crm_db_on_commit: once after a commit; dropped by a rollback and by a failed commit; at once
+ * outside a transaction. */
+Test(db, on_commit_runs_once_after_a_commit_only) {
+    crm_db_t *db = connect_schema("app", 0);
+    crm_err_t err = {0};
+    int calls = 0;
+    cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
+    crm_db_on_commit(db, count_call, &calls);
+    cr_assert_eq(calls, 0, "not before the commit");
+    cr_assert_eq(crm_db_commit(db, &err), CRM_OK, "%s", err.message);
+    cr_assert_eq(calls, 1, "after the commit");
+    cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
+    cr_assert_eq(crm_db_commit(db, &err), CRM_OK, "%s", err.message);
+    cr_assert_eq(calls, 1, "once");
+    cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
+    crm_db_on_commit(db, count_call, &calls);
+    crm_db_rollback(db);
+    cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
+    cr_assert_eq(crm_db_commit(db, &err), CRM_OK, "%s", err.message);
+    cr_assert_eq(calls, 1, "a rollback drops it");
+    cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
+    crm_db_on_commit(db, count_call, &calls);
+    cr_assert_eq(crm_db_exec_simple(db, "SELECT 1/0", &err), CRM_EINTERNAL);
+    cr_assert_neq(crm_db_commit(db, &err), CRM_OK);
+    cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
+    cr_assert_eq(crm_db_commit(db, &err), CRM_OK, "%s", err.message);
+    cr_assert_eq(calls, 1, "a failed commit drops it");
+    crm_db_on_commit(db, count_call, &calls);
+    cr_assert_eq(calls, 2, "autocommit: at once");
+    crm_db_destroy(&db);
+}
+
 Test(db, error_mapping) {
     crm_db_t *db = connect_schema("app", 0);
     crm_db_t *other = connect_schema("app", 0);

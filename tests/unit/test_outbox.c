@@ -235,6 +235,35 @@ Test(outbox, a_row_committed_after_higher_ids_is_still_sequenced) {
     crm_db_destroy(&fast);
 }
 
+/* The relay polls only about once a second when idle: the commit of a transaction that appended
+ * wakes it (no crm_outbox_kick by the caller), so each row is sequenced well before the next poll.
+ * Five rows at different points of the idle second, each sequenced within 400 ms: without the
+ * wake each would wait up to a second (all five that quick by chance: about 1%). Rolled-back appends wake nothing and are never sequenced. */
+Test(outbox, the_commit_of_an_append_wakes_the_idle_relay) {
+    crm_err_t err = {0};
+    crm_db_params_t p = params();
+    crm_outbox_t *ob = crm_outbox_new("prod", zctx, pub_ep, &p, NULL, &err);
+    cr_assert_eq(crm_outbox_start(ob, &err), CRM_OK, "%s", err.message);
+    crm_db_t *db = connect_prod();
+    crm_sleep_ms(300);
+    for (int i = 0; i < 5; i++) {
+        crm_sleep_ms(150 + 170 * i);
+        cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
+        cr_assert_eq(append_one(ob, db, "undone", (uint64_t)i, &err), CRM_OK, "%s", err.message);
+        crm_db_rollback(db);
+        cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
+        cr_assert_eq(append_one(ob, db, "woke", (uint64_t)i, &err), CRM_OK, "%s", err.message);
+        int64_t t0 = crm_mono_us();
+        cr_assert_eq(crm_db_commit(db, &err), CRM_OK, "%s", err.message);
+        cr_assert(wait_last_seq(db, i + 1, 5000), "row %d sequenced", i);
+        int64_t ms = (crm_mono_us() - t0) / 1000;
+        cr_assert_lt(ms, 400, "row %d sequenced %lld ms after its commit (the idle poll is 1 s)", i, (long long)ms);
+    }
+    assert_gap_free(db, 5);
+    crm_outbox_destroy(&ob);
+    crm_db_destroy(&db);
+}
+
 static bool recv_bus(void *sub, char *topic, size_t tsize, uint8_t *body, size_t *blen, int timeout_ms) {
     zmq_pollitem_t it = {sub, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&it, 1, timeout_ms) <= 0) return false;

@@ -59,11 +59,15 @@ static void import_help(FILE *out)
           "Fields:\n"
           "  leads     first_name, last_name, organization_name, email, phone, mobile, title, description,\n"
           "            industry, website, fax, twitter, facebook, linkedin, skype, status, tags, source,\n"
-          "            address_line1, address_city, address_state, address_postal_code, address_country\n"
+          "            address_line1, address_city, address_state, address_postal_code, address_country,\n"
+          "            owner (Owner, Lead Owner, Owner Email, ...: an active user's e-mail or name, that\n"
+          "            row's owner instead of --owner; unknown or inactive: the row is rejected)\n"
           "  contacts  first_name, last_name, organization_name (a person's organization, or the name of\n"
           "            an organization when no person name is given), is_organization, email, phone,\n"
           "            mobile, title, description, industry, website, fax, twitter, facebook, linkedin,\n"
-          "            skype, customer_status, prospect_status, tags, address_* as for leads\n"
+          "            skype, customer_status, prospect_status, tags, address_* and owner (Contact Owner,\n"
+          "            ...) as for leads; a person's organization that no organization contact has is\n"
+          "            made (once per name, owned by the owner of its first person) and linked\n"
           "  deals     name, value, currency, stage, pipeline, contact_name, contact_email, hot,\n"
           "            estimated_close_date, added_on, tags, source, customized_win_likelihood (0-100),\n"
           "            owner (an active user's e-mail or name: that row's owner, instead of --owner),\n"
@@ -111,6 +115,7 @@ static const char *const lead_fields[] = {"first_name",
                                           "address_country",
                                           "tags",
                                           "source",
+                                          "owner",
                                           NULL};
 
 static const char *const contact_fields[] = {"first_name",
@@ -137,6 +142,7 @@ static const char *const contact_fields[] = {"first_name",
                                              "address_postal_code",
                                              "address_country",
                                              "tags",
+                                             "owner",
                                              NULL};
 
 static const char *const deal_fields[] = {"name",
@@ -222,6 +228,15 @@ static const alias_t aliases[] = {
     {"organisationflag", "is_organization"},
     {"customerstatus", "customer_status"},
     {"prospectstatus", "prospect_status"},
+    /* a row's owner (leads, contacts, deals): an active user's e-mail or name */
+    {"opportunityowner", "owner"},
+    {"dealowner", "owner"},
+    {"owneremail", "owner"},
+    {"ownername", "owner"},
+    {"assignedto", "owner"},
+    {"leadowner", "owner"},
+    {"contactowner", "owner"},
+    {"recordowner", "owner"},
 };
 
 /* Deals (Sell's deal import, a Salesforce opportunity export): checked before the others. */
@@ -263,11 +278,6 @@ static const alias_t deal_aliases[] = {
     {"probability", "customized_win_likelihood"},
     {"likelihood", "customized_win_likelihood"},
     {"winlikelihood", "customized_win_likelihood"},
-    {"opportunityowner", "owner"},
-    {"dealowner", "owner"},
-    {"owneremail", "owner"},
-    {"ownername", "owner"},
-    {"assignedto", "owner"},
     {"lossreason", "loss_reason"},
     {"reasonlost", "loss_reason"},
     {"lostreason", "loss_reason"},
@@ -355,9 +365,10 @@ typedef struct {
     size_t nflagged_lines;
     char **unknown;
     size_t nunknown;
-    /* deals with an owner column: the active users (id, lower-case e-mail and name) */
+    /* a file with an owner column: the users (id, lower-case e-mail and name, active or not) */
     int64_t *user_ids;
     char **user_emails, **user_names;
+    bool *user_active;
     size_t nusers;
     FILE *rejects;
     char rejects_path[4096];
@@ -479,9 +490,9 @@ static char *value_json(const char *v)
     return out;
 }
 
-/* A deal's owner from its owner column (an active user's e-mail or name, any case): NULL, or what
- * is wrong. */
-static const char *row_owner(imp_t *im, Crm__Deal *d, const char *v)
+/* A row's owner from its owner column (an active user's e-mail or name, any case) into the record's
+ * owner_id (the first owner column wins): NULL, or what is wrong. */
+static const char *row_owner(imp_t *im, protobuf_c_boolean *has_owner_id, int64_t *owner_id, const char *v)
 {
     char *want = crm_strdup(v);
     char *w = want;
@@ -491,19 +502,29 @@ static const char *row_owner(imp_t *im, Crm__Deal *d, const char *v)
         *p = (char)tolower((unsigned char)*p);
     for (size_t n = strlen(w); n > 0 && w[n - 1] == ' ';)
         w[--n] = '\0';
+    if (!*w) { /* blank: the default owner */
+        free(want);
+        return NULL;
+    }
     int64_t found = 0;
     int matches = 0;
+    bool inactive = false;
     for (size_t i = 0; i < im->nusers; i++)
         if (strcmp(im->user_emails[i], w) == 0 || strcmp(im->user_names[i], w) == 0) {
-            matches += found != im->user_ids[i];
-            found = im->user_ids[i];
+            inactive |= !im->user_active[i];
+            if (im->user_active[i]) {
+                matches += found != im->user_ids[i];
+                found = im->user_ids[i];
+            }
         }
     free(want);
     if (matches != 1)
-        return matches ? "ambiguous (several users have that name):" : "no active user for";
-    if (!d->has_owner_id) {
-        d->has_owner_id = 1;
-        d->owner_id = found;
+        return matches    ? "ambiguous (several users have that name):"
+               : inactive ? "no active user (the user is not active) for"
+                          : "no active user for";
+    if (!*has_owner_id) {
+        *has_owner_id = 1;
+        *owner_id = found;
     }
     return NULL;
 }
@@ -568,8 +589,11 @@ static void set_field(imp_t *im, Crm__ImportRow *row, const column_t *c, const c
             row->deal->has_customized_win_likelihood = 1;
             row->deal->customized_win_likelihood = (int32_t)pct;
         }
-    } else if (deal && strcmp(field, "owner") == 0) {
-        const char *why = row_owner(im, row->deal, v);
+    } else if (strcmp(field, "owner") == 0) {
+        const char *why = row->lead ? row_owner(im, &row->lead->has_owner_id, &row->lead->owner_id, v)
+                          : row->contact
+                              ? row_owner(im, &row->contact->has_owner_id, &row->contact->owner_id, v)
+                              : row_owner(im, &row->deal->has_owner_id, &row->deal->owner_id, v);
         if (why && !row->reject_reason) {
             snprintf(reason, sizeof reason, "%s owner '%.100s' (column %.40s)", why, v, c->header);
             row->reject_reason = crm_pb_strdup(reason);
@@ -718,8 +742,8 @@ static int load_users(crmctl_t *ctx, imp_t *im)
     PGconn *conn = PQconnectdb(url);
     PGresult *res =
         PQstatus(conn) == CONNECTION_OK
-            ? PQexec(conn, "SELECT id, lower(email), lower(name) FROM assign.users WHERE status = "
-                           "'active' ORDER BY id")
+            ? PQexec(conn, "SELECT id, lower(email), lower(name), status = 'active' FROM assign.users "
+                           "ORDER BY id")
             : NULL;
     int rc = CRMCTL_FAIL;
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -730,7 +754,9 @@ static int load_users(crmctl_t *ctx, imp_t *im)
         im->user_ids = calloc(im->nusers + 1, sizeof *im->user_ids);
         im->user_emails = calloc(im->nusers + 1, sizeof *im->user_emails);
         im->user_names = calloc(im->nusers + 1, sizeof *im->user_names);
+        im->user_active = calloc(im->nusers + 1, sizeof *im->user_active);
         for (size_t i = 0; i < im->nusers; i++) {
+            im->user_active[i] = PQgetvalue(res, (int)i, 3)[0] == 't';
             im->user_ids[i] = atoll(PQgetvalue(res, (int)i, 0));
             im->user_emails[i] = crm_strdup(PQgetvalue(res, (int)i, 1));
             im->user_names[i] = crm_strdup(PQgetvalue(res, (int)i, 2));
@@ -1204,6 +1230,7 @@ static int import_run(crmctl_t *ctx, int argc, char **argv)
     free(im.user_ids);
     free(im.user_emails);
     free(im.user_names);
+    free(im.user_active);
     free(im.cols);
     free(im.custom);
     free(im.header);
