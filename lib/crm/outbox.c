@@ -23,7 +23,7 @@
 #define HEARTBEAT_US 1000000
 #define REPLAY_DEFAULT_LIMIT 1000
 #define REPLAY_MAX_LIMIT 5000
-#define PRUNE_BATCH 5000
+#define PRUNE_BATCH 1000 /* ~30-50 ms a statement on a loaded machine: the relay waits at most that */
 #define PRUNE_DEFAULT_RETENTION_S (7L * 24 * 3600)
 #define PRUNE_DEFAULT_INTERVAL_MS 60000L
 
@@ -394,9 +394,9 @@ static void heartbeat(crm_outbox_t *self, crm_bus_pub_t *pub) {
     crm_bus_publish_heartbeat(pub, self->producer, (uint64_t)latest, &err);
 }
 
-/* One pruning batch (SQL_PRUNE) when one is due: the next batch follows at once while batches come
- * back full, then the next pass after prune_interval_ms. A batch of PRUNE_BATCH rows is one short
- * statement, so publishing waits at most that long. */
+/* One pruning batch (SQL_PRUNE) when one is due: the next batch follows RELAY_IDLE_MS later while
+ * batches come back full, then the next pass after prune_interval_ms. A batch of PRUNE_BATCH rows
+ * is one short statement, so publishing waits at most that long. */
 static void relay_prune(crm_outbox_t *self, int64_t now)
 {
     if (self->retention_s <= 0 || now < self->next_prune_us)
@@ -418,7 +418,9 @@ static void relay_prune(crm_outbox_t *self, int64_t now)
     bool has_oldest = !PQgetisnull(res, 0, 1);
     int64_t oldest = has_oldest ? crm_db_i64(res, 0, 1) : 0;
     PQclear(res);
-    self->next_prune_us = deleted >= PRUNE_BATCH ? now : now + self->prune_interval_ms * 1000;
+    /* a full batch: the next one after a short breath (a backlog is pruned at about half duty) */
+    self->next_prune_us =
+        now + (deleted >= PRUNE_BATCH ? RELAY_IDLE_MS * 1000 : self->prune_interval_ms * 1000);
     if (deleted > 0)
         crm_log_info(NULL, "outbox.pruned", "producer=%s rows=%lld oldest_seq=%lld retention_seconds=%ld",
                      self->producer, (long long)deleted, (long long)oldest, self->retention_s);

@@ -29,7 +29,7 @@ int crm_outbox_append_many(crm_outbox_t *self, crm_db_t *tx, const char *const *
                            const ProtobufCMessage *const *payloads, size_t n, crm_err_t *err);
 void crm_outbox_kick(crm_outbox_t *self);
 /* Before crm_outbox_start: the relay deletes published rows that occurred more than retention_s
- * seconds ago (0 keeps every row; the default is 7 days), in batches of at most 5000 rows, a pass
+ * seconds ago (0 keeps every row; the default is 7 days), in batches of at most 1000 rows, a pass
  * every prune_interval_ms (default 60000; a pass goes on while batches come back full). It never
  * deletes a row without a seq (not published yet) nor the newest row. A replay below the oldest
  * retained seq is answered with an error (crm_outbox_replay_pruned). */

@@ -684,12 +684,15 @@ int assign_store_ownership_close(crm_db_t *tx, const char *type, int64_t resourc
                       3, p, err);
 }
 
-/* The assignment row for cause (kind, explanation, skipped JSON) and the ownership row. */
+/* The assignment row for cause (kind, explanation, skipped JSON), the ownership row and, for a pick
+ * by turn, the pool's cursor (cursor: pool id, last_position, turns_used; NULL: it stays): one
+ * statement. */
 static int record(crm_db_t *tx, const char *type, int64_t resource_id, int64_t owner, int64_t previous,
                   int64_t pool, const char *kind, const char *why, const char *skipped, int turn, int weight,
-                  int64_t changed_by, const char *cause, int64_t *assignment_id, crm_err_t *err)
+                  int64_t changed_by, const char *cause, const int64_t *cursor, int64_t *assignment_id,
+                  crm_err_t *err)
 {
-    char rb[24], ob[24], pvb[24], plb[24], tb[24], wb[24], cb[24];
+    char rb[24], ob[24], pvb[24], plb[24], tb[24], wb[24], cb[24], c0[24], c1[24], c2[24];
     const char *p[] = {type,
                        crm_param_i64(rb, true, resource_id),
                        crm_param_i64(ob, true, owner),
@@ -701,18 +704,29 @@ static int record(crm_db_t *tx, const char *type, int64_t resource_id, int64_t o
                        skipped ? skipped : "[]",
                        crm_param_i64(tb, turn > 0, turn),
                        crm_param_i64(wb, weight > 0, weight),
-                       crm_param_i64(cb, changed_by > 0, changed_by)};
+                       crm_param_i64(cb, changed_by > 0, changed_by),
+                       cursor ? crm_param_i64(c0, true, cursor[0]) : NULL,
+                       cursor ? crm_param_i64(c1, true, cursor[1]) : NULL,
+                       cursor ? crm_param_i64(c2, true, cursor[2]) : NULL};
+#define RECORD_SQL(CURSOR)                                                                                   \
+    "WITH a AS (INSERT INTO assignments (resource_type, resource_id, owner_id, previous_owner_id, "          \
+    "pool_id, cause_event_id, explanation, kind, skipped, turn, weight, changed_by) "                        \
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12) RETURNING id), "                      \
+    "o AS (INSERT INTO ownership (resource_type, resource_id, owner_id) VALUES ($1, $2, $3) "                \
+    "ON CONFLICT (resource_type, resource_id) DO UPDATE SET owner_id = EXCLUDED.owner_id, "                  \
+    "updated_at = now() WHERE ownership.owner_id <> EXCLUDED.owner_id) " CURSOR "SELECT id FROM a"
     PGresult *res =
-        crm_db_exec(tx, "assignments_record",
-                    "INSERT INTO assignments (resource_type, resource_id, owner_id, previous_owner_id, "
-                    "pool_id, cause_event_id, explanation, kind, skipped, turn, weight, changed_by) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12) RETURNING id",
-                    12, p, err);
+        cursor ? crm_db_exec(tx, "assignments_record_turn",
+                             RECORD_SQL(", c AS (UPDATE pools SET last_position = $14, turns_used = $15 "
+                                        "WHERE id = $13) "),
+                             15, p, err)
+               : crm_db_exec(tx, "assignments_record2", RECORD_SQL(""), 12, p, err);
+#undef RECORD_SQL
     if (!res)
         return err->code;
     crm_parse_i64(PQgetvalue(res, 0, 0), assignment_id);
     PQclear(res);
-    return assign_store_ownership_set(tx, type, resource_id, owner, err);
+    return CRM_OK;
 }
 
 int assign_store_seen(crm_db_t *tx, const char *cause, bool *seen, crm_err_t *err)
@@ -737,7 +751,7 @@ int assign_store_manual(crm_db_t *tx, const char *type, int64_t resource_id, int
     else
         snprintf(why, sizeof why, "owner set by hand by user %lld", (long long)changed_by);
     return record(tx, type, resource_id, owner, previous, 0, "manual", why, "[]", 0, 0, changed_by, cause,
-                  assignment_id, err);
+                  NULL, assignment_id, err);
 }
 
 /* A pool locked for picking: its cursor and members, as the pick sees them. */
@@ -930,9 +944,12 @@ int assign_store_pick(crm_db_t *tx, int64_t pool_id, const char *type, int64_t r
         return CRM_OK; /* no such pool, no default, or another type: out->pool_id stays 0 */
     json_t *skipped = json_array();
     char why[400];
-    int rc;
-    if (pool_turn(&ps, skipped, out, why, sizeof why) >= 0) {
-        rc = move_cursor(tx, &ps, err);
+    int rc = CRM_OK;
+    int64_t cursor[3] = {ps.id, 0, 0};
+    bool turn = pool_turn(&ps, skipped, out, why, sizeof why) >= 0;
+    if (turn) { /* the cursor moves with the assignment (record) */
+        cursor[1] = ps.last;
+        cursor[2] = ps.used;
     } else {
         /* Nobody eligible: the fallback owner, the cursor stays, the admins are told. */
         rc = admins(tx, out, err);
@@ -942,7 +959,7 @@ int assign_store_pick(crm_db_t *tx, int64_t pool_id, const char *type, int64_t r
     if (rc == CRM_OK && out->owner_id > 0) {
         char *sk = json_dumps(skipped, JSON_COMPACT);
         rc = record(tx, type, resource_id, out->owner_id, previous, out->pool_id, out->kind, why, sk,
-                    out->turn, out->weight, 0, cause, &out->assignment_id, err);
+                    out->turn, out->weight, 0, cause, turn ? cursor : NULL, &out->assignment_id, err);
         free(sk);
     }
     json_decref(skipped);

@@ -2,7 +2,7 @@
  * pruning thread (stream.c, every gateway.stream.prune_interval_ms) drops the raw body of accepted
  * deliveries older than gateway.delivery_retention_seconds (30 days; 0 keeps everything) and
  * deletes refused, ignored and duplicate ones (gw_store_deliveries_prune), in batches of at most
- * 5000 rows. An accepted delivery's row stays for good: it is the dedupe key of its delivery id. */
+ * 1000 rows. An accepted delivery's row stays for good: it is the dedupe key of its delivery id. */
 #ifndef GW_RETENTION_H
 #define GW_RETENTION_H
 
