@@ -117,6 +117,8 @@ static const char SQL_PRUNE[] =
 static const char SQL_REPLAY_BOUNDS[] =
     "SELECT last_seq, (SELECT min(seq) FROM outbox WHERE seq IS NOT NULL) FROM outbox_state WHERE id = 1";
 
+static const char SQL_OLDEST[] = "SELECT coalesce(min(seq), 0) FROM outbox WHERE seq IS NOT NULL";
+
 static const char SQL_REPLAY[] =
     "SELECT " ROW_COLUMNS " FROM outbox WHERE seq >= $1::bigint AND seq <= $2::bigint"
     " AND (cardinality($3::text[]) = 0 OR type = ANY ($3::text[])) ORDER BY seq";
@@ -626,6 +628,23 @@ static char *types_literal(const Crm__ReplayRequest *req) {
     return out;
 }
 
+/* The answer to a replay from a seq below the oldest retained one. The second field error carries
+ * the oldest retained seq as a number (crm_outbox_replay_pruned reads it). */
+static int replay_pruned_error(crm_outbox_t *self, crm_err_t *err, uint64_t from, uint64_t oldest)
+{
+    if (self->metrics) {
+        char labels[200];
+        labels_of(labels, sizeof labels, "producer", self->producer);
+        crm_metrics_inc(self->metrics, "crm_outbox_replay_pruned_total", labels, 1);
+    }
+    crm_err_set(err, CRM_ECONFLICT, "/from_seq", CRM_OUTBOX_PRUNED,
+                "events.replay: seq %llu of producer %s is past the outbox retention; the oldest retained "
+                "seq is %llu",
+                (unsigned long long)from, self->producer, (unsigned long long)oldest);
+    return crm_err_add(err, CRM_ECONFLICT, "/oldest_seq", CRM_OUTBOX_PRUNED, "%llu",
+                       (unsigned long long)oldest);
+}
+
 static int replay_handler(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMessage *in, ProtobufCMessage **out,
                           crm_err_t *err) {
     crm_outbox_t *self = arg;
@@ -651,22 +670,9 @@ static int replay_handler(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
     uint64_t through = to;
     if (from <= to && to - from + 1 > limit) through = from + limit - 1;
     /* Rows below the oldest retained one were pruned (crm_outbox_set_retention): answering with
-     * what is left would let the consumer skip them silently. The second field error carries the
-     * oldest retained seq as a number (crm_outbox_replay_pruned reads it). */
-    if (from <= (uint64_t)latest && from < oldest) {
-        if (self->metrics) {
-            char labels[200];
-            labels_of(labels, sizeof labels, "producer", self->producer);
-            crm_metrics_inc(self->metrics, "crm_outbox_replay_pruned_total", labels, 1);
-        }
-        crm_err_set(
-            err, CRM_ECONFLICT, "/from_seq", CRM_OUTBOX_PRUNED,
-            "events.replay: seq %llu of producer %s is past the outbox retention; the oldest retained "
-            "seq is %llu",
-            (unsigned long long)from, self->producer, (unsigned long long)oldest);
-        return crm_err_add(err, CRM_ECONFLICT, "/oldest_seq", CRM_OUTBOX_PRUNED, "%llu",
-                           (unsigned long long)oldest);
-    }
+     * what is left would let the consumer skip them silently. */
+    if (from <= (uint64_t)latest && from < oldest)
+        return replay_pruned_error(self, err, from, oldest);
 
     Crm__ReplayReply *reply = malloc(sizeof *reply);
     if (!reply) return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
@@ -686,6 +692,19 @@ static int replay_handler(void *arg, const crm_rpc_ctx_t *ctx, const ProtobufCMe
         if (!res) {
             protobuf_c_message_free_unpacked(&reply->base, NULL);
             return err && err->code ? err->code : CRM_EINTERNAL;
+        }
+        /* A pruning batch that committed between the bounds and the rows' snapshot would leave a
+         * hole that through_seq claims was scanned: pruning deletes a seq prefix, so looking at the
+         * oldest seq again after the rows tells whether any row the scan needed was gone. */
+        bool ok = false;
+        int64_t oldest_now = query_i64(ctx->db, "crm_outbox_oldest", SQL_OLDEST, &ok);
+        if (!ok || (oldest_now > 0 && from < (uint64_t)oldest_now)) {
+            PQclear(res);
+            protobuf_c_message_free_unpacked(&reply->base, NULL);
+            if (!ok)
+                return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL,
+                                   "events.replay: cannot read the outbox");
+            return replay_pruned_error(self, err, from, (uint64_t)oldest_now);
         }
         int n = PQntuples(res);
         reply->events = calloc((size_t)(n ? n : 1), sizeof *reply->events);

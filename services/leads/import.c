@@ -233,6 +233,12 @@ static void kind_setup(ikind_t *k)
        k->table);
     if (lead)
         sb(&s, &len, &cap, ", phone_norm = coalesce(l.phone_norm, s.phone_norm)");
+    else /* a person without an organization gets the one its row names, when it exists */
+        sb(&s, &len, &cap,
+           ", contact_id = CASE WHEN l.is_organization OR l.contact_id IS NOT NULL THEN l.contact_id ELSE "
+           "(SELECT o.id FROM contacts o WHERE s.org_name IS NOT NULL AND o.is_organization AND "
+           "lower(o.name) = "
+           "lower(btrim(s.org_name)) ORDER BY o.id LIMIT 1) END");
     for (size_t i = 0; i < k->ncols; i++)
         if (strcmp(k->cols[i].col, "status") != 0) /* a merge never changes the lead's status */
             sb(&s, &len, &cap, ", %s = coalesce(nullif(l.%s, ''), s.%s)", k->cols[i].col, k->cols[i].col,

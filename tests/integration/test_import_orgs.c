@@ -47,6 +47,10 @@ Test(import_orgs, unknown_company_makes_one_organization)
     long long acme =
         harness_create(h, "contacts", json_pack("{s:b,s:s}", "is_organization", 1, "name", "Acme Corp"));
     cr_assert_gt(acme, 0);
+    long long mia = harness_create(
+        h, "contacts",
+        json_pack("{s:s,s:s,s:s}", "first_name", "", "last_name", "Merge", "email", "mia@orgs.test"));
+    cr_assert_gt(mia, 0);
     char wait[200];
     snprintf(wait, sizeof wait,
              "SELECT count(*) FROM assign.ownership WHERE resource_type = 'contact' AND resource_id = %lld",
@@ -66,7 +70,8 @@ Test(import_orgs, unknown_company_makes_one_organization)
     fputs("Ann,Acme,acme corp,ann@orgs.test\n"       /* 102: the existing Acme Corp */
           "Uma,Umbrella,Umbrella Co,uma@orgs.test\n" /* 103: a new company */
           ",,Globex,\n"                              /* 104: an organization row */
-          "Gil,Globex,globex,gil@orgs.test\n",       /* 105: its person */
+          "Gil,Globex,globex,gil@orgs.test\n"        /* 105: its person */
+          "Mia,Merge,ACME CORP,mia@orgs.test\n",     /* 106: merges into Mia, linked to Acme Corp */
           f);
     fclose(f);
     snprintf(args, sizeof args, "import contacts '%s' --owner 'pool:Contact pool' --batch 40", path);
@@ -74,7 +79,12 @@ Test(import_orgs, unknown_company_makes_one_organization)
     cr_assert_eq(st, 0, "crmctl: %d\n%s\n%s", st, out,
                  harness_slurp(strcat(strcpy(args, harness_dir(h)), "/crmctl-stderr.log")));
     /* 104 rows of the file + 2 organizations made (Initech, Umbrella Co) */
-    cr_expect(strstr(out, "106 created"), "%s", out);
+    cr_expect(strstr(out, "106 created, 1 merged"), "%s", out);
+    cr_expect_eq(q1("SELECT count(*) FROM leads.contacts WHERE id = %lld AND first_name = 'Mia' AND "
+                    "contact_id = (SELECT "
+                    "id FROM leads.contacts WHERE is_organization AND name = 'Acme Corp')",
+                    mia),
+                 1, "a merged person without an organization is linked to the one its row names");
 
     long long initech = harness_sql_long(h, "SELECT id FROM leads.contacts WHERE is_organization AND "
                                             "lower(name) = 'initech' AND name = 'Initech'");
