@@ -10,11 +10,13 @@
 #include "crm/util.h"
 
 /* The open lead with one of these dedup keys, after locking the keys (sorted, so two
- * transactions always lock in the same order). 0 when none. */
+ * transactions always lock in the same order). 0 when none. lead_id NULL: only the locks (the
+ * caller looks the lead up in its next statement, see capture_write). */
 static int dedup_find(crm_db_t *tx, const char *email_norm, const char *phone_norm, int64_t *lead_id,
                       crm_err_t *err)
 {
-    *lead_id = 0;
+    if (lead_id)
+        *lead_id = 0;
     char keys[2][600];
     int nk = 0;
     if (email_norm && *email_norm)
@@ -44,6 +46,8 @@ static int dedup_find(crm_db_t *tx, const char *email_norm, const char *phone_no
     if (!res)
         return err->code;
     PQclear(res);
+    if (!lead_id)
+        return CRM_OK;
     /* A statement of its own after the locks: its snapshot must follow them (a capture of the same
      * key that committed while we waited is seen). */
     const char *p[] = {email_norm && *email_norm ? email_norm : NULL,
@@ -110,18 +114,22 @@ static int capture_contact(crm_db_t *tx, const Crm__LeadCaptured *cap, const cha
     return CRM_OK;
 }
 
-/* The lead a capture makes (lead_id 0) or merges into (fill what the lead lacks, add the tags), its
- * "captured" timeline entry (with the capture's context), the tags' /v2/tags rows, and the lead
- * as stored: one statement. */
+/* The lead a capture makes (lead_id 0) or merges into (lead_id; fill what the lead lacks, add the
+ * tags) — or, find set, merges into the open lead with the dedup keys email_norm / phone_norm
+ * (locked by the caller's previous statement: this one's snapshot follows the locks) or else makes
+ * — its "captured" timeline entry (with the capture's context), the tags' /v2/tags rows, and the
+ * lead as stored: one statement. *created: a new lead. */
 static int capture_write(crm_db_t *tx, const Crm__LeadCaptured *cap, const char *event_id, int64_t lead_id,
-                         const char *source_id, const char *phone, Crm__Lead **lead, crm_err_t *err)
+                         bool find, const char *email_norm, const char *source_id, const char *phone,
+                         Crm__Lead **lead, bool *created, crm_err_t *err)
 {
     char summary[256], idb[24], delivery[24];
-    snprintf(summary, sizeof summary, "%s from %s (delivery %lld)",
-             lead_id == 0 ? "Captured" : "Captured again, merged", cap->source ? cap->source : "api",
+    snprintf(summary, sizeof summary, " from %s (delivery %lld)", cap->source ? cap->source : "api",
              (long long)cap->delivery_id);
     char *tags = crm_param_text_array(cap->tags, cap->n_tags);
-    /* $1..$13 alike, then the merge's lead id, or the new lead's source, delivery and status */
+    bool merge = !find && lead_id > 0;
+    /* $1..$13 alike, then the merge's lead id, or the new lead's source, delivery and status (and
+     * the keys to look up) */
     const char *p[] = {cap->first_name,
                        cap->last_name,
                        cap->organization_name,
@@ -135,29 +143,45 @@ static int capture_write(crm_db_t *tx, const Crm__LeadCaptured *cap, const char 
                        cap->source,
                        event_id,
                        cap->context_json && *cap->context_json ? cap->context_json : NULL,
-                       lead_id > 0 ? crm_param_i64(idb, true, lead_id) : source_id,
+                       merge ? crm_param_i64(idb, true, lead_id) : source_id,
                        crm_param_i64(delivery, cap->has_delivery_id, cap->delivery_id),
-                       capture_status};
-    int np = lead_id > 0 ? 14 : 16;
+                       capture_status,
+                       email_norm && *email_norm ? email_norm : NULL,
+                       phone && *phone ? phone : NULL};
+    int np = merge ? 14 : find ? 18 : 16;
+#define MERGE_SET                                                                                            \
+    "UPDATE leads SET first_name = COALESCE(NULLIF(first_name, ''), $1), "                                   \
+    "last_name = COALESCE(NULLIF(last_name, ''), $2), "                                                      \
+    "organization_name = COALESCE(NULLIF(organization_name, ''), $3), "                                      \
+    "email = COALESCE(NULLIF(email, ''), $4), phone = COALESCE(NULLIF(phone, ''), $5), "                     \
+    "title = COALESCE(NULLIF(title, ''), $6), description = COALESCE(NULLIF(description, ''), $7), "         \
+    "tags = ARRAY(SELECT DISTINCT t FROM unnest(tags || $8::text[]) t ORDER BY t), "                         \
+    "phone_norm = COALESCE(phone_norm, $9), updated_at = now() "
+#define INSERT_NEW(WHERE)                                                                                    \
+    "INSERT INTO leads (first_name, last_name, organization_name, email, phone, title, description, tags, "  \
+    "phone_norm, source_id, capture_delivery_id, status) "                                                   \
+    "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $14::bigint, $15::bigint, $16 " WHERE " RETURNING *"
+    const char *head =
+        merge ? "WITH m AS (" MERGE_SET
+                "WHERE id = $14 RETURNING *), l AS (SELECT m.*, false AS created FROM m), "
+        : find ? "WITH f AS (SELECT id FROM leads WHERE converted_at IS NULL AND ((email_norm = $17) OR "
+                 "(phone_norm = $18)) ORDER BY id LIMIT 1), "
+                 "m AS (" MERGE_SET "FROM f WHERE leads.id = f.id RETURNING leads.*), "
+                 "i AS (" INSERT_NEW(
+                     "WHERE NOT EXISTS (SELECT 1 FROM f)") "), "
+                                                           "l AS (SELECT m.*, false AS created FROM m UNION "
+                                                           "ALL SELECT i.*, true FROM i), "
+               : "WITH i AS (" INSERT_NEW("") "), l AS (SELECT i.*, true AS created FROM i), ";
+#undef MERGE_SET
+#undef INSERT_NEW
     /* the timeline entry as leads_timeline_add writes it, the tags as leads_tags_ensure does */
     static const char tail[] =
         "a AS (INSERT INTO lead_activities (lead_id, kind, actor_id, summary, previous_value, value, "
-        "event_id, context) SELECT l.id, 'captured', NULL, $10, NULL, $11, $12, $13::jsonb FROM l), "
+        "event_id, context) SELECT l.id, 'captured', NULL, CASE WHEN l.created THEN 'Captured' ELSE "
+        "'Captured again, merged' END || $10, NULL, $11, $12, $13::jsonb FROM l), "
         "t AS (INSERT INTO tags (name, resource_type, creator_id) SELECT DISTINCT t, 'lead', NULL::bigint "
         "FROM unnest($8::text[]) AS t WHERE btrim(t) <> '' ON CONFLICT (resource_type, name) DO NOTHING) "
-        "SELECT %s FROM l";
-    const char *head =
-        lead_id > 0
-            ? "WITH l AS (UPDATE leads SET first_name = COALESCE(NULLIF(first_name, ''), $1), "
-              "last_name = COALESCE(NULLIF(last_name, ''), $2), "
-              "organization_name = COALESCE(NULLIF(organization_name, ''), $3), "
-              "email = COALESCE(NULLIF(email, ''), $4), phone = COALESCE(NULLIF(phone, ''), $5), "
-              "title = COALESCE(NULLIF(title, ''), $6), description = COALESCE(NULLIF(description, ''), $7), "
-              "tags = ARRAY(SELECT DISTINCT t FROM unnest(tags || $8::text[]) t ORDER BY t), "
-              "phone_norm = COALESCE(phone_norm, $9), updated_at = now() WHERE id = $14 RETURNING *), "
-            : "WITH l AS (INSERT INTO leads (first_name, last_name, organization_name, email, phone, title, "
-              "description, tags, phone_norm, source_id, capture_delivery_id, status) "
-              "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $14, $15, $16) RETURNING *), ";
+        "SELECT %s, l.created FROM l";
     char *cols = rec_select_list(&rec_lead, "l.");
     size_t len = (cols ? strlen(cols) : 0) + strlen(head) + sizeof tail + 16;
     char *sql = malloc(len);
@@ -170,13 +194,19 @@ static int capture_write(crm_db_t *tx, const Crm__LeadCaptured *cap, const char 
     int w = snprintf(sql, len, "%s", head);
     snprintf(sql + w, len - (size_t)w, tail, cols);
     free(cols);
-    PGresult *res = crm_db_exec(tx, lead_id > 0 ? "leads_capture_merge2" : "leads_capture4", sql, np, p, err);
+    PGresult *res = crm_db_exec(tx,
+                                merge  ? "leads_capture_merge3"
+                                : find ? "leads_capture_find"
+                                       : "leads_capture5",
+                                sql, np, p, err);
     free(sql);
     free(tags);
     if (!res)
         return err->code;
-    if (PQntuples(res) == 1)
+    if (PQntuples(res) == 1) {
         *lead = (Crm__Lead *)rec_from_row(&rec_lead, res, 0);
+        *created = strcmp(PQgetvalue(res, 0, PQnfields(res) - 1), "t") == 0;
+    }
     PQclear(res);
     if (!*lead)
         return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "capture: lead %lld not written",
@@ -230,8 +260,10 @@ int leads_store_capture_dedup(crm_db_t *tx, const Crm__LeadCaptured *cap, const 
     char *email = norm_email(cap->email);
     char *phone =
         cap->phone_e164 && *cap->phone_e164 ? crm_pb_strdup(cap->phone_e164) : leads_phone_e164(cap->phone);
+    /* Without a ticket the lookup goes with the write (capture_write): one statement less. */
+    bool ticket = cap->ticket_id && *cap->ticket_id;
     if (rc == CRM_OK && lead_id == 0)
-        rc = dedup_find(tx, email, phone, &lead_id, err);
+        rc = dedup_find(tx, email, phone, ticket ? &lead_id : NULL, err);
     /* C5: a ticket's requester who is a contact (and no open lead) gets the link, not a lead. */
     if (rc == CRM_OK && lead_id == 0 && contact_id && cap->ticket_id && *cap->ticket_id) {
         rc = capture_contact(tx, cap, email, contact_id, err);
@@ -253,8 +285,7 @@ int leads_store_capture_dedup(crm_db_t *tx, const Crm__LeadCaptured *cap, const 
         free(phone);
         return rc;
     }
-    rc = capture_write(tx, cap, event_id, lead_id, source_id, phone, lead, err);
-    *created = rc == CRM_OK && lead_id == 0;
+    rc = capture_write(tx, cap, event_id, lead_id, !ticket, email, source_id, phone, lead, created, err);
     free(email);
     free(phone);
     return rc;
