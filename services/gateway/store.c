@@ -152,41 +152,6 @@ int gw_store_delivery_find(crm_db_t *db, const char *source, const char *externa
     return rc;
 }
 
-int gw_store_delivery_insert(crm_db_t *db, const char *source, const char *external_id,
-                             const char *content_type, const void *body, size_t body_len,
-                             const char *correlation_id, int64_t received_at_us, int64_t *id, bool *inserted,
-                             crm_err_t *err)
-{
-    /* bytea travels as text in hex form ("\x4142..."): the statement takes text parameters. */
-    char *hex = malloc(2 * body_len + 3);
-    if (!hex)
-        return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "out of memory storing the delivery");
-    hex[0] = '\\';
-    hex[1] = 'x';
-    crm_hex_encode(body, body_len, hex + 2);
-    char received[32];
-    snprintf(received, sizeof received, "%lld", (long long)received_at_us);
-    const char *params[] = {
-        source,  external_id, content_type ? content_type : "", hex, correlation_id ? correlation_id : "",
-        received};
-    /* Idempotency: the unique (source, external_id) index decides between racing instances;
-     * the loser inserts nothing (after waiting for the winner's commit) and reads its id. */
-    PGresult *res =
-        crm_db_exec(db, "gw_delivery_insert",
-                    "INSERT INTO deliveries (source, external_id, content_type, body, correlation_id, "
-                    "received_at) VALUES ($1, $2, $3, $4::bytea, $5, "
-                    "to_timestamp($6::bigint / 1000000.0)) "
-                    "ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
-                    6, params, err);
-    free(hex);
-    if (!res)
-        return err->code;
-    *inserted = PQntuples(res) > 0;
-    *id = *inserted ? crm_db_i64(res, 0, 0) : 0;
-    PQclear(res);
-    return CRM_OK;
-}
-
 int gw_store_archive(crm_db_t *db, const gw_archive_in_t *in, int64_t *id, bool *inserted, crm_err_t *err)
 {
     char *hex = malloc(2 * in->body_len + 3);

@@ -41,14 +41,6 @@ int gw_store_token_list(crm_db_t *db, int64_t user_id, long page, long per_page,
 /* The id of the delivery (source, external_id), CRM_ENOTFOUND when none. */
 int gw_store_delivery_find(crm_db_t *db, const char *source, const char *external_id, int64_t *id,
                            crm_err_t *err);
-/* Inserts a delivery inside the caller's transaction. *inserted = false when
- * (source, external_id) already exists (then *id is 0: read it with gw_store_delivery_find
- * after rolling back). external_id may be NULL (no dedupe). */
-int gw_store_delivery_insert(crm_db_t *db, const char *source, const char *external_id,
-                             const char *content_type, const void *body, size_t body_len,
-                             const char *correlation_id, int64_t received_at_us, int64_t *id, bool *inserted,
-                             crm_err_t *err);
-
 /* One row of the delivery archive as written (gw_store_archive) and read. */
 typedef struct {
     int64_t id;

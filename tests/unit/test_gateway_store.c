@@ -69,6 +69,26 @@ Test(gateway_store, tokens)
     crm_db_destroy(&db);
 }
 
+/* An accepted delivery as the gateway archives it (gw_store_archive): with external_id set, an
+ * existing (source, external_id) inserts nothing. */
+static int accepted_insert(crm_db_t *db, const char *source, const char *external_id,
+                           const char *content_type, const void *body, size_t body_len, const char *corr,
+                           int64_t received_at_us, int64_t *id, bool *inserted, crm_err_t *err)
+{
+    gw_archive_in_t in = {.source = source,
+                          .outcome = "accepted",
+                          .reason = "ok",
+                          .status = 202,
+                          .external_id = external_id,
+                          .sender_id = external_id,
+                          .content_type = content_type,
+                          .body = body,
+                          .body_len = body_len,
+                          .correlation_id = corr,
+                          .received_at_us = received_at_us};
+    return gw_store_archive(db, &in, id, inserted, err);
+}
+
 Test(gateway_store, deliveries_dedupe)
 {
     crm_db_t *db = conn();
@@ -77,8 +97,8 @@ Test(gateway_store, deliveries_dedupe)
     bool inserted = false;
     const char body[] = "a=1&b=\x01\x02";
     cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
-    cr_assert_eq(gw_store_delivery_insert(db, "website", "d-1", "application/x-www-form-urlencoded", body,
-                                          sizeof body - 1, "corr", 1700000000000000LL, &id, &inserted, &err),
+    cr_assert_eq(accepted_insert(db, "website", "d-1", "application/x-www-form-urlencoded", body,
+                                 sizeof body - 1, "corr", 1700000000000000LL, &id, &inserted, &err),
                  CRM_OK, "%s", err.message);
     cr_assert(inserted);
     cr_assert_eq(crm_db_commit(db, &err), CRM_OK);
@@ -87,15 +107,13 @@ Test(gateway_store, deliveries_dedupe)
     cr_assert_eq(gw_store_delivery_find(db, "other", "d-1", &id2, &err), CRM_ENOTFOUND);
     /* the same id again inserts nothing */
     cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
-    cr_assert_eq(gw_store_delivery_insert(db, "website", "d-1", "", "x", 1, "c2", 1, &id2, &inserted, &err),
-                 CRM_OK);
+    cr_assert_eq(accepted_insert(db, "website", "d-1", "", "x", 1, "c2", 1, &id2, &inserted, &err), CRM_OK);
     cr_assert_not(inserted);
     crm_db_rollback(db);
     /* no delivery id: never deduplicated */
     for (int i = 0; i < 2; i++) {
         cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
-        cr_assert_eq(gw_store_delivery_insert(db, "website", NULL, "", "x", 1, "c", 1, &id2, &inserted, &err),
-                     CRM_OK);
+        cr_assert_eq(accepted_insert(db, "website", NULL, "", "x", 1, "c", 1, &id2, &inserted, &err), CRM_OK);
         cr_assert(inserted);
         cr_assert_eq(crm_db_commit(db, &err), CRM_OK);
     }
@@ -127,8 +145,7 @@ static void *race_insert(void *p)
     }
     r->rc = crm_db_begin(db, &err);
     if (r->rc == CRM_OK)
-        r->rc =
-            gw_store_delivery_insert(db, "website", "race", "", "x", 1, "c", 1, &r->id, &r->inserted, &err);
+        r->rc = accepted_insert(db, "website", "race", "", "x", 1, "c", 1, &r->id, &r->inserted, &err);
     if (r->rc == CRM_OK && r->inserted)
         r->rc = crm_db_commit(db, &err);
     else
