@@ -446,10 +446,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * written; on_completed uncounts it */
         return send_response(conn, ctx, &resp);
     }
+    bool webhook = gw_webhook_path(ctx->path);
+    if (!webhook && self->napi > 0 && !admin_path(ctx->path))
+        return api_submit(self, conn, ctx); /* fills its own request, kept while suspended */
     gw_request_t req;
     char base[300];
     fill_request(conn, ctx, &req, base, sizeof base);
-    if (gw_webhook_path(ctx->path)) {
+    if (webhook) {
         resp.route = gw_webhook_route(ctx->path);
         if (gw_webhook_precheck(self->gw, &req, &resp))
             return send_response(conn, ctx, &resp);
@@ -465,8 +468,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return send_response(conn, ctx, &resp);
     }
-    if (self->napi > 0 && !admin_path(ctx->path))
-        return api_submit(self, conn, ctx);
     gw_dispatch(self->gw, &req, &resp);
     if (resp.status == 0)
         gw_respond_error(&resp, 500, "server_error", "no answer", NULL, NULL, ctx->corr);
