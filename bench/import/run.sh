@@ -9,7 +9,9 @@
 #      then where a batch's time went (averages of crm-leads' import.batch log lines and of
 #      crm-assign's assign.pick_bulk lines);
 #   3. the ceiling, in the same run on the same cluster: psql \copy of the same file into a bare
-#      table of text columns.
+#      table of text columns;
+#   4. a second ceiling: those rows INSERTed into an empty table with leads.leads' indexes (what
+#      storing rows as leads costs before any dedup, owner or event).
 # CRM_SKIP_BUILD=1 uses the existing ./build as it is (run.sh's rule).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -114,4 +116,18 @@ c1=$(date +%s.%N)
 copied=$(psql -qtA "$db" -c "SELECT count(*) FROM public.bench_import_copy")
 awk -v n="$copied" -v a="$c0" -v b="$c1" -v s="$stored" -v x="$t0" -v y="$t1" 'BEGIN {
   printf "== copy: %d rows in %.1f s = %.0f rows/s; import/copy = %.2f\n", n, b - a, n / (b - a), (s / (y - x)) / (n / (b - a)) }'
+# What the leads table alone costs: the rows just copied, inserted into an empty table with
+# leads.leads' columns, defaults and indexes (LIKE ... INCLUDING ALL: all its indexes, GIN ones
+# included; no foreign key), the values an import stores (tags array, phone key, owner, import line).
+# No dedup, no owners picked, no events, no consumers: the ceiling of storing rows as leads in one
+# backend on this machine.
+echo "== ceiling 2: the same rows INSERTed from that table into one shaped and indexed as leads.leads"
+psql -q "$db" -c "DROP TABLE IF EXISTS public.bench_import_indexed" \
+  -c "CREATE TABLE public.bench_import_indexed (LIKE leads.leads INCLUDING ALL)"
+i0=$(date +%s.%N)
+psql -q "$db" -c "INSERT INTO public.bench_import_indexed (id, owner_id, first_name, last_name, organization_name, email, phone, title, tags, description, phone_norm, import_id, import_line) SELECT n, 1, first_name, last_name, organization_name, email, phone, title, string_to_array(tags, ','), description, regexp_replace(phone, '[^0-9+]', '', 'g'), 'bench', n FROM (SELECT row_number() OVER () AS n, * FROM public.bench_import_copy) c"
+i1=$(date +%s.%N)
+awk -v n="$copied" -v a="$i0" -v b="$i1" -v s="$stored" -v x="$t0" -v y="$t1" 'BEGIN {
+  printf "== indexed table: %d rows in %.1f s = %.0f rows/s; import/indexed = %.2f\n", n, b - a, n / (b - a), (s / (y - x)) / (n / (b - a)) }'
+psql -q "$db" -c "DROP TABLE public.bench_import_indexed" -c "DROP TABLE public.bench_import_copy"
 echo "(stop the stack with: CRM_DATA_DIR=$CRM_DATA_DIR CRM_PG_PORT=$CRM_PG_PORT CRM_CONFIG=$conf ./run.sh stop)"

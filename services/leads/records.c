@@ -563,7 +563,9 @@ int rec_list(crm_db_t *db, const rec_type_t *t, const ProtobufCMessage *req, con
             if (!v)
                 continue;
             params[np++] = v;
-            if (strcmp(f->name, "email") == 0)
+            if (strcmp(f->name, "email") == 0 && t == &rec_lead) /* the dedup key's index (migration 017) */
+                sb_add(&sql, " AND email_norm = nullif(lower(btrim($%d)), '')", np);
+            else if (strcmp(f->name, "email") == 0)
                 sb_add(&sql, " AND lower(email) = lower($%d)", np);
             else
                 sb_add(&sql, " AND %s = $%d", col->col, np);

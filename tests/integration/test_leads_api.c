@@ -446,6 +446,8 @@ Test(leads_api, leads_crud_filters_statuses_timeline)
         {"/v2/leads?organization_name=Engines%20Ltd", 1, a},
         {"/v2/leads?status=Working", 1, b},
         {"/v2/leads?email=MARIE@radium.example", 1, c},
+        {"/v2/leads?email=%20marie@radium.example%20", 1, c}, /* compared as the dedup key */
+        {"/v2/leads?email=marie@radium", 0, 0},
         {"/v2/leads?address%5Bcity%5D=Paris", 1, c},
         {"/v2/leads?address[city]=Bath", 1, a},
         {"/v2/leads?custom_fields%5BSize%5D=L", 1, a},
