@@ -175,17 +175,22 @@ static int on_item(void *arg, crm_db_t *tx, const Crm__Envelope *env, const Prot
     return crm_db_run(tx, "test_apply", "INSERT INTO applied (seq, mark, instance) VALUES ($1, $2, $3)", 3, p, err);
 }
 
-static crm_inbox_t *consumer(int instance, crm_metrics_t *m) {
+/* A consumer of item.made with handler fn and, when flush is given, buffered writes. */
+static crm_inbox_t *consumer_of(int instance, crm_metrics_t *m, crm_event_fn fn, crm_inbox_flush_fn flush,
+                                crm_inbox_discard_fn discard) {
     crm_err_t err = {0};
     crm_db_params_t cp = params("cons");
     crm_inbox_t *ib = crm_inbox_new(zctx, xpub_ep, &cp, NULL, m, &err);
     cr_assert_not_null(ib, "%s", err.message);
     const char *eps[1] = {rpc_ep};
     cr_assert_eq(crm_inbox_add_producer(ib, "prod", eps, 1, &err), CRM_OK, "%s", err.message);
-    crm_inbox_on(ib, "prod", "item.made", &crm__heartbeat__descriptor, on_item, (void *)(intptr_t)instance);
+    crm_inbox_on(ib, "prod", "item.made", &crm__heartbeat__descriptor, fn, (void *)(intptr_t)instance);
+    if (flush) crm_inbox_on_flush(ib, flush, discard, NULL);
     cr_assert_eq(crm_inbox_start(ib, &err), CRM_OK, "%s", err.message);
     return ib;
 }
+
+static crm_inbox_t *consumer(int instance, crm_metrics_t *m) { return consumer_of(instance, m, on_item, NULL, NULL); }
 
 /* Appends marks [from, to) as item.made, `per_tx` per transaction; every `other_every` items
  * also an event of a type the consumer does not take (0 = never). */
@@ -321,18 +326,14 @@ Test(inbox, permanent_error_dead_letters_one_event_transient_retries) {
     crm_inbox_destroy(&ib);
 }
 
-/* A batch is applied without a savepoint per event; an event failing in the middle of it (here
- * after a write of its own, and with the transaction aborted by a failed statement) makes the
- * batch be redone with savepoints: only that event is dead-lettered, its write is gone, and every
- * other event of the batch is applied exactly once. Once with all events in one start-up replay
- * batch, once with them arriving live. */
-Test(inbox, poison_in_the_middle_of_a_batch_dead_letters_only_itself)
+/* The poison scenario of the test below, with the consumer start() makes: 40 events in one start-up replay
+ * batch, then 60 live in transactions of 20, mark 13 failing each time. */
+static void poison_dead_letters_only_itself(crm_inbox_t *(*start)(crm_metrics_t *m))
 {
-    atomic_store(&poison_sql, true);
     crm_metrics_t *m = crm_metrics_new();
     produce(0, 40, 40, 0); /* published to nobody: one replay batch at start */
     crm_sleep_ms(300);
-    crm_inbox_t *ib = consumer(1, m);
+    crm_inbox_t *ib = start(m);
     cr_assert(wait_caught_up(39, 30000), "applied %lld of 39", applied_count());
     crm_sleep_ms(200);
     assert_exactly_once_in_order(39);
@@ -358,6 +359,19 @@ Test(inbox, poison_in_the_middle_of_a_batch_dead_letters_only_itself)
     cr_assert_eq(crm_inbox_offset(ib, "prod"), 100);
     crm_inbox_destroy(&ib);
     crm_metrics_destroy(&m);
+}
+
+static crm_inbox_t *consumer_one(crm_metrics_t *m) { return consumer(1, m); }
+
+/* A batch is applied without a savepoint per event; an event failing in the middle of it (here
+ * after a write of its own, and with the transaction aborted by a failed statement) makes the
+ * batch be redone with savepoints: only that event is dead-lettered, its write is gone, and every
+ * other event of the batch is applied exactly once. Once with all events in one start-up replay
+ * batch, once with them arriving live. */
+Test(inbox, poison_in_the_middle_of_a_batch_dead_letters_only_itself)
+{
+    atomic_store(&poison_sql, true);
+    poison_dead_letters_only_itself(consumer_one);
     atomic_store(&poison_sql, false);
 }
 
@@ -472,16 +486,7 @@ static void discard_items(void *arg) {
 
 static crm_inbox_t *buffered_consumer(crm_metrics_t *m) {
     buf_n = 0;
-    crm_err_t err = {0};
-    crm_db_params_t cp = params("cons");
-    crm_inbox_t *ib = crm_inbox_new(zctx, xpub_ep, &cp, NULL, m, &err);
-    cr_assert_not_null(ib, "%s", err.message);
-    const char *eps[1] = {rpc_ep};
-    cr_assert_eq(crm_inbox_add_producer(ib, "prod", eps, 1, &err), CRM_OK, "%s", err.message);
-    crm_inbox_on(ib, "prod", "item.made", &crm__heartbeat__descriptor, on_item_buffered, NULL);
-    crm_inbox_on_flush(ib, flush_items, discard_items, NULL);
-    cr_assert_eq(crm_inbox_start(ib, &err), CRM_OK, "%s", err.message);
-    return ib;
+    return consumer_of(1, m, on_item_buffered, flush_items, discard_items);
 }
 
 /* Rows buffered by the handlers are written by one statement per batch, committed with the
@@ -529,30 +534,6 @@ Test(inbox, buffered_rows_of_a_rolled_back_batch_are_dropped_and_reapplied_once)
  * every other row is written once. Once in a start-up replay batch, once live. */
 Test(inbox, buffered_row_failing_dead_letters_only_its_event) {
     atomic_store(&flush_poison, true);
-    crm_metrics_t *m = crm_metrics_new();
-    produce(0, 40, 40, 0);
-    crm_sleep_ms(300);
-    crm_inbox_t *ib = buffered_consumer(m);
-    cr_assert(wait_caught_up(39, 30000), "applied %lld of 39", applied_count());
-    crm_sleep_ms(200);
-    assert_exactly_once_in_order(39);
-    cr_assert_eq(q_i64(cons_db, "SELECT count(*) FROM applied WHERE mark = 13"), 0, "the poison's row was kept");
-    cr_assert_eq(q_i64(cons_db, "SELECT count(*) FROM dead_letters"), 1);
-    cr_assert_eq(q_i64(cons_db, "SELECT seq FROM dead_letters WHERE producer = 'prod' AND type = 'item.made'"), 14);
-    cr_assert_eq(crm_metrics_get(m, "crm_events_in_total", "type=\"item.made\",outcome=\"applied\""), 39.0);
-    cr_assert_eq(crm_metrics_get(m, "crm_events_in_total", "type=\"item.made\",outcome=\"dead\""), 1.0);
-    crm_err_t err = {0};
-    cr_assert_eq(crm_db_run(cons_db, "test_clear", "DELETE FROM applied", 0, NULL, &err), CRM_OK, "%s",
-                 err.message);
-    produce(0, 60, 20, 0);
-    cr_assert(wait_caught_up(59, 30000), "applied %lld of 59", applied_count());
-    crm_sleep_ms(200);
-    assert_exactly_once_in_order(59);
-    cr_assert_eq(q_i64(cons_db, "SELECT count(*) FROM applied WHERE mark = 13"), 0, "the poison's row was kept");
-    cr_assert_eq(q_i64(cons_db, "SELECT count(*) FROM dead_letters"), 2);
-    cr_assert_eq(crm_metrics_get(m, "crm_events_in_total", "type=\"item.made\",outcome=\"applied\""), 98.0);
-    cr_assert_eq(crm_inbox_offset(ib, "prod"), 100);
-    crm_inbox_destroy(&ib);
-    crm_metrics_destroy(&m);
+    poison_dead_letters_only_itself(buffered_consumer);
     atomic_store(&flush_poison, false);
 }
