@@ -229,7 +229,8 @@ static int batch_remember(batch_t *b, const gw_stream_change_t *c, bool deleted,
         free(s->data);
     else
         b->used++;
-    *s = (cached_t){c->resource, c->record_id, c->revision, deleted, c->owner_id, crm_strdup(c->data)};
+    int64_t owner = c->owner_id > 0 ? c->owner_id : 0; /* as stored: none (NULL) reads back as 0 */
+    *s = (cached_t){c->resource, c->record_id, c->revision, deleted, owner, crm_strdup(c->data)};
     return CRM_OK;
 }
 
