@@ -47,6 +47,13 @@ typedef struct {
     long backoff_ms;
 } producer_t;
 
+/* A consumer's buffered writes (crm_inbox_on_flush). */
+typedef struct {
+    crm_inbox_flush_fn flush;
+    crm_inbox_discard_fn discard;
+    void *arg;
+} flusher_t;
+
 /* Per-event outcomes of the batch in hand, counted in metrics only once it commits. */
 typedef struct {
     char type[96];
@@ -62,6 +69,8 @@ struct crm_inbox_t {
     crm_db_t *db;
     producer_t *producers;
     size_t nproducers;
+    flusher_t *flushers;
+    size_t nflushers;
 
     pthread_t thread;
     bool running;
@@ -177,6 +186,14 @@ void crm_inbox_on(crm_inbox_t *self, const char *producer, const char *type, con
     hs[p->nhandlers++] = (handler_t){crm_strdup(type), desc, fn, arg};
 }
 
+void crm_inbox_on_flush(crm_inbox_t *self, crm_inbox_flush_fn flush, crm_inbox_discard_fn discard, void *arg) {
+    if (!self || self->running || !flush || !discard) return;
+    flusher_t *fs = realloc(self->flushers, (self->nflushers + 1) * sizeof *fs);
+    if (!fs) return;
+    self->flushers = fs;
+    fs[self->nflushers++] = (flusher_t){flush, discard, arg};
+}
+
 uint64_t crm_inbox_offset(crm_inbox_t *self, const char *producer) {
     producer_t *p = self ? producer_find(self, producer) : NULL;
     return p ? (uint64_t)atomic_load(&p->offset) : 0;
@@ -226,6 +243,25 @@ static void metrics_commit(crm_inbox_t *self, producer_t *p) {
 
 /* ---- applying ----------------------------------------------------------------------------- */
 
+/* Drops what the handlers buffered: its transaction (or savepoint) is being rolled back. */
+static void discard_buffers(crm_inbox_t *self) {
+    for (size_t i = 0; i < self->nflushers; i++) self->flushers[i].discard(self->flushers[i].arg);
+}
+
+/* Writes what the handlers buffered, in the open transaction. On failure every buffer is dropped
+ * (the caller rolls back what it belongs to). */
+static int flush_buffers(crm_inbox_t *self, crm_err_t *err) {
+    for (size_t i = 0; i < self->nflushers; i++) {
+        int rc = self->flushers[i].flush(self->flushers[i].arg, self->db, err);
+        if (rc != CRM_OK) {
+            if (err->code == CRM_OK) err->code = rc;
+            discard_buffers(self);
+            return err->code;
+        }
+    }
+    return CRM_OK;
+}
+
 static int dead_letter(crm_inbox_t *self, producer_t *p, const Crm__Envelope *env, const char *why,
                        crm_err_t *err) {
     char seq[32];
@@ -269,6 +305,10 @@ static int apply_event(crm_inbox_t *self, producer_t *p, const Crm__Envelope *en
         rc = h->fn(h->arg, self->db, env, msg, &err);
         if (rc != CRM_OK && err.code == CRM_OK) err.code = rc;
     }
+    /* Carefully, each event's buffered rows are written inside its savepoint: a failing row is
+     * this event's failure. */
+    if (rc == CRM_OK && self->careful) rc = flush_buffers(self, &err);
+    if (rc != CRM_OK) discard_buffers(self); /* the event's rows go with its rollback */
     if (msg) protobuf_c_message_free_unpacked(msg, NULL);
     if (rc == CRM_OK) {
         crm_err_t ignored;
@@ -467,8 +507,19 @@ redo:
         caught_up = st == STEP_OK && done;
     }
     if (st == STEP_ROLLBACK) goto transient;
+    if (st != STEP_REDO && flush_buffers(self, &err) != CRM_OK) {
+        /* the batch's buffered rows: a transient failure retries the batch, another one redoes
+         * it event by event, each event's rows flushed in its savepoint */
+        if (crm_err_is_transient(&err) || !crm_db_ok(self->db) || self->careful) goto transient;
+        char q[600];
+        crm_log_info(NULL, "inbox.redo_batch", "producer=%s flush_error=%s", p->name,
+                     crm_log_quote(err.message, q, sizeof q));
+        err = (crm_err_t){0};
+        st = STEP_REDO;
+    }
     if (st == STEP_REDO) { /* nothing of this try is kept; the pending events are all still here */
         crm_db_rollback(self->db);
+        discard_buffers(self);
         self->careful = true;
         goto redo;
     }
@@ -499,6 +550,7 @@ redo:
 transient:
     /* Nothing of this batch is kept; the pending events stay and are tried again. */
     crm_db_rollback(self->db);
+    discard_buffers(self);
     self->noutcomes = 0;
     self->replays = 0;
     if (err.message[0]) {
@@ -696,6 +748,7 @@ void crm_inbox_destroy(crm_inbox_t **self_p) {
         free(p->name);
     }
     free(self->producers);
+    free(self->flushers);
     free(self->outcomes);
     crm_db_destroy(&self->db);
     pthread_cond_destroy(&self->cond);

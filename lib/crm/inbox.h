@@ -38,6 +38,19 @@ int crm_inbox_add_producer(crm_inbox_t *self, const char *producer, const char *
 /* Handle events of `type` from `producer` (which must have been added). */
 void crm_inbox_on(crm_inbox_t *self, const char *producer, const char *type, const ProtobufCMessageDescriptor *desc,
                   crm_event_fn fn, void *arg);
+/* Buffered writes. A handler may buffer rows instead of writing them, for flush to write them all
+ * in one statement: flush(arg, tx, err) runs in the batch's transaction after its events were
+ * applied and before the offset is stored, and must empty the buffer. When a batch is redone with
+ * a savepoint per event (one of its events failed permanently), flush runs after each event inside
+ * that event's savepoint, so a row that fails is dead-lettered with its event alone. A failing
+ * flush is handled as the failure of the events it wrote (transient: the batch is retried;
+ * otherwise: redone event by event). discard(arg) must drop the buffer without writing it: it is
+ * called whenever the transaction that the buffered rows belong to is rolled back (wholly, or to
+ * the event's savepoint), so that nothing buffered survives a rollback. Before crm_inbox_start;
+ * called on the consumer thread only. */
+typedef int (*crm_inbox_flush_fn)(void *arg, crm_db_t *tx, crm_err_t *err);
+typedef void (*crm_inbox_discard_fn)(void *arg);
+void crm_inbox_on_flush(crm_inbox_t *self, crm_inbox_flush_fn flush, crm_inbox_discard_fn discard, void *arg);
 /* Before crm_inbox_start: the consumer thread runs at this nice value (0..19; 0 = as the
  * daemon), so that applying events yields the CPU to the daemon's request threads when the
  * machine is saturated. */

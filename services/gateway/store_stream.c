@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "crm/row.h"
 #include "crm/util.h"
 
 #define TS_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
@@ -28,7 +29,7 @@ static int one_i64(crm_db_t *db, const char *name, const char *sql, int n, const
     return CRM_OK;
 }
 
-int gw_store_stream_record_get(crm_db_t *tx, const char *resource, int64_t record_id, bool *found,
+int gw_store_stream_record_get(crm_db_t *tx, bool lock, const char *resource, int64_t record_id, bool *found,
                                int *revision, bool *deleted, int64_t *owner_id, char **data, crm_err_t *err)
 {
     char id[24];
@@ -37,12 +38,16 @@ int gw_store_stream_record_get(crm_db_t *tx, const char *resource, int64_t recor
      * function is never pulled up, and a join without a clause can only be a nested loop), then
      * the row lock, in the same order as always: no deadlock with another writer. */
     PGresult *res =
-        crm_db_exec(tx, "gw_stream_record_get",
-                    "SELECT r.revision, r.data::text, r.deleted, r.owner_id"
-                    " FROM (SELECT pg_advisory_xact_lock(" STREAM_LOCK_KEY ") AS locked) l"
-                    " LEFT JOIN LATERAL (SELECT revision, data, deleted, owner_id FROM stream_records"
-                    " WHERE resource = $1 AND record_id = $2::bigint FOR UPDATE) r ON true",
-                    2, params, err);
+        lock ? crm_db_exec(tx, "gw_stream_record_get",
+                           "SELECT r.revision, r.data::text, r.deleted, r.owner_id"
+                           " FROM (SELECT pg_advisory_xact_lock(" STREAM_LOCK_KEY ") AS locked) l"
+                           " LEFT JOIN LATERAL (SELECT revision, data, deleted, owner_id FROM stream_records"
+                           " WHERE resource = $1 AND record_id = $2::bigint FOR UPDATE) r ON true",
+                           2, params, err)
+             : crm_db_exec(tx, "gw_stream_record_read",
+                           "SELECT revision, data::text, deleted, owner_id FROM stream_records"
+                           " WHERE resource = $1 AND record_id = $2::bigint FOR UPDATE",
+                           2, params, err);
     if (!res)
         return err->code;
     *found = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0);
@@ -54,32 +59,81 @@ int gw_store_stream_record_get(crm_db_t *tx, const char *resource, int64_t recor
     return CRM_OK;
 }
 
-int gw_store_stream_append(crm_db_t *tx, const gw_stream_change_t *c, int64_t *position, crm_err_t *err)
+/* A Postgres bigint[] / int[] literal of n values, 0 → NULL when zero_null; malloc'd. */
+static char *int_array(size_t n, const int64_t *v, bool zero_null)
 {
-    char id[24], rev[24], owner[24];
-    const char *params[] = {c->resource,
-                            i64(id, c->record_id),
-                            c->event_type,
-                            c->event_cause,
-                            c->event_id,
-                            i64(rev, c->revision),
-                            c->owner_id > 0 ? i64(owner, c->owner_id) : NULL,
-                            c->data,
-                            c->previous,
-                            c->occurred_at};
-    return one_i64(
+    char *out = malloc(n * 21 + 3), *w = out;
+    if (!out)
+        abort();
+    *w++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *w++ = ',';
+        w += zero_null && v[i] == 0 ? sprintf(w, "NULL") : sprintf(w, "%lld", (long long)v[i]);
+    }
+    strcpy(w, "}");
+    return out;
+}
+
+int gw_store_stream_append(crm_db_t *tx, const gw_stream_change_t *c, size_t n, crm_err_t *err)
+{
+    if (n == 0)
+        return CRM_OK;
+    char **cols[7];
+    int64_t *ids = malloc(n * sizeof *ids), *revs = malloc(n * sizeof *revs),
+            *owners = malloc(n * sizeof *owners);
+    if (!ids || !revs || !owners)
+        abort();
+    for (int k = 0; k < 7; k++) {
+        cols[k] = malloc(n * sizeof *cols[k]);
+        if (!cols[k])
+            abort();
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *v[7] = {c[i].resource, c[i].event_type, c[i].event_cause, c[i].event_id,
+                            c[i].data,     c[i].previous,   c[i].occurred_at};
+        for (int k = 0; k < 7; k++)
+            cols[k][i] = (char *)v[k];
+        ids[i] = c[i].record_id;
+        revs[i] = c[i].revision;
+        owners[i] = c[i].owner_id > 0 ? c[i].owner_id : 0;
+    }
+    char *arr[10] = {crm_param_text_array(cols[0], n), int_array(n, ids, false),
+                     crm_param_text_array(cols[1], n), crm_param_text_array(cols[2], n),
+                     crm_param_text_array(cols[3], n), int_array(n, revs, false),
+                     int_array(n, owners, true),       crm_param_text_array(cols[4], n),
+                     crm_param_text_array(cols[5], n), crm_param_text_array(cols[6], n)};
+    const char *params[10];
+    for (int k = 0; k < 10; k++)
+        params[k] = arr[k];
+    /* One statement for the changes of a batch: the stream rows in their order (positions follow
+     * it), and each record's state from its last change. */
+    int rc = crm_db_run(
         tx, "gw_stream_append",
-        "WITH ev AS (INSERT INTO stream_events (resource, record_id, event_type, event_cause, event_id,"
+        "WITH c AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
+        " $6::int[], $7::bigint[], $8::jsonb[], $9::jsonb[], $10::timestamptz[]) WITH ORDINALITY"
+        " AS u (resource, record_id, event_type, event_cause, event_id, revision, owner_id, data, previous,"
+        " occurred_at, ord)),"
+        " ev AS (INSERT INTO stream_events (resource, record_id, event_type, event_cause, event_id,"
         " revision, owner_id, data, previous, occurred_at)"
-        " VALUES ($1, $2::bigint, $3, $4, $5, $6::int, $7::bigint, $8::jsonb, $9::jsonb,"
-        " $10::timestamptz) RETURNING position)"
+        " SELECT resource, record_id, event_type, event_cause, event_id, revision, owner_id, data, previous,"
+        " occurred_at FROM c ORDER BY ord"
+        " RETURNING position, resource, record_id, revision, owner_id, event_type, data)"
         " INSERT INTO stream_records (resource, record_id, revision, position, owner_id, deleted, data)"
-        " SELECT $1, $2::bigint, $6::int, position, $7::bigint, $3 = 'deleted', $8::jsonb FROM ev"
+        " SELECT DISTINCT ON (resource, record_id) resource, record_id, revision, position, owner_id,"
+        " event_type = 'deleted', data FROM ev ORDER BY resource, record_id, position DESC"
         " ON CONFLICT (resource, record_id) DO UPDATE SET revision = EXCLUDED.revision,"
         " position = EXCLUDED.position, owner_id = EXCLUDED.owner_id, deleted = EXCLUDED.deleted,"
-        " data = EXCLUDED.data, updated_at = now()"
-        " RETURNING position",
-        10, params, position, err);
+        " data = EXCLUDED.data, updated_at = now()",
+        10, params, err);
+    for (int k = 0; k < 10; k++)
+        free(arr[k]);
+    for (int k = 0; k < 7; k++)
+        free(cols[k]);
+    free(ids);
+    free(revs);
+    free(owners);
+    return rc;
 }
 
 int gw_store_stream_follow_deal(crm_db_t *tx, int64_t deal_id, int64_t owner_id, const char *cause,

@@ -23,14 +23,15 @@ typedef struct {
     const char *occurred_at; /* RFC 3339 */
 } gw_stream_change_t;
 
-/* Serializes writers of the stream until the transaction ends, so that positions commit in
- * order (a reader at position n never misses a lower one committed later), then locks and reads
- * the stored state of a record, in one statement: *found false when never seen; else *revision,
- * *deleted and *data (malloc'd JSON text, caller frees). */
-int gw_store_stream_record_get(crm_db_t *tx, const char *resource, int64_t record_id, bool *found,
+/* Locks and reads the stored state of a record: *found false when never seen; else *revision,
+ * *deleted and *data (malloc'd JSON text, caller frees). With lock, first serializes writers of
+ * the stream until the transaction ends, so that positions commit in order (a reader at position
+ * n never misses a lower one committed later): once per transaction, before its first append. */
+int gw_store_stream_record_get(crm_db_t *tx, bool lock, const char *resource, int64_t record_id, bool *found,
                                int *revision, bool *deleted, int64_t *owner_id, char **data, crm_err_t *err);
-/* Appends the change to the stream and makes it the record's state; *position gets its row. */
-int gw_store_stream_append(crm_db_t *tx, const gw_stream_change_t *c, int64_t *position, crm_err_t *err);
+/* Appends n changes to the stream in one statement, in that order, and makes each record's last
+ * change its state. */
+int gw_store_stream_append(crm_db_t *tx, const gw_stream_change_t *c, size_t n, crm_err_t *err);
 /* A deal's owner became owner_id: its order and line items (whose visibility is the deal's) get
  * a change row each with that owner (event_type updated, previous {}), so that Sync moves them
  * with the deal. */

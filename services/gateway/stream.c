@@ -1,6 +1,8 @@
 /* The Firehose and the event consumer behind it and the Sync API (stream.h): each record event
  * becomes one stream row (with `previous`) and the record's new state, in the inbox's
- * transaction; GET /v3/<resource>/stream reads the rows after a position. */
+ * transaction; GET /v3/<resource>/stream reads the rows after a position. The consumer buffers the
+ * changes of an inbox batch and writes them in one statement before the batch commits
+ * (crm_inbox_on_flush); a record changed earlier in the batch is read from the batch's cache. */
 #include "stream.h"
 
 #include <pthread.h>
@@ -23,8 +25,38 @@
 #define FIREHOSE_DEFAULT_LIMIT 25
 #define FIREHOSE_MAX_LIMIT 100
 
+/* A record's state as changed earlier in the batch in hand (not written yet). */
+typedef struct {
+    const char *resource; /* NULL: a free slot */
+    int64_t id;
+    int revision;
+    bool deleted;
+    int64_t owner_id;
+    char *data;
+} cached_t;
+
+/* The changes of the batch in hand (strings owned), and the records they changed. Used by the
+ * inbox's thread only. */
+typedef struct {
+    gw_stream_change_t *changes;
+    size_t n, cap;
+    cached_t *slots; /* open addressing, a power of two, at most half full */
+    size_t nslots, used;
+    bool locked; /* the stream's advisory lock is held by the transaction in hand */
+} batch_t;
+
+typedef struct topic_t topic_t;
+
+/* A topic's handler argument. */
+typedef struct {
+    const topic_t *topic;
+    batch_t *batch;
+} binding_t;
+
 struct gw_stream_t {
     gw_t *gw;
+    batch_t batch;
+    binding_t *bindings;
     long retention_s;
     long prune_interval_ms;
     pthread_t thread;
@@ -38,14 +70,14 @@ struct gw_stream_t {
  * Who may see the record on a sales token's Sync device: the user in the record's key `owner`, or
  * the one in the payload's int64 field `event_owner` (orders and line items: their deal's owner);
  * neither: everyone (users, products). */
-typedef struct {
+struct topic_t {
     const char *producer, *topic;
     const ProtobufCMessageDescriptor *desc;
     const char *field;    /* the record's field in the payload (NULL: the payload is the record) */
     const char *resource; /* Sell singular name */
     const char *owner;
     const char *event_owner;
-} topic_t;
+};
 
 #define OWNED(producer, topic, desc, field, resource)                                                        \
     {                                                                                                        \
@@ -153,10 +185,152 @@ static int64_t message_i64(const ProtobufCMessage *m, const char *name)
     return *(const int64_t *)((const char *)m + f->offset);
 }
 
+/* ---- the batch: buffered changes and the records they changed ---- */
+
+static size_t slot_of(const batch_t *b, const char *resource, int64_t id)
+{
+    uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
+    for (const char *s = resource; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
+    size_t i = (size_t)(h ^ (h >> 29)) & (b->nslots - 1);
+    while (b->slots[i].resource && (b->slots[i].id != id || strcmp(b->slots[i].resource, resource) != 0))
+        i = (i + 1) & (b->nslots - 1);
+    return i;
+}
+
+static const cached_t *batch_lookup(const batch_t *b, const char *resource, int64_t id)
+{
+    if (b->used == 0)
+        return NULL;
+    const cached_t *c = &b->slots[slot_of(b, resource, id)];
+    return c->resource ? c : NULL;
+}
+
+/* Remembers the record's state after a buffered change (data copied). */
+static int batch_remember(batch_t *b, const gw_stream_change_t *c, bool deleted, crm_err_t *err)
+{
+    if (2 * (b->used + 1) > b->nslots) {
+        size_t nslots = b->nslots ? 2 * b->nslots : 256;
+        cached_t *old = b->slots;
+        size_t oldn = b->nslots;
+        b->slots = calloc(nslots, sizeof *b->slots);
+        if (!b->slots) {
+            b->slots = old;
+            return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
+        }
+        b->nslots = nslots;
+        for (size_t i = 0; i < oldn; i++)
+            if (old[i].resource)
+                b->slots[slot_of(b, old[i].resource, old[i].id)] = old[i];
+        free(old);
+    }
+    cached_t *s = &b->slots[slot_of(b, c->resource, c->record_id)];
+    if (s->resource)
+        free(s->data);
+    else
+        b->used++;
+    int64_t owner = c->owner_id > 0 ? c->owner_id : 0; /* as stored: none (NULL) reads back as 0 */
+    *s = (cached_t){c->resource, c->record_id, c->revision, deleted, owner, crm_strdup(c->data)};
+    return CRM_OK;
+}
+
+/* Buffers a change (its strings copied) and remembers the record's new state. */
+static int batch_add(batch_t *b, const gw_stream_change_t *c, crm_err_t *err)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 64;
+        gw_stream_change_t *a = realloc(b->changes, cap * sizeof *a);
+        if (!a)
+            return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
+        b->changes = a;
+        b->cap = cap;
+    }
+    gw_stream_change_t *d = &b->changes[b->n++];
+    *d = *c; /* resource, event_type and event_cause are the topics' static strings */
+    d->event_id = crm_strdup(c->event_id);
+    d->data = crm_strdup(c->data);
+    d->previous = crm_strdup(c->previous);
+    d->occurred_at = crm_strdup(c->occurred_at);
+    return batch_remember(b, c, strcmp(c->event_type, "deleted") == 0, err);
+}
+
+static void batch_clear_changes(batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free((char *)b->changes[i].event_id);
+        free((char *)b->changes[i].data);
+        free((char *)b->changes[i].previous);
+        free((char *)b->changes[i].occurred_at);
+    }
+    b->n = 0;
+}
+
+static void batch_forget(batch_t *b)
+{
+    for (size_t i = 0; b->used && i < b->nslots; i++)
+        if (b->slots[i].resource) {
+            free(b->slots[i].data);
+            b->slots[i] = (cached_t){0};
+        }
+    b->used = 0;
+}
+
+/* Writes the buffered changes; the stored state is then the truth again (the cache is dropped). */
+static int batch_write(batch_t *b, crm_db_t *tx, crm_err_t *err)
+{
+    int rc = gw_store_stream_append(tx, b->changes, b->n, err);
+    if (rc == CRM_OK && b->n)
+        crm_log_debug(NULL, "stream.appended", "changes=%zu", b->n);
+    batch_clear_changes(b);
+    batch_forget(b);
+    return rc;
+}
+
+/* The inbox's flush: the batch (or, when redone carefully, the event) ends here; the transaction
+ * may end next, and the advisory lock with it. */
+static int flush_stream(void *arg, crm_db_t *tx, crm_err_t *err)
+{
+    batch_t *b = arg;
+    b->locked = false;
+    return batch_write(b, tx, err);
+}
+
+/* The inbox's discard: rolled back, nothing buffered or remembered is true any more. */
+static void discard_stream(void *arg)
+{
+    batch_t *b = arg;
+    b->locked = false;
+    batch_clear_changes(b);
+    batch_forget(b);
+}
+
+/* The record's state: as changed earlier in the batch, else as stored (the first read of a
+ * transaction takes the stream's advisory lock). */
+static int record_state(batch_t *b, crm_db_t *tx, const char *resource, int64_t id, bool *found,
+                        int *revision, bool *deleted, int64_t *owner_id, char **data, crm_err_t *err)
+{
+    const cached_t *c = batch_lookup(b, resource, id);
+    if (c) {
+        *found = true;
+        *revision = c->revision;
+        *deleted = c->deleted;
+        *owner_id = c->owner_id;
+        *data = crm_strdup(c->data);
+        return CRM_OK;
+    }
+    if (gw_store_stream_record_get(tx, !b->locked, resource, id, found, revision, deleted, owner_id, data,
+                                   err))
+        return err->code;
+    b->locked = true;
+    return CRM_OK;
+}
+
 static int on_event(void *arg, crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *payload,
                     crm_err_t *err)
 {
-    const topic_t *t = arg;
+    const binding_t *bd = arg;
+    const topic_t *t = bd->topic;
+    batch_t *b = bd->batch;
     const ProtobufCFieldDescriptor *f =
         payload && t->field ? protobuf_c_message_descriptor_get_field_by_name(payload->descriptor, t->field)
                             : NULL;
@@ -183,8 +357,7 @@ static int on_event(void *arg, crm_db_t *tx, const Crm__Envelope *env, const Pro
     json_t *prev = NULL;
     char *data_text = NULL, *prev_text = NULL;
     int rc = CRM_OK;
-    if (gw_store_stream_record_get(tx, t->resource, id, &found, &revision, &was_deleted, &old_owner,
-                                   &old_text, err)) {
+    if (record_state(b, tx, t->resource, id, &found, &revision, &was_deleted, &old_owner, &old_text, err)) {
         rc = err->code;
         goto done;
     }
@@ -233,13 +406,12 @@ static int on_event(void *arg, crm_db_t *tx, const Crm__Envelope *env, const Pro
         .previous = prev_text,
         .occurred_at = when,
     };
-    int64_t position = 0;
-    rc = gw_store_stream_append(tx, &c, &position, err);
-    if (rc == CRM_OK && update && !deleting && owner != old_owner && strcmp(t->resource, "deal") == 0)
+    rc = batch_add(b, &c, err);
+    /* A deal changed owner: its orders and line items follow, after the deal's row and from their
+     * stored state, so the batch so far is written first. */
+    if (rc == CRM_OK && update && !deleting && owner != old_owner && strcmp(t->resource, "deal") == 0 &&
+        (rc = batch_write(b, tx, err)) == CRM_OK)
         rc = gw_store_stream_follow_deal(tx, id, owner, t->topic, c.event_id, when, err);
-    if (rc == CRM_OK)
-        crm_log_debug(env->correlation_id, "stream.appended", "resource=%s id=%lld position=%lld cause=%s",
-                      t->resource, (long long)id, (long long)position, t->topic);
 done:
     free(old_text);
     free(data_text);
@@ -319,9 +491,18 @@ gw_stream_t *gw_stream_new(gw_t *gw, crm_err_t *err)
             gw_stream_destroy(&self);
             return NULL;
         }
-    for (size_t i = 0; i < NTOPICS; i++)
+    self->bindings = calloc(NTOPICS, sizeof *self->bindings);
+    if (!self->bindings) {
+        crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
+        gw_stream_destroy(&self);
+        return NULL;
+    }
+    for (size_t i = 0; i < NTOPICS; i++) {
+        self->bindings[i] = (binding_t){&topics[i], &self->batch};
         crm_inbox_on(gw->d->inbox, topics[i].producer, topics[i].topic, topics[i].desc, on_event,
-                     (void *)&topics[i]);
+                     &self->bindings[i]);
+    }
+    crm_inbox_on_flush(gw->d->inbox, flush_stream, discard_stream, &self->batch);
     crm_metrics_help(gw->metrics, "crm_gateway_stream_pruned_total",
                      "Firehose rows deleted after the retention period");
     crm_metrics_help(
@@ -362,6 +543,10 @@ void gw_stream_destroy(gw_stream_t **self_p)
     gw_stream_stop(self);
     pthread_cond_destroy(&self->cond);
     pthread_mutex_destroy(&self->mu);
+    discard_stream(&self->batch);
+    free(self->batch.changes);
+    free(self->batch.slots);
+    free(self->bindings);
     free(self);
     *self_p = NULL;
 }

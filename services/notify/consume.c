@@ -8,7 +8,9 @@
  *
  * Every event of the topics below is also stored for outbound webhooks (webhook_events, with the
  * JSON body a delivery POSTs) and gets one delivery row per active subscription that names its type,
- * in the same transaction (unique per subscription and event). */
+ * in the same transaction (unique per subscription and event). The handlers buffer these rows and
+ * the inbox's flush writes a whole batch of them in one statement before the batch commits
+ * (crm_inbox_on_flush); a rolled-back batch or event drops its buffered rows. */
 #include "notify.h"
 
 #include <stdio.h>
@@ -177,8 +179,49 @@ static int tell_lead_stale(crm_db_t *tx, const Crm__Envelope *env, const Protobu
     return tell(tx, env, ls->owner_id, "lead_stale", "lead", ls->lead_id, message, err);
 }
 
-/* Stores the event for webhooks and queues its deliveries. */
-static int to_webhooks(crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *payload,
+/* The webhook events of the batch in hand, in the order they were applied: owned strings. */
+typedef struct {
+    char **event_ids, **types, **occurred_at, **bodies;
+    size_t n, cap;
+} webhook_buffer_t;
+
+static void buffer_clear(webhook_buffer_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->event_ids[i]);
+        free(b->types[i]);
+        free(b->occurred_at[i]);
+        free(b->bodies[i]);
+    }
+    b->n = 0;
+}
+
+static int buffer_add(webhook_buffer_t *b, const char *event_id, const char *type, const char *when,
+                      char *body, crm_err_t *err)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        char ***cols[4] = {&b->event_ids, &b->types, &b->occurred_at, &b->bodies};
+        for (int i = 0; i < 4; i++) {
+            char **a = realloc(*cols[i], cap * sizeof *a);
+            if (!a) {
+                free(body);
+                return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory buffering a webhook event");
+            }
+            *cols[i] = a;
+        }
+        b->cap = cap;
+    }
+    b->event_ids[b->n] = crm_strdup(event_id);
+    b->types[b->n] = crm_strdup(type);
+    b->occurred_at[b->n] = crm_strdup(when);
+    b->bodies[b->n] = body;
+    b->n++;
+    return CRM_OK;
+}
+
+/* Renders the event's webhook body and buffers it (with its deliveries) for the batch's flush. */
+static int to_webhooks(webhook_buffer_t *buf, const Crm__Envelope *env, const ProtobufCMessage *payload,
                        crm_err_t *err)
 {
     char when[32];
@@ -191,13 +234,27 @@ static int to_webhooks(crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMe
     json_decref(body);
     if (!text)
         return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "cannot render the webhook body of %s", env->type);
+    return buffer_add(buf, env->event_id ? env->event_id : "", env->type ? env->type : "", when, text, err);
+}
+
+/* The inbox's flush: the batch's webhook events and their deliveries in one statement. */
+static int flush_webhooks(void *arg, crm_db_t *tx, crm_err_t *err)
+{
+    webhook_buffer_t *buf = arg;
+    if (buf->n == 0)
+        return CRM_OK;
     int64_t queued = 0;
-    int rc = notify_store_webhook_event(tx, env->event_id, env->type, when, text, &queued, err);
-    free(text);
+    int rc = notify_store_webhook_events(tx, buf->n, buf->event_ids, buf->types, buf->occurred_at,
+                                         buf->bodies, &queued, err);
     if (rc == CRM_OK && queued > 0)
-        crm_log_info(env->correlation_id, "webhook.queued", "type=%s event_id=%s deliveries=%lld", env->type,
-                     env->event_id, (long long)queued);
+        crm_log_info(NULL, "webhook.queued", "events=%zu deliveries=%lld", buf->n, (long long)queued);
+    buffer_clear(buf);
     return rc;
+}
+
+static void discard_webhooks(void *arg)
+{
+    buffer_clear(arg);
 }
 
 typedef int (*notify_fn)(crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *payload,
@@ -240,13 +297,24 @@ static const topic_t topics[] = {
 };
 #define NTOPICS (sizeof topics / sizeof topics[0])
 
+/* The handlers' state: the webhook buffer, and each topic bound to it (a handler's arg). */
+typedef struct {
+    const topic_t *topic;
+    webhook_buffer_t *buffer;
+} binding_t;
+
+struct notify_consume_t {
+    webhook_buffer_t buffer;
+    binding_t bindings[NTOPICS];
+};
+
 static int on_event(void *arg, crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *payload,
                     crm_err_t *err)
 {
-    const topic_t *t = arg;
-    if (t->tell && t->tell(tx, env, payload, err))
+    const binding_t *b = arg;
+    if (b->topic->tell && b->topic->tell(tx, env, payload, err))
         return err->code;
-    return to_webhooks(tx, env, payload, err);
+    return to_webhooks(b->buffer, env, payload, err);
 }
 
 bool notify_topic_known(const char *type)
@@ -263,8 +331,29 @@ int notify_consume_register(notify_t *self, crm_err_t *err)
     for (size_t i = 0; i < 3; i++)
         if (crm_daemon_consume_from(self->daemon, producers[i], err))
             return err->code;
-    for (size_t i = 0; i < NTOPICS; i++)
+    notify_consume_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
+    self->consume = c;
+    for (size_t i = 0; i < NTOPICS; i++) {
+        c->bindings[i] = (binding_t){&topics[i], &c->buffer};
         crm_inbox_on(self->daemon->inbox, topics[i].producer, topics[i].type, topics[i].desc, on_event,
-                     (void *)&topics[i]);
+                     &c->bindings[i]);
+    }
+    crm_inbox_on_flush(self->daemon->inbox, flush_webhooks, discard_webhooks, &c->buffer);
     return CRM_OK;
+}
+
+void notify_consume_destroy(notify_consume_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    notify_consume_t *c = *self_p;
+    *self_p = NULL;
+    buffer_clear(&c->buffer);
+    free(c->buffer.event_ids);
+    free(c->buffer.types);
+    free(c->buffer.occurred_at);
+    free(c->buffer.bodies);
+    free(c);
 }

@@ -29,6 +29,7 @@ int main(int argc, char **argv)
     if (notify_consume_register(&self, &err) != CRM_OK) {
         fprintf(stderr, "crm-notify: %s\n", err.message);
         crm_daemon_destroy(&d);
+        notify_consume_destroy(&self.consume);
         return 1;
     }
     self.mail = notify_mail_new(d, &err);
@@ -36,6 +37,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "crm-notify: %s\n", err.message);
         notify_mail_destroy(&self.mail);
         crm_daemon_destroy(&d);
+        notify_consume_destroy(&self.consume);
         return 1;
     }
     self.webhooks = notify_webhooks_new(d);
@@ -44,12 +46,14 @@ int main(int argc, char **argv)
         notify_webhooks_destroy(&self.webhooks);
         notify_mail_destroy(&self.mail);
         crm_daemon_destroy(&d);
+        notify_consume_destroy(&self.consume);
         return 1;
     }
     int rc = crm_daemon_run(d);
     notify_webhooks_destroy(&self.webhooks);
     notify_mail_destroy(&self.mail);
     crm_daemon_destroy(&d);
+    notify_consume_destroy(&self.consume);
     curl_global_cleanup();
     return rc;
 }

@@ -9,15 +9,19 @@
 
 typedef struct notify_mail_t notify_mail_t;
 typedef struct notify_webhooks_t notify_webhooks_t;
+typedef struct notify_consume_t notify_consume_t;
 
 typedef struct {
     crm_daemon_t *daemon;
     notify_mail_t *mail;
     notify_webhooks_t *webhooks;
+    notify_consume_t *consume; /* consume.c: the handlers' state */
 } notify_t;
 
 void notify_rpc_register(notify_t *self);
 int notify_consume_register(notify_t *self, crm_err_t *err);
+/* After the daemon (its inbox) is gone. */
+void notify_consume_destroy(notify_consume_t **self_p);
 
 /* store.c */
 int notify_store_list(crm_db_t *db, int64_t user_id, const Crm__NotificationListRequest *req,
@@ -48,10 +52,11 @@ int notify_store_set_read(crm_db_t *db, int64_t id, bool owner_any, int64_t user
                           Crm__Notification **out, crm_err_t *err);
 int notify_store_read_all(crm_db_t *db, int64_t user_id, int64_t *updated, crm_err_t *err);
 
-/* Outbound webhooks. Stores a consumed event (once per event id) and queues one delivery per active
- * subscription of its type; *queued = how many. */
-int notify_store_webhook_event(crm_db_t *tx, const char *event_id, const char *type, const char *occurred_at,
-                               const char *body, int64_t *queued, crm_err_t *err);
+/* Outbound webhooks. Stores n consumed events in one statement, in that order (each once per event
+ * id), and queues one delivery per active subscription of an event's type; *queued = how many. */
+int notify_store_webhook_events(crm_db_t *tx, size_t n, char *const *event_ids, char *const *types,
+                                char *const *occurred_at, char *const *bodies, int64_t *queued,
+                                crm_err_t *err);
 int notify_store_sub_create(crm_db_t *db, const Crm__WebhookSubscription *in, int64_t created_by,
                             Crm__WebhookSubscription **out, crm_err_t *err);
 int notify_store_sub_update(crm_db_t *db, const Crm__WebhookSubscription *in, Crm__WebhookSubscription **out,

@@ -253,22 +253,33 @@ int notify_store_read_all(crm_db_t *db, int64_t user_id, int64_t *updated, crm_e
 
 /* --- outbound webhooks ------------------------------------------------------------------- */
 
-int notify_store_webhook_event(crm_db_t *tx, const char *event_id, const char *type, const char *occurred_at,
-                               const char *body, int64_t *queued, crm_err_t *err)
+int notify_store_webhook_events(crm_db_t *tx, size_t n, char *const *event_ids, char *const *types,
+                                char *const *occurred_at, char *const *bodies, int64_t *queued,
+                                crm_err_t *err)
 {
     *queued = 0;
-    const char *p[] = {event_id, type, occurred_at, body};
-    /* One statement: the event, and one delivery per active subscription that names its type (none
-     * when the event was stored before: a replayed event's deliveries exist already). */
+    if (n == 0)
+        return CRM_OK;
+    char *arr[4] = {crm_param_text_array(event_ids, n), crm_param_text_array(types, n),
+                    crm_param_text_array(occurred_at, n), crm_param_text_array(bodies, n)};
+    const char *p[] = {arr[0], arr[1], arr[2], arr[3]};
+    /* One statement for the batch: the events in the order they were applied (seq follows it), and
+     * one delivery per active subscription that names an event's type (none for an event stored
+     * before: a replayed event's deliveries exist already). */
     PGresult *res = crm_db_exec(
-        tx, "webhook_event_add",
+        tx, "webhook_events_add",
         "WITH e AS (INSERT INTO webhook_events (event_id, type, occurred_at, body) "
-        "VALUES ($1, $2, $3::timestamptz, $4) ON CONFLICT (event_id) DO NOTHING RETURNING seq, type) "
+        "SELECT u.event_id, u.type, u.occurred_at, u.body "
+        "FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) WITH ORDINALITY "
+        "AS u (event_id, type, occurred_at, body, ord) ORDER BY u.ord "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING seq, type) "
         "INSERT INTO webhook_deliveries (subscription_id, event_seq) "
         "SELECT s.id, e.seq FROM e JOIN webhook_subscriptions s "
-        "ON s.active AND (e.type = ANY (s.event_types) OR '*' = ANY (s.event_types)) "
+        "ON s.active AND (e.type = ANY (s.event_types) OR '*' = ANY (s.event_types)) ORDER BY e.seq, s.id "
         "ON CONFLICT (subscription_id, event_seq) DO NOTHING",
         4, p, err);
+    for (int i = 0; i < 4; i++)
+        free(arr[i]);
     if (!res)
         return err->code;
     *queued = atoll(PQcmdTuples(res));

@@ -308,8 +308,8 @@ Test(firehose, rows_are_pruned_after_the_retention)
     json_decref(all);
 }
 
-/* Creates a lead straight through crm-leads' RPC (the gateway may be down). */
-static long long rpc_create_lead(const char *last_name)
+/* Creates (id 0) or renames a lead straight through crm-leads' RPC (the gateway may be down). */
+static long long rpc_lead(long long id, const char *last_name)
 {
     char ep[64];
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", harness_rpc_port(h, "leads"));
@@ -320,16 +320,29 @@ static long long rpc_create_lead(const char *last_name)
     cr_assert_not_null(c, "%s", err.message);
     Crm__Lead in = CRM__LEAD__INIT;
     in.last_name = (char *)last_name;
+    char *mask[] = {"last_name"};
+    if (id > 0) {
+        in.has_id = 1;
+        in.id = id;
+        in.n_update_mask = 1;
+        in.update_mask = mask;
+    }
+    const char *method = id > 0 ? "leads.update" : "leads.create";
     ProtobufCMessage *out = NULL;
     long long uid = harness_sql_long(h, "SELECT min(user_id) FROM gateway.api_tokens");
     crm_rpc_caller_t caller = {.user_id = uid, .role = "admin", .correlation_id = "firehose-test"};
-    int rc = crm_rpc_call(c, "leads.create", &caller, &in.base, &crm__lead__descriptor, harness_ms(10000),
-                          &out, &err);
+    int rc =
+        crm_rpc_call(c, method, &caller, &in.base, &crm__lead__descriptor, harness_ms(10000), &out, &err);
     crm_rpc_client_destroy(&c);
-    cr_assert_eq(rc, CRM_OK, "leads.create: %s", err.message);
-    long long id = ((Crm__Lead *)out)->id;
+    cr_assert_eq(rc, CRM_OK, "%s: %s", method, err.message);
+    long long got = ((Crm__Lead *)out)->id;
     protobuf_c_message_free_unpacked(out, NULL);
-    return id;
+    return got;
+}
+
+static long long rpc_create_lead(const char *last_name)
+{
+    return rpc_lead(0, last_name);
 }
 
 Test(firehose, a_killed_gateway_loses_nothing)
@@ -376,6 +389,68 @@ Test(firehose, a_killed_gateway_loses_nothing)
         cr_expect_eq(json_array_size(one), 1, "burst lead %lld once", burst[i]);
         json_decref(one);
     }
+    json_decref(all);
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM gateway.dead_letters"), 0);
+}
+
+/* The gateway applies events in batches and writes a batch's stream rows in one statement: a record
+ * changed several times within one batch (here: created and renamed three times while the gateway
+ * was down, replayed together at its restart) must see its own earlier changes — revisions 1..n
+ * in order, each `previous` holding the values of the change before, the stored state the last. */
+Test(firehose, changes_of_one_record_in_one_batch_see_each_other)
+{
+    h = harness_start();
+    cr_assert_not_null(h, "stack did not start");
+    zctx = zmq_ctx_new();
+    cr_assert(dl_create(h, "/v2/leads", harness_admin_token(h), "{\"last_name\":\"Before\"}") > 0);
+    cr_assert(wait_items("leads", 1));
+    cr_assert_eq(harness_kill(h, "gateway"), 0);
+    long long id = rpc_create_lead("Name 0");
+    cr_assert_gt(id, 0);
+    for (int i = 1; i <= 3; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Name %d", i);
+        cr_assert_eq(rpc_lead(id, name), id);
+    }
+    cr_assert_eq(harness_restart(h, "gateway"), 0);
+    cr_assert(wait_items("leads", 5));
+    json_t *all = read_all("leads", "0", 100);
+    json_t *one = of_record(all, id);
+    size_t n = json_array_size(one);
+    cr_assert_geq(n, 4, "created and 3 renames: %s", json_dumps(one, 0));
+    int renamed = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *m = item_meta(one, i), *d = item_data(one, i);
+        cr_expect_eq(json_integer_value(json_object_get(m, "sequence")), (json_int_t)i + 1,
+                     "revision of item %zu", i);
+        cr_expect_str_eq(json_string_value(json_object_get(m, "event_type")), i == 0 ? "created" : "updated");
+        if (i == 0)
+            continue;
+        cr_expect_gt(pos_of(one, i), pos_of(one, i - 1));
+        json_t *prev = json_object_get(m, "previous"), *before = item_data(one, i - 1);
+        cr_expect_gt(json_object_size(prev), 0, "item %zu changes nothing", i);
+        const char *key;
+        json_t *v;
+        json_object_foreach(prev, key, v)
+        {
+            json_t *was = json_object_get(before, key);
+            cr_expect(json_equal(v, was ? was : json_null()),
+                      "item %zu: previous %s is not the item before's", i, key);
+        }
+        if (json_object_get(prev, "last_name")) {
+            char want[32];
+            snprintf(want, sizeof want, "Name %d", ++renamed);
+            cr_expect_str_eq(json_string_value(json_object_get(d, "last_name")), want);
+        }
+    }
+    cr_expect_eq(renamed, 3, "three renames in order");
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT revision FROM gateway.stream_records WHERE resource = 'lead' AND record_id = %lld"
+             " AND data->>'last_name' = 'Name 3'",
+             id);
+    cr_expect_eq(harness_sql_long(h, sql), (long long)n, "the stored state is the last change");
+    json_decref(one);
     json_decref(all);
     cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM gateway.dead_letters"), 0);
 }

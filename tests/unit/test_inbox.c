@@ -175,17 +175,22 @@ static int on_item(void *arg, crm_db_t *tx, const Crm__Envelope *env, const Prot
     return crm_db_run(tx, "test_apply", "INSERT INTO applied (seq, mark, instance) VALUES ($1, $2, $3)", 3, p, err);
 }
 
-static crm_inbox_t *consumer(int instance, crm_metrics_t *m) {
+/* A consumer of item.made with handler fn and, when flush is given, buffered writes. */
+static crm_inbox_t *consumer_of(int instance, crm_metrics_t *m, crm_event_fn fn, crm_inbox_flush_fn flush,
+                                crm_inbox_discard_fn discard) {
     crm_err_t err = {0};
     crm_db_params_t cp = params("cons");
     crm_inbox_t *ib = crm_inbox_new(zctx, xpub_ep, &cp, NULL, m, &err);
     cr_assert_not_null(ib, "%s", err.message);
     const char *eps[1] = {rpc_ep};
     cr_assert_eq(crm_inbox_add_producer(ib, "prod", eps, 1, &err), CRM_OK, "%s", err.message);
-    crm_inbox_on(ib, "prod", "item.made", &crm__heartbeat__descriptor, on_item, (void *)(intptr_t)instance);
+    crm_inbox_on(ib, "prod", "item.made", &crm__heartbeat__descriptor, fn, (void *)(intptr_t)instance);
+    if (flush) crm_inbox_on_flush(ib, flush, discard, NULL);
     cr_assert_eq(crm_inbox_start(ib, &err), CRM_OK, "%s", err.message);
     return ib;
 }
+
+static crm_inbox_t *consumer(int instance, crm_metrics_t *m) { return consumer_of(instance, m, on_item, NULL, NULL); }
 
 /* Appends marks [from, to) as item.made, `per_tx` per transaction; every `other_every` items
  * also an event of a type the consumer does not take (0 = never). */
@@ -321,18 +326,14 @@ Test(inbox, permanent_error_dead_letters_one_event_transient_retries) {
     crm_inbox_destroy(&ib);
 }
 
-/* A batch is applied without a savepoint per event; an event failing in the middle of it (here
- * after a write of its own, and with the transaction aborted by a failed statement) makes the
- * batch be redone with savepoints: only that event is dead-lettered, its write is gone, and every
- * other event of the batch is applied exactly once. Once with all events in one start-up replay
- * batch, once with them arriving live. */
-Test(inbox, poison_in_the_middle_of_a_batch_dead_letters_only_itself)
+/* The poison scenario of the test below, with the consumer start() makes: 40 events in one start-up replay
+ * batch, then 60 live in transactions of 20, mark 13 failing each time. */
+static void poison_dead_letters_only_itself(crm_inbox_t *(*start)(crm_metrics_t *m))
 {
-    atomic_store(&poison_sql, true);
     crm_metrics_t *m = crm_metrics_new();
     produce(0, 40, 40, 0); /* published to nobody: one replay batch at start */
     crm_sleep_ms(300);
-    crm_inbox_t *ib = consumer(1, m);
+    crm_inbox_t *ib = start(m);
     cr_assert(wait_caught_up(39, 30000), "applied %lld of 39", applied_count());
     crm_sleep_ms(200);
     assert_exactly_once_in_order(39);
@@ -358,6 +359,19 @@ Test(inbox, poison_in_the_middle_of_a_batch_dead_letters_only_itself)
     cr_assert_eq(crm_inbox_offset(ib, "prod"), 100);
     crm_inbox_destroy(&ib);
     crm_metrics_destroy(&m);
+}
+
+static crm_inbox_t *consumer_one(crm_metrics_t *m) { return consumer(1, m); }
+
+/* A batch is applied without a savepoint per event; an event failing in the middle of it (here
+ * after a write of its own, and with the transaction aborted by a failed statement) makes the
+ * batch be redone with savepoints: only that event is dead-lettered, its write is gone, and every
+ * other event of the batch is applied exactly once. Once with all events in one start-up replay
+ * batch, once with them arriving live. */
+Test(inbox, poison_in_the_middle_of_a_batch_dead_letters_only_itself)
+{
+    atomic_store(&poison_sql, true);
+    poison_dead_letters_only_itself(consumer_one);
     atomic_store(&poison_sql, false);
 }
 
@@ -396,4 +410,130 @@ Test(inbox, consumer_down_past_retention_goes_on_from_the_oldest_retained)
                  (double)(cut - 51));
     crm_inbox_destroy(&ib);
     crm_metrics_destroy(&m);
+}
+
+/* ---- buffered writes (crm_inbox_on_flush): the handler buffers its row, flush writes them ---- */
+
+#define BUF_MAX 4096
+static uint64_t buf_seq[BUF_MAX], buf_mark[BUF_MAX];
+static size_t buf_n;
+static atomic_int flushes_written; /* flush calls that wrote rows (statements) */
+static atomic_int flushed_rows;    /* rows written by flush calls, kept or not */
+static atomic_int discards;        /* discard calls that dropped rows */
+static atomic_int flush_transient_left; /* a flush holding mark 5 fails this many times, after writing */
+static atomic_bool flush_poison;        /* a flush holding mark 13 fails permanently, after writing */
+
+static int on_item_buffered(void *arg, crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *payload,
+                            crm_err_t *err) {
+    (void)arg;
+    (void)tx;
+    const Crm__Heartbeat *item = (const Crm__Heartbeat *)payload;
+    /* a handler failing after earlier events of its batch buffered rows: they must not survive */
+    if (item->latest_seq == 5 && atomic_load(&transient_left) > 0) {
+        atomic_fetch_sub(&transient_left, 1);
+        return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "try again later");
+    }
+    cr_assert_lt(buf_n, BUF_MAX);
+    buf_seq[buf_n] = env->seq;
+    buf_mark[buf_n] = item->latest_seq;
+    buf_n++;
+    return CRM_OK;
+}
+
+static char *i64_array(const uint64_t *v, size_t n) {
+    char *s = malloc(n * 22 + 3), *w = s;
+    *w++ = '{';
+    for (size_t i = 0; i < n; i++) w += sprintf(w, "%s%llu", i ? "," : "", (unsigned long long)v[i]);
+    strcpy(w, "}");
+    return s;
+}
+
+static int flush_items(void *arg, crm_db_t *tx, crm_err_t *err) {
+    (void)arg;
+    if (buf_n == 0) return CRM_OK;
+    bool has5 = false, has13 = false;
+    for (size_t i = 0; i < buf_n; i++) {
+        has5 |= buf_mark[i] == 5;
+        has13 |= buf_mark[i] == POISON;
+    }
+    char *seqs = i64_array(buf_seq, buf_n), *marks = i64_array(buf_mark, buf_n);
+    const char *p[2] = {seqs, marks};
+    int rc = crm_db_run(tx, "test_flush",
+                        "INSERT INTO applied (seq, mark, instance) SELECT s, m, 1 FROM unnest($1::bigint[], "
+                        "$2::bigint[]) WITH ORDINALITY AS u (s, m, o) ORDER BY o",
+                        2, p, err);
+    free(seqs);
+    free(marks);
+    atomic_fetch_add(&flushes_written, 1);
+    atomic_fetch_add(&flushed_rows, (int)buf_n);
+    buf_n = 0; /* emptied, whatever follows */
+    if (rc != CRM_OK) return rc;
+    if (has5 && atomic_load(&flush_transient_left) > 0) {
+        atomic_fetch_sub(&flush_transient_left, 1);
+        return crm_err_set(err, CRM_EUNAVAILABLE, NULL, NULL, "flush: try again later");
+    }
+    if (has13 && atomic_load(&flush_poison)) /* aborts the transaction (a NOT NULL violation) */
+        return crm_db_run(tx, "test_fail", "INSERT INTO applied (seq, mark, instance) VALUES (NULL, 13, 0)", 0,
+                          NULL, err);
+    return CRM_OK;
+}
+
+static void discard_items(void *arg) {
+    (void)arg;
+    if (buf_n) atomic_fetch_add(&discards, 1);
+    buf_n = 0;
+}
+
+static crm_inbox_t *buffered_consumer(crm_metrics_t *m) {
+    buf_n = 0;
+    return consumer_of(1, m, on_item_buffered, flush_items, discard_items);
+}
+
+/* Rows buffered by the handlers are written by one statement per batch, committed with the
+ * offset: exactly once and in seq order, far fewer statements than events. */
+Test(inbox, buffered_rows_written_once_per_batch_with_the_offset) {
+    produce(0, 400, 100, 10); /* published to nobody: start-up replay batches */
+    crm_sleep_ms(300);
+    crm_inbox_t *ib = buffered_consumer(NULL);
+    cr_assert(wait_caught_up(400, 30000), "applied %lld of 400", applied_count());
+    produce(400, 600, 50, 0); /* live, in batches too */
+    cr_assert(wait_caught_up(600, 30000), "applied %lld of 600", applied_count());
+    crm_sleep_ms(200);
+    assert_exactly_once_in_order(600);
+    cr_assert_eq(atomic_load(&flushed_rows), 600, "every row flushed once: %d", atomic_load(&flushed_rows));
+    cr_assert_eq(atomic_load(&discards), 0);
+    cr_assert_lt(atomic_load(&flushes_written), 60, "%d statements for 600 events: not batched",
+                 atomic_load(&flushes_written));
+    cr_assert_eq(crm_inbox_offset(ib, "prod"), 640);
+    crm_inbox_destroy(&ib);
+}
+
+/* A transient failure — of a handler after earlier events of the batch buffered rows, and of the
+ * flush after its statement wrote them — rolls the batch back with its buffer: after the retry
+ * each row is there once. */
+Test(inbox, buffered_rows_of_a_rolled_back_batch_are_dropped_and_reapplied_once) {
+    atomic_store(&transient_left, 2);
+    atomic_store(&flush_transient_left, 2);
+    produce(0, 30, 30, 0); /* one transaction: marks 0..4 are buffered before mark 5 fails */
+    crm_sleep_ms(300);
+    crm_inbox_t *ib = buffered_consumer(NULL);
+    cr_assert(wait_caught_up(30, 30000), "applied %lld of 30", applied_count());
+    crm_sleep_ms(200);
+    assert_exactly_once_in_order(30);
+    cr_assert_eq(atomic_load(&transient_left), 0, "the handler's transient failure was not retried");
+    cr_assert_eq(atomic_load(&flush_transient_left), 0, "the flush's transient failure was not retried");
+    cr_assert_geq(atomic_load(&discards), 2, "the buffer of a failed handler's batch was not discarded");
+    cr_assert_eq(atomic_load(&flushed_rows), 90, "30 rows twice rolled back, then once: %d",
+                 atomic_load(&flushed_rows));
+    cr_assert_eq(crm_inbox_offset(ib, "prod"), 30);
+    crm_inbox_destroy(&ib);
+}
+
+/* The flush of a batch fails permanently because of one event's row: the batch is redone event by
+ * event with each event's rows flushed in its savepoint, so that event alone is dead-lettered and
+ * every other row is written once. Once in a start-up replay batch, once live. */
+Test(inbox, buffered_row_failing_dead_letters_only_its_event) {
+    atomic_store(&flush_poison, true);
+    poison_dead_letters_only_itself(buffered_consumer);
+    atomic_store(&flush_poison, false);
 }
