@@ -597,3 +597,53 @@ Test(notify_webhooks, exactly_one_delivery_per_event_when_killed_mid_send)
     }
     pthread_mutex_unlock(&rv->mu);
 }
+
+/* The events of an inbox batch are stored for webhooks by one statement: in the order they were
+ * applied (webhook_events.seq, and so each subscription's deliveries), one delivery per event and
+ * matching subscription; a replay of the same events (the consumer's offset moved back) stores and
+ * queues nothing again. */
+Test(notify_webhooks, a_batch_keeps_order_and_a_replay_adds_nothing)
+{
+    rv = receiver_start(0);
+    start_stack(3600);
+    long long staged = subscribe("[\"deal.stage_changed\"]");
+    long long all = subscribe("[\"*\"]");
+    cr_assert_eq(harness_kill(h, "notify"), 0);
+    for (int i = 0; i < 30; i++) /* published to nobody: replayed in one batch at the restart */
+        ns_stage_changed(h, 701 + i, 0, "Batch", "A", "B");
+    cr_assert_eq(harness_restart(h, "notify"), 0);
+    cr_assert(ns_wait_sql(h, 60000,
+                          "SELECT count(*) FROM notify.webhook_events WHERE type = 'deal.stage_changed'", 30),
+              "30 events stored");
+    long long events = harness_sql_long(h, "SELECT count(*) FROM notify.webhook_events");
+    char sql[300];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM notify.webhook_deliveries WHERE subscription_id = %lld",
+             staged);
+    cr_expect_eq(harness_sql_long(h, sql), 30, "one delivery per stage change");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM notify.webhook_deliveries WHERE subscription_id = %lld",
+             all);
+    cr_expect_eq(harness_sql_long(h, sql), events, "one delivery per event for '*'");
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM (SELECT d, lag(d) OVER (ORDER BY seq) AS p FROM"
+                                     " (SELECT seq, (body::json->'data'->'deal'->>'id')::bigint AS d"
+                                     " FROM notify.webhook_events WHERE type = 'deal.stage_changed') e) s"
+                                     " WHERE d < p"),
+                 0, "events stored out of their order");
+    cr_expect_eq(
+        harness_sql_long(h, "SELECT count(*) FROM (SELECT id, lag(id) OVER (PARTITION BY subscription_id"
+                            " ORDER BY event_seq) AS p FROM notify.webhook_deliveries) s WHERE id < p"),
+        0, "deliveries queued out of event order");
+    /* the consumer's offset moved back: every event again, nothing new */
+    long long off = harness_sql_long(h, "SELECT last_seq FROM notify.inbox_offsets WHERE producer = 'deals'");
+    cr_assert_gt(off, 0);
+    cr_assert_eq(harness_kill(h, "notify"), 0);
+    cr_assert_eq(harness_sql_long(h, "WITH u AS (UPDATE notify.inbox_offsets SET last_seq = 0"
+                                     " WHERE producer = 'deals' RETURNING 1) SELECT count(*) FROM u"),
+                 1);
+    cr_assert_eq(harness_restart(h, "notify"), 0);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM notify.inbox_offsets WHERE producer = 'deals' AND last_seq >= %lld", off);
+    cr_assert(ns_wait_sql(h, 60000, sql, 1), "the events were replayed");
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM notify.webhook_events"), events);
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM notify.webhook_deliveries"), 30 + events);
+    cr_expect_eq(harness_sql_long(h, "SELECT count(*) FROM notify.dead_letters"), 0);
+}
