@@ -26,6 +26,13 @@ export CRM_PG_SHARED_BUFFERS=${CRM_PG_SHARED_BUFFERS:-1GB}
 pfx=${CRM_BENCH_PORT_PREFIX:-76}
 mkdir -p "$CRM_DATA_DIR"
 conf="$CRM_DATA_DIR/crm-bench.yaml"
+# CRM_CONFIG is the configuration this run copies with its own ports: pointing it at the copy
+# itself would empty it (sed reading the file it writes), and crmctl would then import into
+# whatever stack listens on the default ports.
+if [ "$(realpath -m "${CRM_CONFIG:-deploy/config/crm.yaml}")" = "$(realpath -m "$conf")" ]; then
+  echo "bench/import: CRM_CONFIG is this run's own copy ($conf): unset it or point it at the source configuration" >&2
+  exit 2
+fi
 sed -E "s/127\.0\.0\.1:71([0-9]{2})/127.0.0.1:${pfx}\1/g; s/admin_port: 71([0-9]{2})/admin_port: ${pfx}\1/" \
   "${CRM_CONFIG:-deploy/config/crm.yaml}" > "$conf"
 export CRM_CONFIG="$conf"

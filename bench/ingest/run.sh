@@ -26,6 +26,11 @@ signed_args=()
 if [ "${CRM_BENCH_SIGNED:-0}" = 1 ]; then
   mkdir -p "$CRM_DATA_DIR"
   conf="$CRM_DATA_DIR/crm-signed.yaml"
+  # (as bench/import: CRM_CONFIG pointing at this copy would empty it)
+  if [ "$(realpath -m "${CRM_CONFIG:-deploy/config/crm.yaml}")" = "$(realpath -m "$conf")" ]; then
+    echo "bench/ingest: CRM_CONFIG is this run's own copy ($conf): unset it or point it at the source configuration" >&2
+    exit 2
+  fi
   # a stack still running from an earlier run keeps its configuration: reuse its secret
   secret=$(grep -o 'bench-secret-[0-9]*' "$conf" 2>/dev/null | head -1 || true)
   secret=${secret:-bench-secret-$RANDOM$RANDOM}
