@@ -12,6 +12,11 @@
 #include "crm/log.h"
 #include "crm/util.h"
 
+typedef struct {
+    void (*fn)(void *);
+    void *arg;
+} on_commit_t;
+
 struct crm_db_t {
     PGconn *conn;
     char *conninfo;
@@ -23,8 +28,8 @@ struct crm_db_t {
     char **prepared;   /* names prepared on this connection (forgotten after a reset) */
     size_t nprepared, capprepared;
     char sqlstate[8];
-    void (*on_commit)(void *); /* crm_db_on_commit: called once after the open transaction commits */
-    void *on_commit_arg;
+    on_commit_t on_commit[CRM_DB_ON_COMMIT_MAX]; /* crm_db_on_commit: each once after the commit */
+    int n_on_commit;
 };
 
 struct crm_db_pool_t {
@@ -322,19 +327,22 @@ int crm_db_commit(crm_db_t *self, crm_err_t *err) {
     if (!result_ok(res)) {
         rc = map_error(self, res, "commit", err);
         PQclear(res);
-        self->on_commit = NULL;
+        self->n_on_commit = 0;
         return rc;
     }
     /* COMMIT of a transaction that already failed answers "ROLLBACK": nothing was kept. */
     if (strcmp(PQcmdStatus(res), "ROLLBACK") == 0) {
         PQclear(res);
-        self->on_commit = NULL;
+        self->n_on_commit = 0;
         return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "db: commit of a failed transaction rolled back");
     }
     PQclear(res);
-    void (*fn)(void *) = self->on_commit;
-    self->on_commit = NULL;
-    if (fn) fn(self->on_commit_arg);
+    /* a callback may begin the next transaction on this connection: run a copy */
+    int n = self->n_on_commit;
+    on_commit_t calls[CRM_DB_ON_COMMIT_MAX];
+    memcpy(calls, self->on_commit, (size_t)n * sizeof calls[0]);
+    self->n_on_commit = 0;
+    for (int i = 0; i < n; i++) calls[i].fn(calls[i].arg);
     return CRM_OK;
 }
 
@@ -344,12 +352,18 @@ void crm_db_on_commit(crm_db_t *self, void (*fn)(void *), void *arg) {
         fn(arg);
         return;
     }
-    self->on_commit = fn;
-    self->on_commit_arg = arg;
+    for (int i = 0; i < self->n_on_commit; i++)
+        if (self->on_commit[i].fn == fn && self->on_commit[i].arg == arg) return; /* once per transaction */
+    if (self->n_on_commit == CRM_DB_ON_COMMIT_MAX) { /* not with one outbox per service; a relay's poll */
+        crm_log_warn(NULL, "db.on_commit_full", "max=%d", CRM_DB_ON_COMMIT_MAX); /* still finds the rows */
+        return;
+    }
+    self->on_commit[self->n_on_commit].fn = fn;
+    self->on_commit[self->n_on_commit++].arg = arg;
 }
 
 void crm_db_rollback(crm_db_t *self) {
-    if (self) self->on_commit = NULL;
+    if (self) self->n_on_commit = 0;
     if (!self || !self->conn || PQstatus(self->conn) != CONNECTION_OK) return;
     if (PQtransactionStatus(self->conn) == PQTRANS_IDLE) return;
     PGresult *res = PQexec(self->conn, "ROLLBACK");

@@ -41,8 +41,10 @@ int crm_db_begin(crm_db_t *self, crm_err_t *err);
 int crm_db_commit(crm_db_t *self, crm_err_t *err);
 void crm_db_rollback(crm_db_t *self); /* safe to call when no transaction is open */
 /* fn(arg) runs once right after the open transaction commits (crm_db_commit); a rollback or a
- * failed commit drops it. Outside a transaction (autocommit) it runs at once. One per transaction:
- * the last one set wins (crm_outbox_append uses it to wake its relay). */
+ * failed commit drops it. Outside a transaction (autocommit) it runs at once. Up to
+ * CRM_DB_ON_COMMIT_MAX different (fn, arg) per transaction, run in the order set; the same pair set
+ * again runs once (crm_outbox_append sets one per append to wake its outbox's relay). */
+#define CRM_DB_ON_COMMIT_MAX 8
 void crm_db_on_commit(crm_db_t *self, void (*fn)(void *), void *arg);
 int crm_db_savepoint(crm_db_t *self, const char *name, crm_err_t *err);
 int crm_db_rollback_to(crm_db_t *self, const char *name, crm_err_t *err);

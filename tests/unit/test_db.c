@@ -137,6 +137,31 @@ Test(db, on_commit_runs_once_after_a_commit_only) {
     crm_db_destroy(&db);
 }
 
+static void count_other(void *arg) { ((int *)arg)[1]++; }
+
+/* Several callbacks in one transaction (two outboxes appended to): each runs once after the commit;
+ * the same one set twice runs once; a rollback drops them all. */
+Test(db, on_commit_keeps_every_callback_of_a_transaction) {
+    crm_db_t *db = connect_schema("app", 0);
+    crm_err_t err = {0};
+    int calls[2] = {0, 0};
+    cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
+    crm_db_on_commit(db, count_call, &calls[0]);
+    crm_db_on_commit(db, count_other, calls);
+    crm_db_on_commit(db, count_call, &calls[0]);
+    cr_assert_eq(crm_db_commit(db, &err), CRM_OK, "%s", err.message);
+    cr_assert_eq(calls[0], 1, "the first, once although set twice");
+    cr_assert_eq(calls[1], 1, "the second as well");
+    cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
+    crm_db_on_commit(db, count_call, &calls[0]);
+    crm_db_on_commit(db, count_other, calls);
+    crm_db_rollback(db);
+    cr_assert_eq(crm_db_begin(db, &err), CRM_OK);
+    cr_assert_eq(crm_db_commit(db, &err), CRM_OK, "%s", err.message);
+    cr_assert_eq(calls[0] + calls[1], 2, "a rollback drops both");
+    crm_db_destroy(&db);
+}
+
 Test(db, error_mapping) {
     crm_db_t *db = connect_schema("app", 0);
     crm_db_t *other = connect_schema("app", 0);
