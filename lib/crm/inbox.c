@@ -54,6 +54,12 @@ typedef struct {
     void *arg;
 } flusher_t;
 
+/* A consumer's reading ahead (crm_inbox_on_prepare). */
+typedef struct {
+    crm_inbox_prepare_fn prepare;
+    void *arg;
+} preparer_t;
+
 /* Per-event outcomes of the batch in hand, counted in metrics only once it commits. */
 typedef struct {
     char type[96];
@@ -71,6 +77,8 @@ struct crm_inbox_t {
     size_t nproducers;
     flusher_t *flushers;
     size_t nflushers;
+    preparer_t *preparers;
+    size_t npreparers;
 
     pthread_t thread;
     bool running;
@@ -194,6 +202,14 @@ void crm_inbox_on_flush(crm_inbox_t *self, crm_inbox_flush_fn flush, crm_inbox_d
     fs[self->nflushers++] = (flusher_t){flush, discard, arg};
 }
 
+void crm_inbox_on_prepare(crm_inbox_t *self, crm_inbox_prepare_fn prepare, void *arg) {
+    if (!self || self->running || !prepare) return;
+    preparer_t *ps = realloc(self->preparers, (self->npreparers + 1) * sizeof *ps);
+    if (!ps) return;
+    self->preparers = ps;
+    ps[self->npreparers++] = (preparer_t){prepare, arg};
+}
+
 uint64_t crm_inbox_offset(crm_inbox_t *self, const char *producer) {
     producer_t *p = self ? producer_find(self, producer) : NULL;
     return p ? (uint64_t)atomic_load(&p->offset) : 0;
@@ -275,6 +291,31 @@ static int dead_letter(crm_inbox_t *self, producer_t *p, const Crm__Envelope *en
     int rc = crm_db_run(self->db, "crm_inbox_dead_letter", SQL_DEAD_LETTER, 6, params, err);
     free(hex);
     return rc;
+}
+
+/* Lets the consumer read ahead for the events (of n) that are still to be applied: above offset, up
+ * to `to` (0: no bound). */
+static int prepare_events(crm_inbox_t *self, producer_t *p, Crm__Envelope *const *events, size_t n,
+                          uint64_t offset, uint64_t to) {
+    if (!self->npreparers || self->careful || n == 0) return STEP_OK;
+    const Crm__Envelope **todo = malloc(n * sizeof *todo);
+    if (!todo) return STEP_OK; /* only an optimization */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (events[i]->seq > offset && (!to || events[i]->seq <= to) && handler_find(p, events[i]->type))
+            todo[k++] = events[i];
+    int st = STEP_OK;
+    for (size_t i = 0; k && st == STEP_OK && i < self->npreparers; i++) {
+        crm_err_t err = {0};
+        if (self->preparers[i].prepare(self->preparers[i].arg, self->db, todo, k, &err) == CRM_OK) continue;
+        char q[600];
+        bool transient = crm_err_is_transient(&err) || !crm_db_ok(self->db);
+        crm_log_warn(NULL, transient ? "inbox.prepare_retry" : "inbox.redo_batch", "producer=%s prepare_error=%s",
+                     p->name, crm_log_quote(err.message, q, sizeof q));
+        st = transient ? STEP_ROLLBACK : STEP_REDO;
+    }
+    free(todo);
+    return st;
 }
 
 /* Applies env (whose seq is above *offset) and advances *offset. A transient failure asks the
@@ -402,6 +443,7 @@ static int replay_range(crm_inbox_t *self, producer_t *p, uint64_t *offset, uint
         }
         Crm__ReplayReply *reply = (Crm__ReplayReply *)out;
         uint64_t before = *offset;
+        status = prepare_events(self, p, reply->events, reply->n_events, *offset, to);
         for (size_t i = 0; i < reply->n_events && status == STEP_OK; i++) {
             const Crm__Envelope *env = reply->events[i];
             if (env->seq <= *offset) continue;
@@ -437,6 +479,8 @@ static int cmp_seq(const void *a, const void *b) {
 
 /* Applies the producer's pending events (sorted by seq), filling gaps by replay. */
 static int apply_pending(crm_inbox_t *self, producer_t *p, uint64_t *offset) {
+    int prep = prepare_events(self, p, p->pending, p->npending, *offset, 0);
+    if (prep != STEP_OK) return prep;
     for (size_t i = 0; i < p->npending; i++) {
         const Crm__Envelope *env = p->pending[i];
         if (env->seq <= *offset) {
@@ -749,6 +793,7 @@ void crm_inbox_destroy(crm_inbox_t **self_p) {
     }
     free(self->producers);
     free(self->flushers);
+    free(self->preparers);
     free(self->outcomes);
     crm_db_destroy(&self->db);
     pthread_cond_destroy(&self->cond);

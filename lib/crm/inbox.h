@@ -51,6 +51,14 @@ void crm_inbox_on(crm_inbox_t *self, const char *producer, const char *type, con
 typedef int (*crm_inbox_flush_fn)(void *arg, crm_db_t *tx, crm_err_t *err);
 typedef void (*crm_inbox_discard_fn)(void *arg);
 void crm_inbox_on_flush(crm_inbox_t *self, crm_inbox_flush_fn flush, crm_inbox_discard_fn discard, void *arg);
+/* Reading ahead. Before a batch's events are applied (the pending ones, then each page a replay
+ * brings), prepare(arg, tx, events, n, err) gets those not applied yet that have a handler, in the
+ * batch's transaction, so that it may read in one statement what their handlers will need. Not
+ * called when a batch is redone event by event. A transient failure rolls the batch back (retried
+ * later); another one redoes it event by event, without prepare. Before crm_inbox_start. */
+typedef int (*crm_inbox_prepare_fn)(void *arg, crm_db_t *tx, const Crm__Envelope *const *events, size_t n,
+                                    crm_err_t *err);
+void crm_inbox_on_prepare(crm_inbox_t *self, crm_inbox_prepare_fn prepare, void *arg);
 /* Before crm_inbox_start: the consumer thread runs at this nice value (0..19; 0 = as the
  * daemon), so that applying events yields the CPU to the daemon's request threads when the
  * machine is saturated. */

@@ -75,6 +75,26 @@ static char *int_array(size_t n, const int64_t *v, bool zero_null)
     return out;
 }
 
+PGresult *gw_store_stream_records_get(crm_db_t *tx, char *const *resources, const int64_t *ids, size_t n,
+                                      crm_err_t *err)
+{
+    char *arr[2] = {crm_param_text_array(resources, n), int_array(n, ids, false)};
+    const char *params[] = {arr[0], arr[1]};
+    /* The advisory lock first, as in gw_stream_record_get; a row of NULLs when none is stored. */
+    PGresult *res =
+        crm_db_exec(tx, "gw_stream_records_get",
+                    "SELECT r.resource, r.record_id, r.revision, r.data::text, r.deleted, r.owner_id"
+                    " FROM (SELECT pg_advisory_xact_lock(" STREAM_LOCK_KEY ") AS locked) l"
+                    " LEFT JOIN LATERAL (SELECT resource, record_id, revision, data, deleted, owner_id FROM "
+                    "stream_records"
+                    " WHERE (resource, record_id) IN (SELECT * FROM unnest($1::text[], $2::bigint[])) FOR "
+                    "UPDATE) r ON true",
+                    2, params, err);
+    free(arr[0]);
+    free(arr[1]);
+    return res;
+}
+
 int gw_store_stream_append(crm_db_t *tx, const gw_stream_change_t *c, size_t n, crm_err_t *err)
 {
     if (n == 0)

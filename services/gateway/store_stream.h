@@ -29,6 +29,12 @@ typedef struct {
  * n never misses a lower one committed later): once per transaction, before its first append. */
 int gw_store_stream_record_get(crm_db_t *tx, bool lock, const char *resource, int64_t record_id, bool *found,
                                int *revision, bool *deleted, int64_t *owner_id, char **data, crm_err_t *err);
+/* The stored state of the records (resources[i], ids[i]), taking the stream's advisory lock first
+ * as gw_store_stream_record_get does, in one statement. Columns: resource, record_id, revision,
+ * data, deleted, owner_id; records never seen have no row (one row of NULLs when none is stored).
+ * Caller PQclear()s; NULL on error. */
+PGresult *gw_store_stream_records_get(crm_db_t *tx, char *const *resources, const int64_t *ids, size_t n,
+                                      crm_err_t *err);
 /* Appends n changes to the stream in one statement, in that order, and makes each record's last
  * change its state. */
 int gw_store_stream_append(crm_db_t *tx, const gw_stream_change_t *c, size_t n, crm_err_t *err);

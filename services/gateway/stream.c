@@ -2,7 +2,9 @@
  * becomes one stream row (with `previous`) and the record's new state, in the inbox's
  * transaction; GET /v3/<resource>/stream reads the rows after a position. The consumer buffers the
  * changes of an inbox batch and writes them in one statement before the batch commits
- * (crm_inbox_on_flush); a record changed earlier in the batch is read from the batch's cache. */
+ * (crm_inbox_on_flush); the stored state of the records the batch's events name is read ahead in
+ * one statement (crm_inbox_on_prepare) into the batch's cache, which also keeps the changes made
+ * earlier in the batch. */
 #include "stream.h"
 
 #include <pthread.h>
@@ -25,10 +27,11 @@
 #define FIREHOSE_DEFAULT_LIMIT 25
 #define FIREHOSE_MAX_LIMIT 100
 
-/* A record's state as changed earlier in the batch in hand (not written yet). */
+/* A record's state in the batch in hand: as read ahead, or as changed earlier (not written yet). */
 typedef struct {
     const char *resource; /* NULL: a free slot */
     int64_t id;
+    bool found; /* false: never seen */
     int revision;
     bool deleted;
     int64_t owner_id;
@@ -206,8 +209,10 @@ static const cached_t *batch_lookup(const batch_t *b, const char *resource, int6
     return c->resource ? c : NULL;
 }
 
-/* Remembers the record's state after a buffered change (data copied). */
-static int batch_remember(batch_t *b, const gw_stream_change_t *c, bool deleted, crm_err_t *err)
+/* Puts a record's state into the cache (data copied; NULL when !found). An entry already there
+ * keeps its key. */
+static int batch_put(batch_t *b, const char *resource, int64_t id, bool found, int revision, bool deleted,
+                     int64_t owner_id, const char *data, crm_err_t *err)
 {
     if (2 * (b->used + 1) > b->nslots) {
         size_t nslots = b->nslots ? 2 * b->nslots : 256;
@@ -224,13 +229,15 @@ static int batch_remember(batch_t *b, const gw_stream_change_t *c, bool deleted,
                 b->slots[slot_of(b, old[i].resource, old[i].id)] = old[i];
         free(old);
     }
-    cached_t *s = &b->slots[slot_of(b, c->resource, c->record_id)];
-    if (s->resource)
+    cached_t *s = &b->slots[slot_of(b, resource, id)];
+    if (s->resource) {
         free(s->data);
-    else
+        resource = s->resource;
+    } else {
         b->used++;
-    int64_t owner = c->owner_id > 0 ? c->owner_id : 0; /* as stored: none (NULL) reads back as 0 */
-    *s = (cached_t){c->resource, c->record_id, c->revision, deleted, owner, crm_strdup(c->data)};
+    }
+    int64_t owner = owner_id > 0 ? owner_id : 0; /* as stored: none (NULL) reads back as 0 */
+    *s = (cached_t){resource, id, found, revision, deleted, owner, found && data ? crm_strdup(data) : NULL};
     return CRM_OK;
 }
 
@@ -251,7 +258,8 @@ static int batch_add(batch_t *b, const gw_stream_change_t *c, crm_err_t *err)
     d->data = crm_strdup(c->data);
     d->previous = crm_strdup(c->previous);
     d->occurred_at = crm_strdup(c->occurred_at);
-    return batch_remember(b, c, strcmp(c->event_type, "deleted") == 0, err);
+    return batch_put(b, c->resource, c->record_id, true, c->revision, strcmp(c->event_type, "deleted") == 0,
+                     c->owner_id, c->data, err);
 }
 
 static void batch_clear_changes(batch_t *b)
@@ -304,18 +312,18 @@ static void discard_stream(void *arg)
     batch_forget(b);
 }
 
-/* The record's state: as changed earlier in the batch, else as stored (the first read of a
- * transaction takes the stream's advisory lock). */
+/* The record's state: as read ahead or changed earlier in the batch, else as stored (the first
+ * read of a transaction takes the stream's advisory lock). */
 static int record_state(batch_t *b, crm_db_t *tx, const char *resource, int64_t id, bool *found,
                         int *revision, bool *deleted, int64_t *owner_id, char **data, crm_err_t *err)
 {
     const cached_t *c = batch_lookup(b, resource, id);
     if (c) {
-        *found = true;
-        *revision = c->revision;
-        *deleted = c->deleted;
-        *owner_id = c->owner_id;
-        *data = crm_strdup(c->data);
+        *found = c->found;
+        *revision = c->found ? c->revision : 0;
+        *deleted = c->found && c->deleted;
+        *owner_id = c->found ? c->owner_id : 0;
+        *data = c->found && c->data ? crm_strdup(c->data) : NULL;
         return CRM_OK;
     }
     if (gw_store_stream_record_get(tx, !b->locked, resource, id, found, revision, deleted, owner_id, data,
@@ -325,19 +333,80 @@ static int record_state(batch_t *b, crm_db_t *tx, const char *resource, int64_t 
     return CRM_OK;
 }
 
+/* The record an event of topic t carries (NULL: none). */
+static const ProtobufCMessage *event_record(const topic_t *t, const ProtobufCMessage *payload)
+{
+    const ProtobufCFieldDescriptor *f =
+        payload && t->field ? protobuf_c_message_descriptor_get_field_by_name(payload->descriptor, t->field)
+                            : NULL;
+    return !t->field ? payload
+           : f && f->type == PROTOBUF_C_TYPE_MESSAGE
+               ? *(ProtobufCMessage *const *)((const char *)payload + f->offset)
+               : NULL;
+}
+
+/* The inbox's read-ahead: the stored state of the records the events name (those not in the
+ * batch's cache yet), in one statement that also takes the stream's advisory lock. */
+static int prepare_stream(void *arg, crm_db_t *tx, const Crm__Envelope *const *events, size_t n,
+                          crm_err_t *err)
+{
+    batch_t *b = arg;
+    char **resources = malloc(n * sizeof *resources);
+    int64_t *ids = malloc(n * sizeof *ids);
+    if (!resources || !ids) {
+        free(resources);
+        free(ids);
+        return crm_err_set(err, CRM_EINTERNAL, NULL, NULL, "out of memory");
+    }
+    size_t k = 0;
+    int rc = CRM_OK;
+    for (size_t i = 0; i < n && rc == CRM_OK; i++) {
+        const topic_t *t = NULL;
+        for (size_t j = 0; j < NTOPICS && !t; j++)
+            if (events[i]->type && strcmp(topics[j].topic, events[i]->type) == 0)
+                t = &topics[j];
+        ProtobufCMessage *m =
+            t ? protobuf_c_message_unpack(t->desc, NULL, events[i]->payload.len, events[i]->payload.data)
+              : NULL;
+        const ProtobufCMessage *rec = m ? event_record(t, m) : NULL;
+        int64_t id = rec ? message_i64(rec, "id") : 0;
+        if (m)
+            protobuf_c_message_free_unpacked(m, NULL);
+        if (id <= 0 || batch_lookup(b, t->resource, id))
+            continue; /* not a record's, or known already (also: twice in the batch) */
+        resources[k] = (char *)t->resource;
+        ids[k++] = id;
+        rc = batch_put(b, t->resource, id, false, 0, false, 0, NULL, err); /* never seen, unless stored */
+    }
+    PGresult *res = rc == CRM_OK && k ? gw_store_stream_records_get(tx, resources, ids, k, err) : NULL;
+    if (rc == CRM_OK && k && !res)
+        rc = err->code;
+    for (int r = 0; res && r < PQntuples(res); r++) {
+        if (PQgetisnull(res, r, 0))
+            continue;
+        int64_t id = crm_db_i64(res, r, 1);
+        const cached_t *c = batch_lookup(b, PQgetvalue(res, r, 0), id);
+        if (c && (rc = batch_put(b, c->resource, id, true, (int)crm_db_i64(res, r, 2), crm_db_bool(res, r, 4),
+                                 PQgetisnull(res, r, 5) ? 0 : crm_db_i64(res, r, 5), PQgetvalue(res, r, 3),
+                                 err)) != CRM_OK)
+            break;
+    }
+    if (res) {
+        PQclear(res);
+        b->locked = true;
+    }
+    free(resources);
+    free(ids);
+    return rc;
+}
+
 static int on_event(void *arg, crm_db_t *tx, const Crm__Envelope *env, const ProtobufCMessage *payload,
                     crm_err_t *err)
 {
     const binding_t *bd = arg;
     const topic_t *t = bd->topic;
     batch_t *b = bd->batch;
-    const ProtobufCFieldDescriptor *f =
-        payload && t->field ? protobuf_c_message_descriptor_get_field_by_name(payload->descriptor, t->field)
-                            : NULL;
-    const ProtobufCMessage *rec = !t->field ? payload
-                                  : f && f->type == PROTOBUF_C_TYPE_MESSAGE
-                                      ? *(ProtobufCMessage *const *)((const char *)payload + f->offset)
-                                      : NULL;
+    const ProtobufCMessage *rec = event_record(t, payload);
     if (!rec)
         return CRM_OK; /* an event without its record: nothing to show */
     json_t *data = crm_pbjson_from_message(rec);
@@ -503,6 +572,7 @@ gw_stream_t *gw_stream_new(gw_t *gw, crm_err_t *err)
                      &self->bindings[i]);
     }
     crm_inbox_on_flush(gw->d->inbox, flush_stream, discard_stream, &self->batch);
+    crm_inbox_on_prepare(gw->d->inbox, prepare_stream, &self->batch);
     crm_metrics_help(gw->metrics, "crm_gateway_stream_pruned_total",
                      "Firehose rows deleted after the retention period");
     crm_metrics_help(

@@ -175,9 +175,9 @@ static int on_item(void *arg, crm_db_t *tx, const Crm__Envelope *env, const Prot
     return crm_db_run(tx, "test_apply", "INSERT INTO applied (seq, mark, instance) VALUES ($1, $2, $3)", 3, p, err);
 }
 
-/* A consumer of item.made with handler fn and, when flush is given, buffered writes. */
+/* A consumer of item.made with handler fn and, when given, buffered writes and reading ahead. */
 static crm_inbox_t *consumer_of(int instance, crm_metrics_t *m, crm_event_fn fn, crm_inbox_flush_fn flush,
-                                crm_inbox_discard_fn discard) {
+                                crm_inbox_discard_fn discard, crm_inbox_prepare_fn prepare) {
     crm_err_t err = {0};
     crm_db_params_t cp = params("cons");
     crm_inbox_t *ib = crm_inbox_new(zctx, xpub_ep, &cp, NULL, m, &err);
@@ -186,11 +186,12 @@ static crm_inbox_t *consumer_of(int instance, crm_metrics_t *m, crm_event_fn fn,
     cr_assert_eq(crm_inbox_add_producer(ib, "prod", eps, 1, &err), CRM_OK, "%s", err.message);
     crm_inbox_on(ib, "prod", "item.made", &crm__heartbeat__descriptor, fn, (void *)(intptr_t)instance);
     if (flush) crm_inbox_on_flush(ib, flush, discard, NULL);
+    if (prepare) crm_inbox_on_prepare(ib, prepare, NULL);
     cr_assert_eq(crm_inbox_start(ib, &err), CRM_OK, "%s", err.message);
     return ib;
 }
 
-static crm_inbox_t *consumer(int instance, crm_metrics_t *m) { return consumer_of(instance, m, on_item, NULL, NULL); }
+static crm_inbox_t *consumer(int instance, crm_metrics_t *m) { return consumer_of(instance, m, on_item, NULL, NULL, NULL); }
 
 /* Appends marks [from, to) as item.made, `per_tx` per transaction; every `other_every` items
  * also an event of a type the consumer does not take (0 = never). */
@@ -486,7 +487,7 @@ static void discard_items(void *arg) {
 
 static crm_inbox_t *buffered_consumer(crm_metrics_t *m) {
     buf_n = 0;
-    return consumer_of(1, m, on_item_buffered, flush_items, discard_items);
+    return consumer_of(1, m, on_item_buffered, flush_items, discard_items, NULL);
 }
 
 /* Rows buffered by the handlers are written by one statement per batch, committed with the
@@ -536,4 +537,43 @@ Test(inbox, buffered_row_failing_dead_letters_only_its_event) {
     atomic_store(&flush_poison, true);
     poison_dead_letters_only_itself(buffered_consumer);
     atomic_store(&flush_poison, false);
+}
+
+/* ---- reading ahead (crm_inbox_on_prepare) ---- */
+
+static atomic_int prepared;          /* events handed to prepare */
+static atomic_int prepare_fail_left; /* prepare fails permanently (with the transaction aborted) */
+
+static int prepare_items(void *arg, crm_db_t *tx, const Crm__Envelope *const *events, size_t n, crm_err_t *err) {
+    (void)arg;
+    for (size_t i = 0; i < n; i++) cr_assert_str_eq(events[i]->type, "item.made", "only events with a handler");
+    atomic_fetch_add(&prepared, (int)n);
+    if (atomic_load(&prepare_fail_left) > 0) {
+        atomic_fetch_sub(&prepare_fail_left, 1);
+        return crm_db_run(tx, "test_fail", "INSERT INTO applied (seq, mark, instance) VALUES (NULL, 13, 0)", 0, NULL,
+                          err);
+    }
+    return CRM_OK;
+}
+
+/* prepare sees the events of each batch before they are applied (replayed and live); when it fails
+ * (here: with the transaction aborted) the batch is redone event by event without it, and every
+ * event is still applied exactly once, none dead-lettered. */
+Test(inbox, prepare_reads_ahead_and_its_failure_redoes_the_batch) {
+    atomic_store(&prepare_fail_left, 1);
+    produce(0, 40, 40, 5); /* other types interleaved: not handed to prepare */
+    crm_sleep_ms(300);
+    buf_n = 0;
+    crm_inbox_t *ib = consumer_of(1, NULL, on_item_buffered, flush_items, discard_items, prepare_items);
+    cr_assert(wait_caught_up(40, 30000), "applied %lld of 40", applied_count());
+    cr_assert_eq(atomic_load(&prepare_fail_left), 0, "prepare was not called");
+    int before = atomic_load(&prepared);
+    cr_assert_geq(before, 40);
+    produce(40, 100, 20, 0);
+    cr_assert(wait_caught_up(100, 30000), "applied %lld of 100", applied_count());
+    crm_sleep_ms(200);
+    assert_exactly_once_in_order(100);
+    cr_assert_geq(atomic_load(&prepared) - before, 60, "live events not read ahead: %d", atomic_load(&prepared) - before);
+    cr_assert_eq(q_i64(cons_db, "SELECT count(*) FROM dead_letters"), 0);
+    crm_inbox_destroy(&ib);
 }
