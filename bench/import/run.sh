@@ -121,8 +121,12 @@ c0=$(date +%s.%N)
 psql -q "$db" -c "\\copy public.bench_import_copy FROM '$file' CSV HEADER"
 c1=$(date +%s.%N)
 copied=$(psql -qtA "$db" -c "SELECT count(*) FROM public.bench_import_copy")
-awk -v n="$copied" -v a="$c0" -v b="$c1" -v s="$stored" -v x="$t0" -v y="$t1" 'BEGIN {
-  printf "== copy: %d rows in %.1f s = %.0f rows/s; import/copy = %.2f\n", n, b - a, n / (b - a), (s / (y - x)) / (n / (b - a)) }'
+# ceiling_line LABEL START END: the ceiling's rate and the import's rate as a share of it
+ceiling_line() {
+  awk -v l="$1" -v n="$copied" -v a="$2" -v b="$3" -v s="$stored" -v x="$t0" -v y="$t1" 'BEGIN {
+    printf "== %s: %d rows in %.1f s = %.0f rows/s; import/%s = %.2f\n", l, n, b - a, n / (b - a), l, (s / (y - x)) / (n / (b - a)) }'
+}
+ceiling_line copy "$c0" "$c1"
 # What the leads table alone costs: the rows just copied, inserted into an empty table with
 # leads.leads' columns, defaults and indexes (LIKE ... INCLUDING ALL: all its indexes, GIN ones
 # included; no foreign key), the values an import stores (tags array, phone key, owner, import line).
@@ -134,7 +138,6 @@ psql -q "$db" -c "DROP TABLE IF EXISTS public.bench_import_indexed" \
 i0=$(date +%s.%N)
 psql -q "$db" -c "INSERT INTO public.bench_import_indexed (id, owner_id, first_name, last_name, organization_name, email, phone, title, tags, description, phone_norm, import_id, import_line) SELECT n, 1, first_name, last_name, organization_name, email, phone, title, string_to_array(tags, ','), description, regexp_replace(phone, '[^0-9+]', '', 'g'), 'bench', n FROM (SELECT row_number() OVER () AS n, * FROM public.bench_import_copy) c"
 i1=$(date +%s.%N)
-awk -v n="$copied" -v a="$i0" -v b="$i1" -v s="$stored" -v x="$t0" -v y="$t1" 'BEGIN {
-  printf "== indexed table: %d rows in %.1f s = %.0f rows/s; import/indexed = %.2f\n", n, b - a, n / (b - a), (s / (y - x)) / (n / (b - a)) }'
+ceiling_line indexed "$i0" "$i1"
 psql -q "$db" -c "DROP TABLE public.bench_import_indexed" -c "DROP TABLE public.bench_import_copy"
 echo "(stop the stack with: CRM_DATA_DIR=$CRM_DATA_DIR CRM_PG_PORT=$CRM_PG_PORT CRM_CONFIG=$conf ./run.sh stop)"

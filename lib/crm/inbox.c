@@ -298,23 +298,23 @@ static int dead_letter(crm_inbox_t *self, producer_t *p, const Crm__Envelope *en
 static int prepare_events(crm_inbox_t *self, producer_t *p, Crm__Envelope *const *events, size_t n,
                           uint64_t offset, uint64_t to) {
     if (!self->npreparers || self->careful || n == 0) return STEP_OK;
-    const Crm__Envelope **todo = malloc(n * sizeof *todo);
-    if (!todo) return STEP_OK; /* only an optimization */
+    const Crm__Envelope **ahead = malloc(n * sizeof *ahead);
+    if (!ahead) return STEP_OK; /* only an optimization */
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (events[i]->seq > offset && (!to || events[i]->seq <= to) && handler_find(p, events[i]->type))
-            todo[k++] = events[i];
+            ahead[k++] = events[i];
     int st = STEP_OK;
     for (size_t i = 0; k && st == STEP_OK && i < self->npreparers; i++) {
         crm_err_t err = {0};
-        if (self->preparers[i].prepare(self->preparers[i].arg, self->db, todo, k, &err) == CRM_OK) continue;
+        if (self->preparers[i].prepare(self->preparers[i].arg, self->db, ahead, k, &err) == CRM_OK) continue;
         char q[600];
         bool transient = crm_err_is_transient(&err) || !crm_db_ok(self->db);
         crm_log_warn(NULL, transient ? "inbox.prepare_retry" : "inbox.redo_batch", "producer=%s prepare_error=%s",
                      p->name, crm_log_quote(err.message, q, sizeof q));
         st = transient ? STEP_ROLLBACK : STEP_REDO;
     }
-    free(todo);
+    free(ahead);
     return st;
 }
 
